@@ -1,0 +1,19 @@
+/** Opens the archive named by a location: a directory path, or `s3://bucket/prefix`. */
+import { VolumeError } from '../errors.js';
+import type { ArchiveStore } from './archive-store.js';
+import { DirectoryStore } from './directory-store.js';
+
+export function isS3Location(location: string): boolean {
+  return location.startsWith('s3://');
+}
+
+export async function openArchiveStore(location: string): Promise<ArchiveStore> {
+  if (isS3Location(location)) {
+    const { S3Store } = await import('./s3-store.js');
+    return S3Store.fromLocation(location);
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
+    throw VolumeError.badInput(`archive '${location}' has an unknown scheme`, 'use a directory path or s3://bucket/prefix');
+  }
+  return new DirectoryStore(location);
+}

@@ -1,0 +1,153 @@
+/**
+ * The volume's configuration (`volume.json` in the volume directory) and the policy rules
+ * that `init` enforces. The same object, without the archive location, describes the volume
+ * at the root of its archive, so the archive alone tells how to read itself.
+ *
+ * Policy: the working set (current + active segments) must hold every live block of the
+ * volume with headroom, or copy-forward could cycle without freeing space. With `capacity`
+ * the blocks one segment holds when every write is a single block (the worst case), the rule
+ * is `(workingSetSegments - 1) × capacity ≥ 1.25 × volumeBlocks`.
+ */
+import { randomBytes } from 'node:crypto';
+import { VolumeError } from '../errors.js';
+import { formatBytes } from './units.js';
+import { BLOCK_CRC_SIZE, RECORD_HEADER_SIZE } from './record.js';
+import { FORMAT_VERSION, SEGMENT_HEADER_SIZE } from './segment-header.js';
+
+export const CONFIG_FORMAT = 'salvo-volume';
+export const HEADROOM = 1.25;
+export const CHUNK_SIZE_BYTES = 1024 * 1024;
+const SEGMENT_SIZE_BYTES_MAX = 1024 * 1024 * 1024;
+
+export interface VolumeConfig {
+  format: typeof CONFIG_FORMAT;
+  version: number;
+  volumeId: string;
+  sizeBytes: number;
+  blockSizeBytes: number;
+  segmentSizeBytes: number;
+  /** Working-set length: the current segment plus the active ones. */
+  workingSetSegments: number;
+  /** Slots beyond the working set, where inactive segments wait for the archive. */
+  spareSegments: number;
+  /** Raw bytes per independently compressed chunk in an archived object. */
+  chunkSizeBytes: number;
+  /** Ship the current segment's unarchived tail at least this often while writes arrive (0: only at synch points). */
+  rpoSeconds: number;
+  createdAt: string;
+  /** Where segments are archived: a directory path or `s3://bucket/prefix`. Not stored in the archive's copy. */
+  archive?: string;
+}
+
+export interface PolicyInput {
+  sizeBytes: number;
+  blockSizeBytes: number;
+  segmentSizeBytes: number;
+  workingSetSegments?: number;
+  spareSegments: number;
+}
+
+/** Blocks one segment holds in the worst case (every record a single block). */
+export function segmentCapacityBlocks(segmentSizeBytes: number, blockSizeBytes: number): number {
+  return Math.floor((segmentSizeBytes - SEGMENT_HEADER_SIZE) / (RECORD_HEADER_SIZE + BLOCK_CRC_SIZE + blockSizeBytes));
+}
+
+function minimumWorkingSet(sizeBytes: number, segmentSizeBytes: number, blockSizeBytes: number): number {
+  const capacity = segmentCapacityBlocks(segmentSizeBytes, blockSizeBytes);
+  return Math.max(3, Math.ceil((HEADROOM * sizeBytes) / blockSizeBytes / capacity) + 1);
+}
+
+/**
+ * Checks a policy and fills in the working-set length when not given (64, or twice the
+ * volume if that is more). Throws BAD_INPUT or BAD_POLICY with a line that says what would work.
+ */
+export function resolvePolicy(input: PolicyInput): Required<PolicyInput> {
+  const { sizeBytes, blockSizeBytes, segmentSizeBytes, spareSegments } = input;
+  if (!Number.isInteger(Math.log2(blockSizeBytes)) || blockSizeBytes < 512 || blockSizeBytes > 65536) {
+    throw VolumeError.badInput(`block size ${blockSizeBytes} is not a power of two from 512 to 65536`, 'use --block-size 4096');
+  }
+  if (sizeBytes % blockSizeBytes !== 0) {
+    throw VolumeError.badInput(`size ${sizeBytes} is not a multiple of the block size ${blockSizeBytes}`);
+  }
+  if (sizeBytes / blockSizeBytes >= 2 ** 32) throw VolumeError.badInput(`size ${formatBytes(sizeBytes)} is more than 2^32 blocks`);
+  if (segmentSizeBytes % 4096 !== 0 || segmentSizeBytes > SEGMENT_SIZE_BYTES_MAX || segmentCapacityBlocks(segmentSizeBytes, blockSizeBytes) < 16) {
+    throw VolumeError.badInput(
+      `segment size ${formatBytes(segmentSizeBytes)} must be a multiple of 4 KiB, hold at least 16 blocks, and be at most 1 GiB`,
+      'use --segment-size 64M',
+    );
+  }
+  if (!Number.isInteger(spareSegments) || spareSegments < 1) {
+    throw VolumeError.badInput(`--spare ${spareSegments}: at least one spare slot is needed for the next current segment`);
+  }
+  const needed = minimumWorkingSet(sizeBytes, segmentSizeBytes, blockSizeBytes);
+  const workingSetSegments = input.workingSetSegments ?? Math.max(64, needed, Math.ceil((2 * sizeBytes) / segmentSizeBytes) + 1);
+  if (!Number.isInteger(workingSetSegments) || workingSetSegments < needed) {
+    let largerSegment = segmentSizeBytes;
+    while (largerSegment < SEGMENT_SIZE_BYTES_MAX && minimumWorkingSet(sizeBytes, largerSegment, blockSizeBytes) > workingSetSegments) {
+      largerSegment *= 2;
+    }
+    const alternative =
+      largerSegment < SEGMENT_SIZE_BYTES_MAX ? ` or --segment-size ${formatBytes(largerSegment).replace(/ |iB/g, '')} with --segments ${workingSetSegments}` : '';
+    throw new VolumeError(
+      'BAD_POLICY',
+      `a working set of ${workingSetSegments} × ${formatBytes(segmentSizeBytes)} segments cannot hold a ${formatBytes(sizeBytes)} volume with room for copy-forward`,
+      { hint: `use --segments ${needed} (or more) with --segment-size ${formatBytes(segmentSizeBytes).replace(/ |iB/g, '')}${alternative}` },
+    );
+  }
+  return { sizeBytes, blockSizeBytes, segmentSizeBytes, workingSetSegments, spareSegments };
+}
+
+export function newVolumeConfig(policy: Required<PolicyInput>, archive: string, rpoSeconds: number, now: Date): VolumeConfig {
+  return {
+    format: CONFIG_FORMAT,
+    version: FORMAT_VERSION,
+    volumeId: randomBytes(16).toString('hex'),
+    ...policy,
+    chunkSizeBytes: CHUNK_SIZE_BYTES,
+    rpoSeconds,
+    createdAt: now.toISOString(),
+    archive,
+  };
+}
+
+/** Parses and checks `volume.json` (or the archive's copy); CORRUPT_CONFIG when it is not a salvo volume. */
+export function decodeVolumeConfig(text: string, where: string): VolumeConfig {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new VolumeError('CORRUPT_CONFIG', `${where} is not valid JSON`);
+  }
+  const c = value as Partial<VolumeConfig>;
+  if (typeof c !== 'object' || c === null || c.format !== CONFIG_FORMAT) {
+    throw new VolumeError('CORRUPT_CONFIG', `${where} is not a salvo volume configuration`);
+  }
+  if (c.version !== FORMAT_VERSION) {
+    throw new VolumeError('CORRUPT_CONFIG', `${where} has format version ${c.version}; this salvo reads version ${FORMAT_VERSION}`);
+  }
+  const whole = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+  const fieldsOk =
+    typeof c.volumeId === 'string' &&
+    /^[0-9a-f]{32}$/.test(c.volumeId) &&
+    whole(c.sizeBytes) &&
+    whole(c.blockSizeBytes) &&
+    whole(c.segmentSizeBytes) &&
+    whole(c.workingSetSegments) &&
+    whole(c.spareSegments) &&
+    whole(c.chunkSizeBytes) &&
+    c.chunkSizeBytes > 0 &&
+    whole(c.rpoSeconds) &&
+    typeof c.createdAt === 'string' &&
+    (c.archive === undefined || typeof c.archive === 'string');
+  if (!fieldsOk) throw new VolumeError('CORRUPT_CONFIG', `${where} has missing or malformed fields`);
+  try {
+    resolvePolicy(c as VolumeConfig);
+  } catch (err) {
+    throw new VolumeError('CORRUPT_CONFIG', `${where} holds a policy salvo cannot run: ${(err as Error).message}`);
+  }
+  return c as VolumeConfig;
+}
+
+export function encodeVolumeConfig(config: VolumeConfig): string {
+  return JSON.stringify(config, null, 2) + '\n';
+}

@@ -1,0 +1,336 @@
+/**
+ * The log: fixed-size segments in slots on primary storage, appended to at the current
+ * segment, with the working set, copy-forward, retirement and recycling of claims 1 and 19.
+ *
+ * Invariants:
+ * - The working set is the current segment and the active ones: at most
+ *   `workingSetSegments`, except while the oldest active is being retired (one more).
+ * - Every block's newest entry lies in the working set, so the volume as of any point is
+ *   rebuilt from at most `workingSetSegments + 1` segments (claim 12). Retiring a segment
+ *   first copies its live entries forward to the current segment; a segment holding only
+ *   superseded, zero and synch entries retires without copying.
+ * - Copy-forward of one segment always fits in a fresh current segment: a live run costs one
+ *   record header, and every superseded block it skips frees more than that.
+ * - A slot is recycled only after the archive confirmed its segment whole.
+ * - Record sequences increase by one across the whole log; segment sequences by one.
+ */
+import assert from 'node:assert';
+import createDebug from 'debug';
+import { VolumeError } from '../errors.js';
+import { crc32c } from '../format/checksum.js';
+import {
+  BLOCK_CRC_SIZE,
+  FLAG_COPY_FORWARD,
+  RECORD_HEADER_SIZE,
+  RecordType,
+  encodeRecordHeader,
+  encodeSynchBody,
+  type SynchBody,
+} from '../format/record.js';
+import { SEGMENT_HEADER_SIZE, encodeSegmentHeader } from '../format/segment-header.js';
+import { SegmentSummary } from '../format/summary.js';
+import type { VolumeConfig } from '../format/volume-config.js';
+import type { Archiver } from '../archive/archiver.js';
+import type { BlockIndex } from './block-index.js';
+import type { SegmentSlot } from './segment-slot.js';
+import type { SynchPoint } from './synch-point.js';
+
+const debug = createDebug('salvo:volume');
+
+/** Largest WRITE record: 128 KiB requests from FUSE fit in one. */
+const MAX_RECORD_BLOCKS = 256;
+
+export interface LogEvents {
+  /** Writes are waiting for a free slot (the archive is behind); called once per stall. */
+  onStall(message: string): void;
+}
+
+export class Log {
+  readonly entrySize: number;
+  private readonly zeroBlock: Buffer;
+  private blankWaiters: (() => void)[] = [];
+  private stalledSinceMs: number | null = null;
+  /** Bytes appended by the application and by copy-forward, for status. */
+  readonly counters = { bytesWritten: 0, bytesCopiedForward: 0, segmentsSealed: 0, segmentsRetired: 0, segmentsRecycled: 0 };
+
+  constructor(
+    readonly config: VolumeConfig,
+    readonly slots: SegmentSlot[],
+    readonly index: BlockIndex,
+    public current: SegmentSlot,
+    /** Record sequence of the next record. */
+    private nextRecordSequence: number,
+    private archiver: Archiver | null,
+    private readonly events: LogEvents,
+    private readonly clock: () => number,
+  ) {
+    this.entrySize = BLOCK_CRC_SIZE + config.blockSizeBytes;
+    this.zeroBlock = Buffer.alloc(config.blockSizeBytes);
+  }
+
+  setArchiver(archiver: Archiver): void {
+    this.archiver = archiver;
+  }
+
+  /** Current and active segments, oldest first. */
+  workingSet(): SegmentSlot[] {
+    return this.slots.filter((s) => s.state === 'current' || s.state === 'active').sort((a, b) => a.sequence - b.sequence);
+  }
+
+  slotHolding(sequence: number): SegmentSlot | undefined {
+    return this.slots.find((s) => s.sequence === sequence && s.state !== 'recycle');
+  }
+
+  get stalledSince(): number | null {
+    return this.stalledSinceMs;
+  }
+
+  /**
+   * Appends blocks [block, block + data.length / blockSize) with their new contents. Runs of
+   * all-zero blocks become ZERO records (no data stored). Acknowledged when the bytes are in
+   * the OS: a kill -9 afterwards loses nothing.
+   */
+  async appendBlocks(block: number, data: Buffer): Promise<void> {
+    const bs = this.config.blockSizeBytes;
+    const count = data.length / bs;
+    assert(Number.isInteger(count) && count > 0);
+    if (this.workingSetLength() > this.config.workingSetSegments) await this.retireExcess();
+    let i = 0;
+    while (i < count) {
+      const zero = this.isZero(data, i);
+      let j = i + 1;
+      while (j < count && this.isZero(data, j) === zero) j++;
+      await this.appendRun(block + i, data.subarray(i * bs, j * bs), j - i, zero);
+      i = j;
+    }
+    this.counters.bytesWritten += data.length;
+  }
+
+  /** Appends a SYNCH record and makes everything before it durable. */
+  async appendSynch(body: SynchBody): Promise<SynchPoint> {
+    const bodyBytes = encodeSynchBody(body);
+    const size = RECORD_HEADER_SIZE + bodyBytes.length;
+    assert(size < this.config.segmentSizeBytes / 2, 'synch record too large');
+    if (this.workingSetLength() > this.config.workingSetSegments) await this.retireExcess();
+    if (this.free() < size) await this.roll();
+    const slot = this.current;
+    const offset = slot.tail;
+    const header = Buffer.allocUnsafe(RECORD_HEADER_SIZE);
+    const recordSequence = this.nextRecordSequence;
+    encodeRecordHeader(header, 0, { type: RecordType.Synch, flags: 0, sequence: recordSequence, block: 0, count: 0, bodyLength: bodyBytes.length });
+    slot.writeAt([header, bodyBytes], offset);
+    this.advance(slot, size);
+    slot.summary!.synchs.push({ ...body, offset, recordSequence });
+    this.flush();
+    return { ...body, sequence: slot.sequence, offset, recordSequence };
+  }
+
+  /** fdatasync every slot written since the last flush. */
+  flush(): void {
+    for (const slot of this.slots) slot.flush();
+  }
+
+  /** The archive confirmed segment `sequence` whole: an inactive slot holding it is recycled now. */
+  markArchived(sequence: number): void {
+    const slot = this.slotHolding(sequence);
+    if (!slot) return;
+    slot.archived = true;
+    if (slot.state === 'inactive') this.recycle(slot);
+  }
+
+  private isZero(data: Buffer, i: number): boolean {
+    const bs = this.config.blockSizeBytes;
+    return this.zeroBlock.compare(data, i * bs, (i + 1) * bs) === 0;
+  }
+
+  private free(): number {
+    return this.config.segmentSizeBytes - this.current.tail;
+  }
+
+  private workingSetLength(): number {
+    let n = 0;
+    for (const s of this.slots) if (s.state === 'current' || s.state === 'active') n++;
+    return n;
+  }
+
+  private async appendRun(block: number, data: Buffer, count: number, zero: boolean): Promise<void> {
+    let done = 0;
+    while (done < count) {
+      const free = this.free() - RECORD_HEADER_SIZE;
+      const fit = zero ? (free >= 0 ? count - done : 0) : Math.min(count - done, Math.floor(free / this.entrySize), MAX_RECORD_BLOCKS);
+      if (fit <= 0) {
+        await this.roll();
+        continue;
+      }
+      if (zero) this.writeZeroRecord(block + done, fit);
+      else this.writeBlocksRecord(block + done, data.subarray(done * this.config.blockSizeBytes, (done + fit) * this.config.blockSizeBytes), fit);
+      done += fit;
+    }
+  }
+
+  private writeBlocksRecord(block: number, data: Buffer, count: number): void {
+    const bs = this.config.blockSizeBytes;
+    const slot = this.current;
+    const offset = slot.tail;
+    const head = Buffer.allocUnsafe(RECORD_HEADER_SIZE + count * BLOCK_CRC_SIZE);
+    encodeRecordHeader(head, 0, {
+      type: RecordType.Write,
+      flags: 0,
+      sequence: this.nextRecordSequence,
+      block,
+      count,
+      bodyLength: count * this.entrySize,
+    });
+    const parts: Buffer[] = [head.subarray(0, RECORD_HEADER_SIZE)];
+    for (let i = 0; i < count; i++) {
+      const at = RECORD_HEADER_SIZE + i * BLOCK_CRC_SIZE;
+      const blockData = data.subarray(i * bs, (i + 1) * bs);
+      head.writeUInt32LE(crc32c(blockData), at);
+      parts.push(head.subarray(at, at + BLOCK_CRC_SIZE), blockData);
+    }
+    slot.writeAt(parts, offset);
+    this.commitWrite(slot, block, count, offset);
+  }
+
+  /** Writes a WRITE record whose entries (CRC + block, back to back) are copied verbatim. */
+  private writeCopiedRecord(block: number, count: number, entries: Buffer): void {
+    const slot = this.current;
+    const offset = slot.tail;
+    assert(this.free() >= RECORD_HEADER_SIZE + entries.length, 'copy-forward overflowed the current segment');
+    const head = Buffer.allocUnsafe(RECORD_HEADER_SIZE);
+    encodeRecordHeader(head, 0, {
+      type: RecordType.Write,
+      flags: FLAG_COPY_FORWARD,
+      sequence: this.nextRecordSequence,
+      block,
+      count,
+      bodyLength: entries.length,
+    });
+    slot.writeAt([head, entries], offset);
+    this.commitWrite(slot, block, count, offset);
+    this.counters.bytesCopiedForward += count * this.config.blockSizeBytes;
+  }
+
+  private commitWrite(slot: SegmentSlot, block: number, count: number, offset: number): void {
+    const first = offset + RECORD_HEADER_SIZE;
+    slot.summary!.addExtent(block, count, false, first);
+    for (let i = 0; i < count; i++) this.index.set(block + i, slot.index, first + i * this.entrySize);
+    this.advance(slot, RECORD_HEADER_SIZE + count * this.entrySize);
+  }
+
+  private writeZeroRecord(block: number, count: number): void {
+    const slot = this.current;
+    const offset = slot.tail;
+    const head = Buffer.allocUnsafe(RECORD_HEADER_SIZE);
+    encodeRecordHeader(head, 0, { type: RecordType.Zero, flags: 0, sequence: this.nextRecordSequence, block, count, bodyLength: 0 });
+    slot.writeAt([head], offset);
+    slot.summary!.addExtent(block, count, true, offset);
+    for (let i = 0; i < count; i++) this.index.clear(block + i);
+    this.advance(slot, RECORD_HEADER_SIZE);
+  }
+
+  private advance(slot: SegmentSlot, bytes: number): void {
+    slot.tail += bytes;
+    this.nextRecordSequence++;
+    slot.summary!.rawEnd = slot.tail;
+    slot.summary!.nextRecordSequence = this.nextRecordSequence;
+  }
+
+  /**
+   * Seals the current segment (claim 1: it becomes active), hands it to the archiver, opens
+   * the next current segment in a blank slot, and retires what no longer fits the working set.
+   */
+  async roll(): Promise<void> {
+    const slot = await this.takeBlankSlot();
+    const sealed = this.current;
+    const sequence = sealed.sequence + 1;
+    slot.writeAt([encodeSegmentHeader({ blockSizeBytes: this.config.blockSizeBytes, volumeId: this.config.volumeId, sequence, firstRecordSequence: this.nextRecordSequence, createdAtMs: this.clock() })], 0);
+    slot.state = 'current';
+    slot.sequence = sequence;
+    slot.tail = SEGMENT_HEADER_SIZE;
+    slot.summary = new SegmentSummary(sequence, this.nextRecordSequence, SEGMENT_HEADER_SIZE, SEGMENT_HEADER_SIZE, this.nextRecordSequence);
+    this.current = slot;
+    this.seal(sealed);
+    await this.retireExcess();
+  }
+
+  private seal(slot: SegmentSlot): void {
+    slot.state = 'active';
+    this.counters.segmentsSealed++;
+    try {
+      slot.writeSidecar(slot.summary!);
+    } catch (err) {
+      // The sidecar only speeds up recovery, which rebuilds it from the segment.
+      debug('writing the summary of %s failed: %s', slot.name, (err as Error).message);
+    }
+    this.archiver?.enqueue({ sequence: slot.sequence, summary: slot.summary!, read: (position, length) => slot.readRange(position, length) });
+    debug('sealed %s at %d bytes', slot.name, slot.tail);
+  }
+
+  /** Retires the oldest active segments until the working set is back to its length. */
+  async retireExcess(): Promise<void> {
+    while (this.workingSetLength() > this.config.workingSetSegments) {
+      const oldest = this.workingSet()[0]!;
+      assert(oldest !== this.current);
+      await this.retire(oldest);
+    }
+  }
+
+  /** Copies the segment's live entries forward, then makes it inactive (claims 1, 13). */
+  private async retire(slot: SegmentSlot): Promise<void> {
+    const summary = slot.summary!;
+    const raw = summary.rawEnd > summary.rawStart ? await slot.readRange(0, summary.rawEnd) : Buffer.alloc(0);
+    let copied = 0;
+    for (let e = 0; e < summary.extentCount; e++) {
+      if (summary.extentIsZero(e)) continue;
+      const block = summary.extentBlock(e);
+      const blocks = summary.extentBlocks(e);
+      const first = summary.extentOffset(e);
+      let runStart = -1;
+      for (let i = 0; i <= blocks; i++) {
+        const live = i < blocks && this.index.points(block + i, slot.index, first + i * this.entrySize);
+        if (live && runStart < 0) runStart = i;
+        if (!live && runStart >= 0) {
+          const entries = raw.subarray(first + runStart * this.entrySize, first + i * this.entrySize);
+          this.writeCopiedRecord(block + runStart, i - runStart, entries);
+          copied += i - runStart;
+          runStart = -1;
+        }
+      }
+    }
+    slot.state = 'inactive';
+    this.counters.segmentsRetired++;
+    debug('retired %s: %d live blocks copied forward', slot.name, copied);
+    if (slot.archived) this.recycle(slot);
+  }
+
+  private recycle(slot: SegmentSlot): void {
+    const name = slot.name;
+    slot.discard();
+    this.counters.segmentsRecycled++;
+    debug('recycled %s', name);
+    for (const wake of this.blankWaiters.splice(0)) wake();
+  }
+
+  /** A blank slot for the next current segment; waits (backpressure) while the archive is behind. */
+  private async takeBlankSlot(): Promise<SegmentSlot> {
+    for (;;) {
+      const slot = this.slots.find((s) => s.state === 'recycle');
+      if (slot) {
+        if (this.stalledSinceMs !== null) {
+          debug('writes resume after %d ms', this.clock() - this.stalledSinceMs);
+          this.stalledSinceMs = null;
+        }
+        return slot;
+      }
+      if (this.stalledSinceMs === null) {
+        this.stalledSinceMs = this.clock();
+        const waiting = this.slots.filter((s) => !s.archived && s.state !== 'current').length;
+        const cause = this.archiver?.stats.lastError ?? 'the archive is behind';
+        this.events.onStall(`writes stalled: every segment slot is in use and ${waiting} sealed segments wait for the archive (${cause})`);
+      }
+      if (!this.archiver) throw new VolumeError('NO_SPACE', 'no free segment slot and no archive to drain to');
+      await new Promise<void>((resolve) => this.blankWaiters.push(resolve));
+    }
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * Opening the log on primary storage, after a clean close or a crash alike: find the
+ * segments in the slots, cut the current segment at its first torn or invalid record, and
+ * rebuild the live index by the backward scan over the newest `workingSetSegments + 1`
+ * segments (claim 12). The segment just older than the working set is left active, so the
+ * next append finishes its retirement (copy-forward is idempotent).
+ */
+import path from 'node:path';
+import createDebug from 'debug';
+import { VolumeError } from '../errors.js';
+import { BLOCK_CRC_SIZE, RECORD_HEADER_SIZE } from '../format/record.js';
+import { SEGMENT_HEADER_SIZE, encodeSegmentHeader } from '../format/segment-header.js';
+import { SegmentSummary } from '../format/summary.js';
+import type { VolumeConfig } from '../format/volume-config.js';
+import { BlockIndex } from './block-index.js';
+import { scanBackward } from './backward-scan.js';
+import { scanSegment } from './segment-scan.js';
+import { SegmentSlot } from './segment-slot.js';
+import { synchPointFromEntry, type SynchPoint } from './synch-point.js';
+
+const debug = createDebug('salvo:volume');
+
+export interface Recovered {
+  slots: SegmentSlot[];
+  index: BlockIndex;
+  current: SegmentSlot;
+  nextRecordSequence: number;
+  /** Every synch point found in the segments on primary storage. */
+  points: SynchPoint[];
+  /** Bytes past the last valid record of the current segment that were cut, with why. */
+  cut: { bytes: number; reason: string } | null;
+}
+
+export function slotsDirectory(dir: string): string {
+  return path.join(dir, 'slots');
+}
+
+export async function recover(dir: string, config: VolumeConfig, clock: () => number): Promise<Recovered> {
+  const slotCount = config.workingSetSegments + config.spareSegments;
+  const slots: SegmentSlot[] = [];
+  try {
+    for (let i = 0; i < slotCount; i++) slots.push(SegmentSlot.open(slotsDirectory(dir), i, config.segmentSizeBytes));
+    return await recoverSlots(slots, config, clock);
+  } catch (err) {
+    for (const slot of slots) slot.close();
+    throw err;
+  }
+}
+
+async function recoverSlots(slots: SegmentSlot[], config: VolumeConfig, clock: () => number): Promise<Recovered> {
+  const { blockSizeBytes, workingSetSegments } = config;
+  for (const slot of slots) {
+    const header = readHeaderOrBlank(slot);
+    if (!header) continue;
+    if (header.volumeId !== config.volumeId || header.blockSizeBytes !== blockSizeBytes) {
+      throw VolumeError.corruptSegment(slot.path, `belongs to volume ${header.volumeId}, not ${config.volumeId}`);
+    }
+    slot.sequence = header.sequence;
+    slot.state = 'active';
+    slot.summary = new SegmentSummary(header.sequence, header.firstRecordSequence, SEGMENT_HEADER_SIZE, SEGMENT_HEADER_SIZE, header.firstRecordSequence);
+  }
+  const segments = slots.filter((s) => s.sequence > 0).sort((a, b) => a.sequence - b.sequence);
+  for (let i = 1; i < segments.length; i++) {
+    if (segments[i]!.sequence === segments[i - 1]!.sequence) {
+      throw VolumeError.corruptSegment(segments[i]!.path, `segment ${segments[i]!.sequence} is also in ${segments[i - 1]!.path}`);
+    }
+  }
+
+  if (segments.length === 0) {
+    // A new volume: the first segment starts the log.
+    const first = slots[0]!;
+    first.writeAt([encodeSegmentHeader({ blockSizeBytes, volumeId: config.volumeId, sequence: 1, firstRecordSequence: 1, createdAtMs: clock() })], 0);
+    first.sequence = 1;
+    first.state = 'current';
+    first.summary = new SegmentSummary(1, 1, SEGMENT_HEADER_SIZE, SEGMENT_HEADER_SIZE, 1);
+    return { slots, index: new BlockIndex(config.sizeBytes / blockSizeBytes), current: first, nextRecordSequence: 1, points: [], cut: null };
+  }
+
+  const current = segments[segments.length - 1]!;
+  current.state = 'current';
+  let cut: Recovered['cut'] = null;
+  for (const slot of segments) {
+    const isCurrent = slot === current;
+    const sidecar = isCurrent ? null : slot.readSidecar();
+    if (sidecar) {
+      slot.summary = sidecar;
+    } else {
+      const raw = await slot.readRange(SEGMENT_HEADER_SIZE, config.segmentSizeBytes - SEGMENT_HEADER_SIZE);
+      const scan = scanSegment(raw, {
+        sequence: slot.sequence,
+        firstRecordSequence: slot.summary!.firstRecordSequence,
+        rawStart: SEGMENT_HEADER_SIZE,
+        blockSizeBytes,
+        where: slot.path,
+        badBlock: isCurrent ? 'stop' : 'report',
+      });
+      slot.summary = scan.summary;
+      if (scan.stoppedBy !== null) {
+        const garbage = raw.length - (scan.summary.rawEnd - SEGMENT_HEADER_SIZE);
+        if (isCurrent) {
+          // A torn tail: nothing after the last valid record was acknowledged as durable.
+          slot.cutAt(scan.summary.rawEnd);
+          cut = { bytes: garbage, reason: scan.stoppedBy };
+          debug('cut the torn tail of %s: %s', slot.name, scan.stoppedBy);
+        } else {
+          debug('sealed %s ends early: %s', slot.name, scan.stoppedBy);
+        }
+      }
+      if (!isCurrent) slot.writeSidecar(scan.summary);
+    }
+    slot.tail = slot.summary.rawEnd;
+  }
+
+  const newest = current.sequence;
+  const window = segments.filter((s) => s.sequence >= newest - workingSetSegments);
+  for (let seq = newest - workingSetSegments + 1; seq <= newest; seq++) {
+    if (seq >= 1 && !window.some((s) => s.sequence === seq)) {
+      throw new VolumeError('CORRUPT_SEGMENT', `segment ${seq} of the working set is missing from primary storage`, {
+        hint: 'the volume cannot be rebuilt from this directory; restore the latest synch point from the archive with `salvo restore`',
+      });
+    }
+  }
+  for (const slot of segments) if (slot.sequence < newest - workingSetSegments) slot.state = 'inactive';
+
+  const index = new BlockIndex(config.sizeBytes / blockSizeBytes);
+  const newestFirst = [...window].reverse();
+  scanBackward(
+    newestFirst.map((s) => ({ summary: s.summary!, endOffset: Infinity })),
+    index.blocks,
+    BLOCK_CRC_SIZE + blockSizeBytes,
+    (block, s, offset) => {
+      if (offset >= 0) index.set(block, newestFirst[s]!.index, offset);
+    },
+  );
+  const points = segments.flatMap((s) => s.summary!.synchs.map((e) => synchPointFromEntry(s.sequence, e)));
+  debug('recovered %d segments (current %d at %d bytes), %d synch points', segments.length, newest, current.tail, points.length);
+  return { slots, index, current, nextRecordSequence: current.summary!.nextRecordSequence, points, cut };
+}
+
+/** The slot's header; a header torn while a fresh segment was being opened counts as blank. */
+function readHeaderOrBlank(slot: SegmentSlot) {
+  try {
+    return slot.readHeader();
+  } catch (err) {
+    const next = Buffer.alloc(RECORD_HEADER_SIZE);
+    slot.readAt(next, 0, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE);
+    if (next.every((b) => b === 0)) {
+      debug('%s: header torn before any record was written; treating the slot as blank', slot.path);
+      slot.cutAt(0);
+      return null;
+    }
+    throw err;
+  }
+}

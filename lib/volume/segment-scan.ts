@@ -1,0 +1,87 @@
+/**
+ * Reading a segment's records forward from its raw bytes: recovery uses it to find the end
+ * of the current segment (the first record that is blank, out of sequence or fails a
+ * checksum), `verify` to check every block, and both to rebuild a missing summary.
+ */
+import { crc32c } from '../format/checksum.js';
+import { BLOCK_CRC_SIZE, RECORD_HEADER_SIZE, RecordType, decodeRecordHeader, decodeSynchBody } from '../format/record.js';
+import { SegmentSummary } from '../format/summary.js';
+
+export interface ScanOptions {
+  sequence: number;
+  firstRecordSequence: number;
+  /** Raw offset of `bytes[0]` in the segment. */
+  rawStart: number;
+  blockSizeBytes: number;
+  /** Where, for messages. */
+  where: string;
+  /**
+   * 'stop': a block failing its CRC ends the scan there (a torn tail).
+   * 'report': it is listed in `badBlocks` and the scan goes on (verify of a sealed segment).
+   */
+  badBlock: 'stop' | 'report';
+}
+
+export interface ScanResult {
+  summary: SegmentSummary;
+  /** Why the scan ended before a blank record or the end of the bytes; null if it did not. */
+  stoppedBy: string | null;
+  badBlocks: { block: number; offset: number }[];
+}
+
+export function scanSegment(bytes: Buffer, options: ScanOptions): ScanResult {
+  const { rawStart, blockSizeBytes, where } = options;
+  const summary = new SegmentSummary(options.sequence, options.firstRecordSequence, rawStart, rawStart, options.firstRecordSequence);
+  const badBlocks: { block: number; offset: number }[] = [];
+  const entrySize = BLOCK_CRC_SIZE + blockSizeBytes;
+  let at = 0;
+  let stoppedBy: string | null = null;
+  scan: while (at + RECORD_HEADER_SIZE <= bytes.length) {
+    const offset = rawStart + at;
+    let header;
+    try {
+      header = decodeRecordHeader(bytes, at, `${where} at offset ${offset}`, blockSizeBytes);
+    } catch (err) {
+      stoppedBy = (err as Error).message;
+      break;
+    }
+    if (header === null) break;
+    if (header.sequence !== summary.nextRecordSequence) {
+      stoppedBy = `${where} at offset ${offset}: record sequence ${header.sequence}, expected ${summary.nextRecordSequence}`;
+      break;
+    }
+    const bodyStart = at + RECORD_HEADER_SIZE;
+    if (bodyStart + header.bodyLength > bytes.length) {
+      stoppedBy = `${where} at offset ${offset}: record runs past the end of the segment`;
+      break;
+    }
+    if (header.type === RecordType.Write) {
+      for (let i = 0; i < header.count; i++) {
+        const entry = bodyStart + i * entrySize;
+        const block = bytes.subarray(entry + BLOCK_CRC_SIZE, entry + entrySize);
+        if (crc32c(block) !== bytes.readUInt32LE(entry)) {
+          if (options.badBlock === 'stop') {
+            stoppedBy = `${where} at offset ${rawStart + entry}: block ${header.block + i} failed its checksum`;
+            break scan;
+          }
+          badBlocks.push({ block: header.block + i, offset: rawStart + entry });
+        }
+      }
+      summary.addExtent(header.block, header.count, false, rawStart + bodyStart);
+    } else if (header.type === RecordType.Zero) {
+      summary.addExtent(header.block, header.count, true, offset);
+    } else {
+      try {
+        const body = decodeSynchBody(bytes.subarray(bodyStart, bodyStart + header.bodyLength), `${where} at offset ${offset}`);
+        summary.synchs.push({ ...body, offset, recordSequence: header.sequence });
+      } catch (err) {
+        stoppedBy = (err as Error).message;
+        break;
+      }
+    }
+    at = bodyStart + header.bodyLength;
+    summary.rawEnd = rawStart + at;
+    summary.nextRecordSequence++;
+  }
+  return { summary, stoppedBy, badBlocks };
+}

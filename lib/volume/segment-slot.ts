@@ -1,0 +1,184 @@
+/**
+ * A segment slot: one fixed-size file on primary storage (`slots/NNNN.slot`) that holds one
+ * segment at a time, plus the segment's summary beside it (`NNNN.sum`) once it is sealed.
+ *
+ * One file per slot (rather than one big preallocated file) makes discarding a segment a
+ * truncate that really returns its space to the filesystem, lets recovery find segments by
+ * name, and needs no allocator. Files are sparse: a slot takes only what was written.
+ *
+ * Reads and writes are synchronous on purpose: they hit the page cache in microseconds, which
+ * is cheaper than a thread-pool round trip, and they are never on files under the FUSE mount.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { VolumeError, errnoCode } from '../errors.js';
+import { SEGMENT_HEADER_SIZE, decodeSegmentHeader, type SegmentHeader } from '../format/segment-header.js';
+import { SegmentSummary } from '../format/summary.js';
+
+/** Where a segment is in its life (claims 1, 9, 13–15). */
+export type SegmentState = 'recycle' | 'current' | 'active' | 'inactive';
+
+export class SegmentSlot {
+  state: SegmentState = 'recycle';
+  /** Sequence of the segment in the slot; 0 while the slot is blank. */
+  sequence = 0;
+  /** Next append position (current), or the end of the records (sealed). */
+  tail = SEGMENT_HEADER_SIZE;
+  /** The archive holds this segment whole; the slot may be recycled once inactive. */
+  archived = false;
+  /** Entries in memory for the current segment; loaded from the sidecar on demand when sealed. */
+  summary: SegmentSummary | null = null;
+  /** Written since the last fdatasync. */
+  dirty = false;
+
+  private constructor(
+    readonly index: number,
+    readonly path: string,
+    readonly fd: number,
+    readonly sizeBytes: number,
+  ) {}
+
+  static fileName(index: number): string {
+    return `${index.toString().padStart(4, '0')}.slot`;
+  }
+
+  /** Creates a blank sparse slot file; fails if it exists. */
+  static create(dir: string, index: number, sizeBytes: number): void {
+    const fd = fs.openSync(path.join(dir, SegmentSlot.fileName(index)), 'wx', 0o600);
+    try {
+      fs.ftruncateSync(fd, sizeBytes);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  static open(dir: string, index: number, sizeBytes: number): SegmentSlot {
+    const file = path.join(dir, SegmentSlot.fileName(index));
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r+');
+    } catch (err) {
+      throw new VolumeError(errnoCode(err) === 'ENOENT' ? 'NOT_FOUND' : 'CORRUPT_SEGMENT', `segment slot ${file} cannot be opened: ${(err as Error).message}`, {
+        cause: err,
+        hint: 'the volume directory is incomplete; restore it from the archive with `salvo restore`',
+      });
+    }
+    return new SegmentSlot(index, file, fd, sizeBytes);
+  }
+
+  get name(): string {
+    return `slot ${this.index} (segment ${this.sequence})`;
+  }
+
+  readHeader(): SegmentHeader | null {
+    const bytes = Buffer.alloc(SEGMENT_HEADER_SIZE);
+    this.readAt(bytes, 0, SEGMENT_HEADER_SIZE, 0);
+    return decodeSegmentHeader(bytes, this.path);
+  }
+
+  /** Reads exactly `length` bytes at `position` (zeros past the file's end). */
+  readAt(into: Buffer, intoOffset: number, length: number, position: number): void {
+    let done = 0;
+    while (done < length) {
+      const n = fs.readSync(this.fd, into, intoOffset + done, length - done, position + done);
+      if (n === 0) {
+        into.fill(0, intoOffset + done, intoOffset + length);
+        return;
+      }
+      done += n;
+    }
+  }
+
+  /** Async read of a large range, in pieces, so that copy-forward and archiving do not stall the event loop. */
+  async readRange(position: number, length: number): Promise<Buffer> {
+    const bytes = Buffer.allocUnsafe(length);
+    const pieceBytes = 4 * 1024 * 1024;
+    for (let done = 0; done < length; ) {
+      const want = Math.min(pieceBytes, length - done);
+      const n = await new Promise<number>((resolve, reject) =>
+        fs.read(this.fd, bytes, done, want, position + done, (err, read) => (err ? reject(err) : resolve(read))),
+      );
+      if (n === 0) {
+        bytes.fill(0, done);
+        break;
+      }
+      done += n;
+    }
+    return bytes;
+  }
+
+  /** Writes `parts` at `position`; NO_SPACE when the disk is full (nothing is acknowledged then). */
+  writeAt(parts: Buffer[], position: number): void {
+    const length = parts.reduce((n, p) => n + p.length, 0);
+    let written: number;
+    try {
+      written = parts.length === 1 ? fs.writeSync(this.fd, parts[0]!, 0, length, position) : fs.writevSync(this.fd, parts, position);
+    } catch (err) {
+      throw errnoCode(err) === 'ENOSPC' || errnoCode(err) === 'EDQUOT' ? noSpace(this.path, err) : err;
+    }
+    if (written !== length) throw noSpace(this.path, undefined);
+    this.dirty = true;
+  }
+
+  flush(): void {
+    if (!this.dirty) return;
+    fs.fdatasyncSync(this.fd);
+    this.dirty = false;
+  }
+
+  /** Drops everything from `offset` on: the file is cut there and extended again as a hole. */
+  cutAt(offset: number): void {
+    fs.ftruncateSync(this.fd, offset);
+    fs.ftruncateSync(this.fd, this.sizeBytes);
+  }
+
+  private get sidecarPath(): string {
+    return this.path.replace(/\.slot$/, '.sum');
+  }
+
+  writeSidecar(summary: SegmentSummary): void {
+    const temporary = `${this.sidecarPath}.tmp`;
+    fs.writeFileSync(temporary, summary.encode(), { mode: 0o600 });
+    fs.renameSync(temporary, this.sidecarPath);
+  }
+
+  /** The sealed segment's summary from its sidecar, or null when the sidecar is missing or stale. */
+  readSidecar(): SegmentSummary | null {
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(this.sidecarPath);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return null;
+      throw err;
+    }
+    try {
+      const summary = SegmentSummary.decode(bytes, (what) => VolumeError.corruptSegment(this.sidecarPath, what));
+      return summary.sequence === this.sequence ? summary : null;
+    } catch {
+      return null; // a damaged sidecar is rebuilt from the segment itself
+    }
+  }
+
+  /** Discards the segment: the file becomes a blank hole and the sidecar goes (claim 15). */
+  discard(): void {
+    fs.rmSync(this.sidecarPath, { force: true });
+    this.cutAt(0);
+    this.state = 'recycle';
+    this.sequence = 0;
+    this.tail = SEGMENT_HEADER_SIZE;
+    this.archived = false;
+    this.summary = null;
+    this.dirty = false;
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+  }
+}
+
+function noSpace(file: string, cause: unknown): VolumeError {
+  return new VolumeError('NO_SPACE', `primary storage is full writing ${file}`, {
+    cause,
+    hint: 'free space on the volume directory’s filesystem; writes resume once there is room, reads keep working',
+  });
+}

@@ -1,0 +1,308 @@
+/**
+ * The Volume: a block volume stored as a self-archiving log (claims 1 and 19). Writes append
+ * to the current segment and update the index; reads look blocks up in the index and copy
+ * them from the log; synch points are SYNCH records; sealed segments go to the archive.
+ *
+ * The facade knows nothing of FUSE or the CLI. It takes its archive store, compression pool
+ * and clock from the caller, so tests can run it over an in-memory store with a fake clock.
+ */
+import assert from 'node:assert';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import createDebug from 'debug';
+import { VolumeError, errnoCode } from '../errors.js';
+import { crc32c } from '../format/checksum.js';
+import { BLOCK_CRC_SIZE } from '../format/record.js';
+import {
+  decodeVolumeConfig,
+  encodeVolumeConfig,
+  newVolumeConfig,
+  resolvePolicy,
+  type PolicyInput,
+  type VolumeConfig,
+} from '../format/volume-config.js';
+import { ArchiveKeys, type ArchiveStore } from '../archive/archive-store.js';
+import { Archiver } from '../archive/archiver.js';
+import { CompressionPool } from '../archive/compression-pool.js';
+import { openArchiveStore } from '../archive/open-store.js';
+import { BlockIndex } from './block-index.js';
+import { Log } from './log.js';
+import { Mutex } from './mutex.js';
+import { recover, slotsDirectory } from './recovery.js';
+import { SegmentSlot } from './segment-slot.js';
+import { Catalog, checkLabel, type SynchPoint } from './synch-point.js';
+import { VolumeLock } from './volume-lock.js';
+
+const debug = createDebug('salvo:volume');
+
+export interface CreateOptions extends Omit<PolicyInput, 'workingSetSegments'> {
+  workingSetSegments?: number;
+  archive: string;
+  rpoSeconds?: number;
+  /** The archive, when the caller already opened it (tests); else opened from `archive`. */
+  store?: ArchiveStore;
+}
+
+export interface OpenOptions {
+  store?: ArchiveStore;
+  pool?: CompressionPool;
+  clock?: () => number;
+  /** Told when writes start waiting for the archive (default: written to stderr). */
+  onStall?: (message: string) => void;
+}
+
+export interface SynchRequest {
+  label?: string | null;
+  info?: Record<string, string>;
+}
+
+export function configPath(dir: string): string {
+  return path.join(dir, 'volume.json');
+}
+
+export function readVolumeConfig(dir: string): VolumeConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(configPath(dir), 'utf8');
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') {
+      throw new VolumeError('NOT_FOUND', `${dir} is not a salvo volume (no volume.json)`, { hint: 'create one with `salvo init`' });
+    }
+    throw err;
+  }
+  return decodeVolumeConfig(text, configPath(dir));
+}
+
+export class Volume {
+  private readonly mutex = new Mutex();
+  private scratch = Buffer.alloc(0);
+  private lastSynchMs = 0;
+  private closed = false;
+
+  private constructor(
+    readonly dir: string,
+    readonly config: VolumeConfig,
+    readonly log: Log,
+    readonly catalog: Catalog,
+    readonly store: ArchiveStore,
+    readonly pool: CompressionPool,
+    readonly archiver: Archiver,
+    private readonly lock: VolumeLock,
+    private readonly ownsPool: boolean,
+    private readonly clock: () => number,
+  ) {
+    this.lastSynchMs = catalog.latest?.timeMs ?? 0;
+  }
+
+  /**
+   * Creates a volume in `dir` (which must not exist or be empty) and registers it at the root
+   * of its archive. Never overwrites a volume or an archive that holds one.
+   */
+  static async create(dir: string, options: CreateOptions, now = new Date()): Promise<VolumeConfig> {
+    const policy = resolvePolicy(options);
+    if (fs.existsSync(configPath(dir))) {
+      throw new VolumeError('EXISTS', `${dir} already holds a salvo volume`, { hint: 'choose another directory; init never overwrites a volume' });
+    }
+    if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) {
+      throw new VolumeError('EXISTS', `${dir} is not empty`, { hint: 'give init a new or empty directory' });
+    }
+    const config = newVolumeConfig(policy, options.archive, options.rpoSeconds ?? 0, now);
+    const store = options.store ?? (await openArchiveStore(options.archive));
+    const createdDir = !fs.existsSync(dir);
+    try {
+      const { archive: _location, ...descriptor } = config;
+      try {
+        await store.put(ArchiveKeys.descriptor, [Buffer.from(encodeVolumeConfig(descriptor))]);
+      } catch (err) {
+        if (errnoCode(err) === 'ARCHIVE_CONFLICT') {
+          throw new VolumeError('ARCHIVE_CONFLICT', `archive ${store.location} already holds a volume`, {
+            hint: 'give each volume its own archive directory or prefix',
+          });
+        }
+        throw err;
+      }
+      fs.mkdirSync(slotsDirectory(dir), { recursive: true, mode: 0o700 });
+      for (let i = 0; i < policy.workingSetSegments + policy.spareSegments; i++) SegmentSlot.create(slotsDirectory(dir), i, policy.segmentSizeBytes);
+      const temporary = `${configPath(dir)}.tmp`;
+      fs.writeFileSync(temporary, encodeVolumeConfig(config), { mode: 0o600 });
+      fs.renameSync(temporary, configPath(dir));
+    } catch (err) {
+      if (createdDir) fs.rmSync(dir, { recursive: true, force: true });
+      else if (fs.existsSync(slotsDirectory(dir))) fs.rmSync(slotsDirectory(dir), { recursive: true, force: true });
+      throw err;
+    } finally {
+      if (!options.store) await store.close();
+    }
+    return config;
+  }
+
+  /** Opens a volume, recovering from a crash if there was one, and takes its lock. */
+  static async open(dir: string, options: OpenOptions = {}): Promise<Volume> {
+    const config = readVolumeConfig(dir);
+    const lock = VolumeLock.acquire(dir);
+    const clock = options.clock ?? Date.now;
+    let recovered;
+    try {
+      recovered = await recover(dir, config, clock);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+    const store = options.store ?? (await openArchiveStore(config.archive ?? ''));
+    const pool = options.pool ?? new CompressionPool();
+    const catalog = Catalog.load(dir);
+    const logEnd = new Map(recovered.slots.filter((s) => s.sequence > 0).map((s) => [s.sequence, s.tail]));
+    const oldestOnPrimary = Math.min(...logEnd.keys());
+    // Points past the end of the recovered log were torn off with it; older ones live in the archive.
+    catalog.reconcile(recovered.points, (p) => p.sequence < oldestOnPrimary || (logEnd.has(p.sequence) && p.offset < logEnd.get(p.sequence)!));
+    const onStall = options.onStall ?? ((message: string) => process.stderr.write(`salvo: ${message}\n`));
+    const log = new Log(config, recovered.slots, recovered.index, recovered.current, recovered.nextRecordSequence, null, { onStall }, clock);
+    const archiver = new Archiver({
+      store,
+      pool,
+      volumeId: config.volumeId,
+      blockSizeBytes: config.blockSizeBytes,
+      chunkSizeBytes: config.chunkSizeBytes,
+      onArchived: (sequence) => log.markArchived(sequence),
+    });
+    log.setArchiver(archiver);
+    const volume = new Volume(dir, config, log, catalog, store, pool, archiver, lock, !options.pool, clock);
+    if (recovered.cut) debug('recovery cut %d bytes: %s', recovered.cut.bytes, recovered.cut.reason);
+    for (const slot of recovered.slots) {
+      if (slot.state === 'active' || slot.state === 'inactive') {
+        archiver.enqueue({ sequence: slot.sequence, summary: slot.summary!, read: (p, n) => slot.readRange(p, n) });
+      }
+    }
+    return volume;
+  }
+
+  get sizeBytes(): number {
+    return this.config.sizeBytes;
+  }
+
+  get index(): BlockIndex {
+    return this.log.index;
+  }
+
+  /** Reads `target.length` bytes at `position` into `target`. CORRUPT_BLOCK if a block fails its checksum. */
+  readInto(target: Buffer, position: number): void {
+    this.checkOpen();
+    this.checkRange(position, target.length);
+    const bs = this.config.blockSizeBytes;
+    const entrySize = BLOCK_CRC_SIZE + bs;
+    const index = this.log.index;
+    const end = position + target.length;
+    let block = Math.floor(position / bs);
+    while (block * bs < end) {
+      const slot = index.slotOf(block);
+      // Contiguous entries of consecutive blocks in one slot are read with one pread.
+      let run = 1;
+      if (slot >= 0) {
+        const first = index.offsetOf(block);
+        while ((block + run) * bs < end && index.slotOf(block + run) === slot && index.offsetOf(block + run) === first + run * entrySize) run++;
+        if (this.scratch.length < run * entrySize) this.scratch = Buffer.allocUnsafe(Math.max(run * entrySize, 256 * entrySize));
+        const holder = this.log.slots[slot]!;
+        holder.readAt(this.scratch, 0, run * entrySize, first);
+        for (let i = 0; i < run; i++) {
+          const entry = this.scratch.subarray(i * entrySize, (i + 1) * entrySize);
+          const data = entry.subarray(BLOCK_CRC_SIZE);
+          if (crc32c(data) !== entry.readUInt32LE(0)) {
+            const err = VolumeError.corruptBlock(`${holder.name} at offset ${first + i * entrySize}`, block + i);
+            debug('%s', err.message);
+            throw err;
+          }
+          copyBlockPart(data, (block + i) * bs, target, position);
+        }
+      } else {
+        const from = Math.max(block * bs, position);
+        target.fill(0, from - position, Math.min((block + 1) * bs, end) - position);
+      }
+      block += run;
+    }
+  }
+
+  read(position: number, length: number): Buffer {
+    const target = Buffer.allocUnsafe(length);
+    this.readInto(target, position);
+    return target;
+  }
+
+  /** Writes `data` at `position` (any alignment); resolves once the bytes are in the OS. */
+  write(data: Buffer, position: number): Promise<void> {
+    return this.mutex.run(async () => {
+      this.checkOpen();
+      this.checkRange(position, data.length);
+      if (data.length === 0) return;
+      const bs = this.config.blockSizeBytes;
+      const first = Math.floor(position / bs);
+      if (position % bs === 0 && data.length % bs === 0) {
+        await this.log.appendBlocks(first, data);
+        return;
+      }
+      // Unaligned: read-modify-write of the blocks it touches.
+      const last = Math.floor((position + data.length - 1) / bs);
+      const merged = Buffer.allocUnsafe((last - first + 1) * bs);
+      this.readInto(merged.subarray(0, bs), first * bs);
+      if (last > first) this.readInto(merged.subarray(merged.length - bs), last * bs);
+      data.copy(merged, position - first * bs);
+      await this.log.appendBlocks(first, merged);
+    });
+  }
+
+  /** Records a synch point: the volume's blocks are consistent now (claim 1). Durable when it resolves. */
+  synch(request: SynchRequest = {}): Promise<SynchPoint> {
+    const label = request.label ? checkLabel(request.label) : null;
+    return this.mutex.run(async () => {
+      this.checkOpen();
+      // Times name snapshot files: keep them unique and increasing even within a millisecond.
+      const timeMs = Math.max(this.clock(), this.lastSynchMs + 1);
+      const info = { host: os.hostname(), ...request.info };
+      const point = await this.log.appendSynch({ timeMs, label, info });
+      this.lastSynchMs = timeMs;
+      this.catalog.append(point);
+      debug('synch point %s%s', new Date(timeMs).toISOString(), label ? ` (${label})` : '');
+      return point;
+    });
+  }
+
+  /** Makes every acknowledged write durable (fdatasync). */
+  flush(): Promise<void> {
+    return this.mutex.run(() => {
+      this.checkOpen();
+      this.log.flush();
+    });
+  }
+
+  /** Flushes, stops archiving (what is left waits on primary for the next open), releases the lock. */
+  close(): Promise<void> {
+    return this.mutex.run(async () => {
+      if (this.closed) return;
+      this.log.flush();
+      this.closed = true;
+      await this.archiver.stop();
+      for (const slot of this.log.slots) slot.close();
+      if (this.ownsPool) await this.pool.close();
+      await this.store.close();
+      this.lock.release();
+    });
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new VolumeError('CLOSED', `volume ${this.dir} is closed`);
+  }
+
+  private checkRange(position: number, length: number): void {
+    assert(Number.isSafeInteger(position) && Number.isSafeInteger(length) && position >= 0 && length >= 0);
+    if (position + length > this.config.sizeBytes) {
+      throw VolumeError.badInput(`${length} bytes at ${position} lie past the volume's end (${this.config.sizeBytes} bytes)`);
+    }
+  }
+}
+
+/** Copies the part of `block` (which starts at volume byte `blockStart`) that `target` (starting at `position`) covers. */
+export function copyBlockPart(block: Buffer, blockStart: number, target: Buffer, position: number): void {
+  const from = Math.max(blockStart, position);
+  const to = Math.min(blockStart + block.length, position + target.length);
+  block.copy(target, from - position, from - blockStart, to - blockStart);
+}

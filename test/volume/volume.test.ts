@@ -1,0 +1,99 @@
+import t from 'tap';
+import { createTempVolume, prng, SMALL_POLICY } from '../helpers/temp-volume.js';
+
+const BS = 4096;
+
+t.test('volume: unwritten blocks read as zeros', async (t) => {
+  const { volume } = await createTempVolume(t);
+  t.same(volume.read(0, SMALL_POLICY.sizeBytes), Buffer.alloc(SMALL_POLICY.sizeBytes));
+});
+
+t.test('volume: aligned write reads back', async (t) => {
+  const { volume } = await createTempVolume(t);
+  const data = Buffer.alloc(3 * BS, 7);
+  await volume.write(data, 5 * BS);
+  t.same(volume.read(5 * BS, 3 * BS), data);
+  t.same(volume.read(4 * BS, BS), Buffer.alloc(BS));
+});
+
+t.test('volume: unaligned writes are read-modify-write', async (t) => {
+  const { volume } = await createTempVolume(t);
+  await volume.write(Buffer.alloc(2 * BS, 1), 0);
+  await volume.write(Buffer.from('hello'), BS - 2);
+  const expected = Buffer.alloc(2 * BS, 1);
+  Buffer.from('hello').copy(expected, BS - 2);
+  t.same(volume.read(0, 2 * BS), expected);
+  t.same(volume.read(BS - 3, 7), expected.subarray(BS - 3, BS + 4));
+});
+
+t.test('volume: zero blocks supersede older data without storing it', async (t) => {
+  const { volume } = await createTempVolume(t);
+  await volume.write(Buffer.alloc(4 * BS, 9), 0);
+  const zeros = Buffer.alloc(4 * BS);
+  zeros.fill(3, BS, 2 * BS);
+  await volume.write(zeros, 0);
+  t.same(volume.read(0, 4 * BS), zeros);
+  t.equal(volume.index.slotOf(0), -1, 'a zero block has no entry');
+});
+
+t.test('volume: writes past the end are refused', async (t) => {
+  const { volume } = await createTempVolume(t);
+  await t.rejects(volume.write(Buffer.alloc(BS), SMALL_POLICY.sizeBytes), { code: 'BAD_INPUT' });
+});
+
+t.test('volume: reopen after close keeps every block', async (t) => {
+  const { volume, reopen } = await createTempVolume(t);
+  await volume.write(Buffer.alloc(BS, 5), 10 * BS);
+  await volume.synch({ label: 'one' });
+  await volume.close();
+  const again = await reopen();
+  t.teardown(() => again.close());
+  t.same(again.read(10 * BS, BS), Buffer.alloc(BS, 5));
+  t.equal(again.catalog.all.length, 1);
+  t.equal(again.catalog.all[0]!.label, 'one');
+});
+
+t.test('volume: random writes over many segment cycles match a model', async (t) => {
+  const seed = Number(process.env.SEED ?? 1234);
+  const random = prng(seed);
+  const { volume: first, store, reopen } = await createTempVolume(t);
+  let volume = first;
+  const model = Buffer.alloc(SMALL_POLICY.sizeBytes);
+  const totals = { recycled: 0, copied: 0 };
+  const tally = () => {
+    totals.recycled += volume.log.counters.segmentsRecycled;
+    totals.copied += volume.log.counters.bytesCopiedForward;
+  };
+  for (let step = 0; step < 3000; step++) {
+    const r = random();
+    if (r < 0.85) {
+      const block = Math.floor(random() * 64);
+      const count = Math.min(64 - block, 1 + Math.floor(random() * 8));
+      const data = Buffer.alloc(count * BS, Math.floor(random() * 4));
+      if (random() < 0.5) for (let i = 0; i < 16; i++) data[Math.floor(random() * data.length)] = Math.floor(random() * 256);
+      await volume.write(data, block * BS);
+      data.copy(model, block * BS);
+    } else if (r < 0.9) {
+      const offset = Math.floor(random() * (SMALL_POLICY.sizeBytes - 100));
+      const data = Buffer.alloc(1 + Math.floor(random() * 99), 0x5a);
+      await volume.write(data, offset);
+      data.copy(model, offset);
+    } else if (r < 0.95) {
+      await volume.synch();
+    } else if (r < 0.97) {
+      tally();
+      await volume.close();
+      volume = await reopen();
+    } else {
+      const block = Math.floor(random() * 64);
+      t.same(volume.read(block * BS, BS), model.subarray(block * BS, (block + 1) * BS));
+    }
+  }
+  t.same(volume.read(0, SMALL_POLICY.sizeBytes), model, `seed ${seed}: whole volume matches the model`);
+  tally();
+  t.ok(totals.recycled > 20, `segments were recycled (${totals.recycled})`);
+  t.ok(totals.copied > 0, `copy-forward happened (${totals.copied} bytes)`);
+  t.ok(store.objects.size > 20, 'segments were archived');
+  await volume.archiver.idle();
+  await volume.close();
+});
