@@ -50,17 +50,36 @@ export function emptyStats(): StoreStats {
 export const ArchiveKeys = {
   descriptor: 'volume.json',
   segment: (sequence: number): string => `segments/${hex(sequence, 16)}.seg`,
-  tail: (sequence: number, rawStart: number): string => `tails/${hex(sequence, 16)}-${hex(rawStart, 8)}.tail`,
+  /** A tail piece names its raw range, so a listing alone tells which pieces chain up. */
+  tail: (sequence: number, rawStart: number, rawEnd: number): string => `tails/${hex(sequence, 16)}-${hex(rawStart, 8)}-${hex(rawEnd, 8)}.tail`,
+  tailPrefix: (sequence: number): string => `tails/${hex(sequence, 16)}-`,
   parseSegment(key: string): number | null {
     const m = /^segments\/([0-9a-f]{16})\.seg$/.exec(key);
     return m ? parseInt(m[1]!, 16) : null;
   },
-  parseTail(key: string): { sequence: number; rawStart: number } | null {
-    const m = /^tails\/([0-9a-f]{16})-([0-9a-f]{8})\.tail$/.exec(key);
-    return m ? { sequence: parseInt(m[1]!, 16), rawStart: parseInt(m[2]!, 16) } : null;
+  parseTail(key: string): { sequence: number; rawStart: number; rawEnd: number } | null {
+    const m = /^tails\/([0-9a-f]{16})-([0-9a-f]{8})-([0-9a-f]{8})\.tail$/.exec(key);
+    return m ? { sequence: parseInt(m[1]!, 16), rawStart: parseInt(m[2]!, 16), rawEnd: parseInt(m[3]!, 16) } : null;
   },
 };
 
 function hex(value: number, digits: number): string {
   return value.toString(16).padStart(digits, '0');
+}
+
+/**
+ * The tail pieces that chain up from the segment's first record: from each end, the piece
+ * starting there that reaches furthest. Pieces off the chain (overlapping re-sends after a
+ * restart) are left out; a gap ends the chain, and the points before it still restore.
+ */
+export function tailChain(keys: readonly string[], firstOffset: number): { keys: string[]; end: number } {
+  const pieces = keys.map((key) => ({ key, range: ArchiveKeys.parseTail(key) })).filter((p) => p.range !== null);
+  const chain: string[] = [];
+  let end = firstOffset;
+  for (;;) {
+    const next = pieces.filter((p) => p.range!.rawStart === end).sort((a, b) => b.range!.rawEnd - a.range!.rawEnd)[0];
+    if (!next || next.range!.rawEnd <= end) return { keys: chain, end };
+    chain.push(next.key);
+    end = next.range!.rawEnd;
+  }
 }

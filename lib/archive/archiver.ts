@@ -1,15 +1,17 @@
 /**
- * Ships sealed segments to the archive, oldest first, as soon as they are sealed. Each
- * segment becomes one object (see format/archive-object.ts): its raw bytes cut into chunks,
- * each compressed in the worker pool. A segment counts as archived only once the store has
- * confirmed the whole object; only then may its slot be recycled (claim 1's order).
+ * Ships the log to the archive, in log order (claims 1, 14; BRIEF "off-site within seconds"):
+ * - a segment as soon as it is sealed: one object, its raw bytes cut into chunks compressed
+ *   in the worker pool. It counts as archived only once the store confirmed the whole object;
+ *   only then may its slot be recycled.
+ * - at every synch point, the part of the current segment not yet shipped, as a small
+ *   immutable tail piece, so the archive alone restores the newest synch point. Once the
+ *   segment is archived whole, its tail pieces are redundant and are deleted.
  *
  * Failures are retried forever with capped exponential backoff and jitter: an archive outage
  * never loses a write, it only keeps sealed segments waiting on primary storage.
  */
 import createDebug from 'debug';
 import { VolumeError, isVolumeError } from '../errors.js';
-import { SEGMENT_HEADER_SIZE } from '../format/segment-header.js';
 import { archiveObjectSize, encodeArchiveObject } from '../format/archive-object.js';
 import type { SegmentSummary } from '../format/summary.js';
 import { ArchiveKeys, type ArchiveStore } from './archive-store.js';
@@ -18,9 +20,12 @@ import { fetchArchiveIndex } from './archive-reader.js';
 
 const debug = createDebug('salvo:archive');
 
-/** What the archiver needs to know of a sealed segment. */
-export interface SealedSegment {
+/** A piece of the log to ship: a sealed segment whole (rawStart = the header's end), or a tail. */
+export interface ArchiveItem {
+  kind: 'segment' | 'tail';
   sequence: number;
+  rawStart: number;
+  /** Summary of exactly the records in [rawStart, summary.rawEnd). */
   summary: SegmentSummary;
   /** Reads raw bytes [position, position+length) of the segment from its slot. */
   read(position: number, length: number): Promise<Buffer>;
@@ -39,40 +44,52 @@ export interface ArchiverOptions {
 
 export interface ArchiverStats {
   segmentsArchived: number;
+  tailsShipped: number;
   rawBytesArchived: number;
   storedBytesArchived: number;
-  pendingSegments: number;
+  /** Raw bytes queued and not yet in the archive. */
+  bytesWaiting: number;
+  pendingItems: number;
   /** The last failure, while the archiver is retrying. */
   lastError: string | null;
   failingSinceMs: number | null;
 }
 
 export class Archiver {
-  private readonly queue: SealedSegment[] = [];
+  private readonly queue: ArchiveItem[] = [];
   private running: Promise<void> | null = null;
   private stopping = false;
   private wakeSleep: (() => void) | null = null;
+  /** Tail pieces in the archive, by segment, to delete once the segment is archived whole. */
+  private readonly tails = new Map<number, string[]>();
   readonly stats: ArchiverStats = {
     segmentsArchived: 0,
+    tailsShipped: 0,
     rawBytesArchived: 0,
     storedBytesArchived: 0,
-    pendingSegments: 0,
+    bytesWaiting: 0,
+    pendingItems: 0,
     lastError: null,
     failingSinceMs: null,
   };
 
   constructor(private readonly options: ArchiverOptions) {}
 
-  enqueue(segment: SealedSegment): void {
-    this.queue.push(segment);
-    this.queue.sort((a, b) => a.sequence - b.sequence);
-    this.stats.pendingSegments = this.queue.length;
+  /** Remembers tail pieces found in the archive at open, so they are deleted in their turn. */
+  adoptTails(sequence: number, keys: string[]): void {
+    this.tails.set(sequence, [...(this.tails.get(sequence) ?? []), ...keys]);
+  }
+
+  enqueue(item: ArchiveItem): void {
+    this.queue.push(item);
+    this.stats.pendingItems = this.queue.length;
+    this.stats.bytesWaiting += item.summary.rawEnd - item.rawStart;
     this.running ??= this.drain().finally(() => {
       this.running = null;
     });
   }
 
-  /** Resolves when every queued segment is archived (or the archiver is stopped). */
+  /** Resolves when everything queued is in the archive (or the archiver is stopped). */
   async idle(): Promise<void> {
     while (this.running) await this.running;
   }
@@ -87,21 +104,27 @@ export class Archiver {
   private async drain(): Promise<void> {
     let failures = 0;
     while (this.queue.length > 0 && !this.stopping) {
-      const segment = this.queue[0]!;
+      const item = this.queue[0]!;
       try {
-        await this.archive(segment);
+        // A tail is redundant once its segment is queued whole behind it.
+        const redundant = item.kind === 'tail' && this.queue.some((q) => q.kind === 'segment' && q.sequence === item.sequence);
+        if (!redundant) await this.ship(item);
         this.queue.shift();
-        this.stats.pendingSegments = this.queue.length;
+        this.stats.pendingItems = this.queue.length;
+        this.stats.bytesWaiting -= item.summary.rawEnd - item.rawStart;
         this.stats.lastError = null;
         this.stats.failingSinceMs = null;
         failures = 0;
-        this.options.onArchived(segment.sequence);
+        if (item.kind === 'segment') {
+          this.options.onArchived(item.sequence);
+          await this.deleteTails(item.sequence);
+        }
       } catch (err) {
         failures++;
         this.stats.lastError = (err as Error).message;
         this.stats.failingSinceMs ??= Date.now();
         const delayMs = Math.min(this.options.retryDelayMsMax ?? 30_000, 100 * 2 ** Math.min(failures, 12)) * (0.5 + Math.random() / 2);
-        debug('archiving segment %d failed (%s); retry %d in %d ms', segment.sequence, (err as Error).message, failures, Math.round(delayMs));
+        debug('archiving %s %d failed (%s); retry %d in %d ms', item.kind, item.sequence, (err as Error).message, failures, Math.round(delayMs));
         await this.sleep(delayMs);
       }
     }
@@ -117,18 +140,26 @@ export class Archiver {
     });
   }
 
-  private async archive(segment: SealedSegment): Promise<void> {
+  private keyOf(item: ArchiveItem): string {
+    return item.kind === 'segment' ? ArchiveKeys.segment(item.sequence) : ArchiveKeys.tail(item.sequence, item.rawStart, item.summary.rawEnd);
+  }
+
+  private async ship(item: ArchiveItem): Promise<void> {
     const { store, pool, chunkSizeBytes } = this.options;
-    const key = ArchiveKeys.segment(segment.sequence);
-    const rawStart = SEGMENT_HEADER_SIZE;
-    const rawEnd = segment.summary.rawEnd;
-    const raw = await segment.read(rawStart, rawEnd - rawStart);
+    const key = this.keyOf(item);
+    const { rawStart } = item;
+    const rawEnd = item.summary.rawEnd;
+    if (item.kind === 'segment' && (await store.head(key)) !== null && (await this.isOurs(key, item))) {
+      debug('segment %d was already archived', item.sequence);
+      return;
+    }
+    const raw = await item.read(rawStart, rawEnd - rawStart);
     const pieces: Buffer[] = [];
     for (let at = 0; at < raw.length; at += chunkSizeBytes) pieces.push(raw.subarray(at, at + chunkSizeBytes));
     const compressed = await pool.compress(pieces);
     const parts = encodeArchiveObject(
-      { blockSizeBytes: this.options.blockSizeBytes, volumeId: this.options.volumeId, sequence: segment.sequence, rawStart, rawEnd, chunkSizeBytes },
-      segment.summary,
+      { blockSizeBytes: this.options.blockSizeBytes, volumeId: this.options.volumeId, sequence: item.sequence, rawStart, rawEnd, chunkSizeBytes },
+      item.summary,
       compressed.map((bytes, i) => ({ bytes, rawLength: pieces[i]!.length })),
     );
     const size = parts.reduce((n, p) => n + p.length, 0);
@@ -136,20 +167,37 @@ export class Archiver {
       await store.put(key, parts);
     } catch (err) {
       // A conflict is our own upload when a crash came between the put and its confirmation.
-      if (!isVolumeError(err, 'ARCHIVE_CONFLICT') || !(await this.isOurs(key, segment))) throw err;
+      if (!isVolumeError(err, 'ARCHIVE_CONFLICT') || !(await this.isOurs(key, item))) throw err;
     }
+    // Durable before recycle: the store must show the whole object.
     const stored = await store.head(key);
-    if (stored !== size && !(await this.isOurs(key, segment))) {
+    if (stored !== size && !(await this.isOurs(key, item))) {
       throw VolumeError.archiveUnavailable(`archive object ${key} has ${stored} bytes after upload, expected ${size}`);
     }
-    debug('archived segment %d: %d raw bytes as %d', segment.sequence, raw.length, size);
-    this.stats.segmentsArchived++;
+    if (item.kind === 'tail') {
+      this.adoptTails(item.sequence, [key]);
+      this.stats.tailsShipped++;
+    } else {
+      this.stats.segmentsArchived++;
+    }
     this.stats.rawBytesArchived += raw.length;
     this.stats.storedBytesArchived += size;
+    debug('archived %s: %d raw bytes as %d', key, raw.length, size);
   }
 
-  /** True when `key` already holds this volume's copy of the segment, whole. */
-  private async isOurs(key: string, segment: SealedSegment): Promise<boolean> {
+  private async deleteTails(sequence: number): Promise<void> {
+    for (const key of this.tails.get(sequence) ?? []) {
+      try {
+        await this.options.store.delete(key);
+      } catch (err) {
+        debug('deleting redundant %s failed: %s', key, (err as Error).message);
+      }
+    }
+    this.tails.delete(sequence);
+  }
+
+  /** True when `key` already holds this volume's copy of the item, whole. */
+  private async isOurs(key: string, item: ArchiveItem): Promise<boolean> {
     const { store, volumeId } = this.options;
     let index;
     try {
@@ -160,8 +208,9 @@ export class Archiver {
     }
     const same =
       index.header.volumeId === volumeId &&
-      index.header.sequence === segment.sequence &&
-      index.header.rawEnd === segment.summary.rawEnd &&
+      index.header.sequence === item.sequence &&
+      index.header.rawStart === item.rawStart &&
+      index.header.rawEnd === item.summary.rawEnd &&
       (await store.head(key)) === archiveObjectSize(index);
     if (!same) {
       throw new VolumeError('ARCHIVE_CONFLICT', `archive ${store.location} already holds a different ${key}`, {

@@ -79,6 +79,24 @@ export class SegmentSummary {
     return this.extentWords[i * 3 + 2]!;
   }
 
+  /**
+   * The part of this summary from raw offset `rawStart` (a record boundary) to its end, whose
+   * first record carries `firstRecordSequence`: the summary of a tail piece.
+   */
+  sliceFrom(rawStart: number, firstRecordSequence: number): SegmentSummary {
+    const slice = new SegmentSummary(this.sequence, firstRecordSequence, rawStart, this.rawEnd, this.nextRecordSequence, 16);
+    let low = 0;
+    let high = this.extentCount;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (this.extentOffset(mid) < rawStart) low = mid + 1;
+      else high = mid;
+    }
+    for (let e = low; e < this.extentCount; e++) slice.addExtent(this.extentBlock(e), this.extentBlocks(e), this.extentIsZero(e), this.extentOffset(e));
+    slice.synchs.push(...this.synchs.filter((s) => s.offset >= rawStart));
+    return slice;
+  }
+
   /** Bytes the summary takes in memory, for cache accounting. */
   get memoryBytes(): number {
     return this.extentWords.byteLength + this.synchs.length * 256;

@@ -30,7 +30,7 @@ import {
 import { SEGMENT_HEADER_SIZE, encodeSegmentHeader } from '../format/segment-header.js';
 import { SegmentSummary } from '../format/summary.js';
 import type { VolumeConfig } from '../format/volume-config.js';
-import type { Archiver } from '../archive/archiver.js';
+import type { ArchiveItem, Archiver } from '../archive/archiver.js';
 import type { BlockIndex } from './block-index.js';
 import type { SegmentSlot } from './segment-slot.js';
 import type { SynchPoint } from './synch-point.js';
@@ -123,6 +123,31 @@ export class Log {
     slot.summary!.synchs.push({ ...body, offset, recordSequence });
     this.flush();
     return { ...body, sequence: slot.sequence, offset, recordSequence };
+  }
+
+  /**
+   * Queues the current segment's records not yet in the archive as a tail piece, so the
+   * archive alone restores everything up to now (BRIEF: off-site within seconds).
+   */
+  shipTail(): void {
+    const slot = this.current;
+    if (!this.archiver || slot.tail <= slot.shippedTo) return;
+    const rawStart = slot.shippedTo;
+    const firstRecordSequence = rawStart === SEGMENT_HEADER_SIZE ? slot.summary!.firstRecordSequence : slot.shippedRecordSequence;
+    this.archiver.enqueue({
+      kind: 'tail',
+      sequence: slot.sequence,
+      rawStart,
+      summary: slot.summary!.sliceFrom(rawStart, firstRecordSequence),
+      read: (position, length) => slot.readRange(position, length),
+    });
+    slot.shippedTo = slot.tail;
+    slot.shippedRecordSequence = this.nextRecordSequence;
+  }
+
+  /** Raw bytes of the current segment not yet queued for the archive. */
+  get unshippedBytes(): number {
+    return this.current.tail - this.current.shippedTo;
   }
 
   /** fdatasync every slot written since the last flush. */
@@ -249,6 +274,7 @@ export class Log {
     slot.sequence = sequence;
     slot.tail = SEGMENT_HEADER_SIZE;
     slot.summary = new SegmentSummary(sequence, this.nextRecordSequence, SEGMENT_HEADER_SIZE, SEGMENT_HEADER_SIZE, this.nextRecordSequence);
+    slot.shippedTo = SEGMENT_HEADER_SIZE;
     this.current = slot;
     this.seal(sealed);
     await this.retireExcess();
@@ -263,7 +289,7 @@ export class Log {
       // The sidecar only speeds up recovery, which rebuilds it from the segment.
       debug('writing the summary of %s failed: %s', slot.name, (err as Error).message);
     }
-    this.archiver?.enqueue({ sequence: slot.sequence, summary: slot.summary!, read: (position, length) => slot.readRange(position, length) });
+    this.archiver?.enqueue(segmentItem(slot));
     debug('sealed %s at %d bytes', slot.name, slot.tail);
   }
 
@@ -333,4 +359,15 @@ export class Log {
       await new Promise<void>((resolve) => this.blankWaiters.push(resolve));
     }
   }
+}
+
+/** The archive's work item for a sealed segment: the whole of it. */
+export function segmentItem(slot: SegmentSlot): ArchiveItem {
+  return {
+    kind: 'segment',
+    sequence: slot.sequence,
+    rawStart: SEGMENT_HEADER_SIZE,
+    summary: slot.summary!,
+    read: (position, length) => slot.readRange(position, length),
+  };
 }

@@ -30,6 +30,10 @@ export class SegmentSlot {
   summary: SegmentSummary | null = null;
   /** Written since the last fdatasync. */
   dirty = false;
+  /** The current segment's bytes before this raw offset are in the archive as tail pieces. */
+  shippedTo = SEGMENT_HEADER_SIZE;
+  /** Record sequence of the first record at `shippedTo`. */
+  shippedRecordSequence = 0;
 
   private constructor(
     readonly index: number,
@@ -169,6 +173,7 @@ export class SegmentSlot {
     this.archived = false;
     this.summary = null;
     this.dirty = false;
+    this.shippedTo = SEGMENT_HEADER_SIZE;
   }
 
   close(): void {

@@ -22,15 +22,20 @@ import {
   type PolicyInput,
   type VolumeConfig,
 } from '../format/volume-config.js';
-import { ArchiveKeys, type ArchiveStore } from '../archive/archive-store.js';
+import { ArchiveKeys, tailChain, type ArchiveStore } from '../archive/archive-store.js';
+import { SEGMENT_HEADER_SIZE } from '../format/segment-header.js';
 import { Archiver } from '../archive/archiver.js';
+import { fetchArchiveIndex } from '../archive/archive-reader.js';
 import { CompressionPool } from '../archive/compression-pool.js';
 import { openArchiveStore } from '../archive/open-store.js';
 import { BlockIndex } from './block-index.js';
-import { Log } from './log.js';
+import { copyBlockPart } from './block-copy.js';
+import { Log, segmentItem } from './log.js';
 import { Mutex } from './mutex.js';
 import { recover, slotsDirectory } from './recovery.js';
 import { SegmentSlot } from './segment-slot.js';
+import { SegmentSource } from './segment-source.js';
+import { SnapshotCache } from './snapshot.js';
 import { Catalog, checkLabel, type SynchPoint } from './synch-point.js';
 import { VolumeLock } from './volume-lock.js';
 
@@ -50,7 +55,11 @@ export interface OpenOptions {
   clock?: () => number;
   /** Told when writes start waiting for the archive (default: written to stderr). */
   onStall?: (message: string) => void;
+  /** Memory for rebuilt snapshot indexes and for fetched archive chunks, each (default 256 MiB). */
+  cacheBytesMax?: number;
 }
+
+export const CACHE_BYTES_DEFAULT = 256 * 1024 * 1024;
 
 export interface SynchRequest {
   label?: string | null;
@@ -79,6 +88,9 @@ export class Volume {
   private scratch = Buffer.alloc(0);
   private lastSynchMs = 0;
   private closed = false;
+  /** Past blocks: from primary storage while slots hold them, else from the archive. */
+  readonly source: SegmentSource;
+  readonly snapshots: SnapshotCache;
 
   private constructor(
     readonly dir: string,
@@ -91,8 +103,11 @@ export class Volume {
     private readonly lock: VolumeLock,
     private readonly ownsPool: boolean,
     private readonly clock: () => number,
+    cacheBytesMax: number,
   ) {
     this.lastSynchMs = catalog.latest?.timeMs ?? 0;
+    this.source = new SegmentSource(store, pool, log, cacheBytesMax);
+    this.snapshots = new SnapshotCache(config, this.source, cacheBytesMax);
   }
 
   /**
@@ -167,14 +182,45 @@ export class Volume {
       onArchived: (sequence) => log.markArchived(sequence),
     });
     log.setArchiver(archiver);
-    const volume = new Volume(dir, config, log, catalog, store, pool, archiver, lock, !options.pool, clock);
+    const volume = new Volume(dir, config, log, catalog, store, pool, archiver, lock, !options.pool, clock, options.cacheBytesMax ?? CACHE_BYTES_DEFAULT);
     if (recovered.cut) debug('recovery cut %d bytes: %s', recovered.cut.bytes, recovered.cut.reason);
-    for (const slot of recovered.slots) {
-      if (slot.state === 'active' || slot.state === 'inactive') {
-        archiver.enqueue({ sequence: slot.sequence, summary: slot.summary!, read: (p, n) => slot.readRange(p, n) });
+    const sealed = recovered.slots.filter((s) => s.state === 'active' || s.state === 'inactive').sort((a, b) => a.sequence - b.sequence);
+    for (const slot of sealed) archiver.enqueue(segmentItem(slot));
+    await volume.adoptShippedTails();
+    return volume;
+  }
+
+  /**
+   * Learns from the archive which tail pieces earlier runs shipped: where the current
+   * segment's shipping resumes, and which pieces to delete once their segments are whole.
+   * An unreachable archive only means the next tail starts from the segment's beginning.
+   */
+  private async adoptShippedTails(): Promise<void> {
+    let keys: string[];
+    try {
+      keys = await this.store.list('tails/');
+    } catch (err) {
+      debug('cannot list tail pieces (%s); the next tail is shipped whole', (err as Error).message);
+      return;
+    }
+    const bySequence = new Map<number, string[]>();
+    for (const key of keys) {
+      const tail = ArchiveKeys.parseTail(key);
+      if (tail) bySequence.set(tail.sequence, [...(bySequence.get(tail.sequence) ?? []), key]);
+    }
+    for (const [sequence, tails] of bySequence) this.archiver.adoptTails(sequence, tails);
+    const current = this.log.current;
+    const chain = tailChain(bySequence.get(current.sequence) ?? [], SEGMENT_HEADER_SIZE);
+    const last = chain.keys[chain.keys.length - 1];
+    if (last && chain.end <= current.tail) {
+      try {
+        const shipped = await fetchArchiveIndex(this.store, last);
+        current.shippedTo = chain.end;
+        current.shippedRecordSequence = shipped.summary.nextRecordSequence;
+      } catch (err) {
+        debug('cannot read tail piece %s (%s); the next tail is shipped whole', last, (err as Error).message);
       }
     }
-    return volume;
   }
 
   get sizeBytes(): number {
@@ -261,6 +307,7 @@ export class Volume {
       const point = await this.log.appendSynch({ timeMs, label, info });
       this.lastSynchMs = timeMs;
       this.catalog.append(point);
+      this.log.shipTail();
       debug('synch point %s%s', new Date(timeMs).toISOString(), label ? ` (${label})` : '');
       return point;
     });
@@ -298,11 +345,4 @@ export class Volume {
       throw VolumeError.badInput(`${length} bytes at ${position} lie past the volume's end (${this.config.sizeBytes} bytes)`);
     }
   }
-}
-
-/** Copies the part of `block` (which starts at volume byte `blockStart`) that `target` (starting at `position`) covers. */
-export function copyBlockPart(block: Buffer, blockStart: number, target: Buffer, position: number): void {
-  const from = Math.max(blockStart, position);
-  const to = Math.min(blockStart + block.length, position + target.length);
-  block.copy(target, from - position, from - blockStart, to - blockStart);
 }

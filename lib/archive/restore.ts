@@ -1,0 +1,137 @@
+/**
+ * Restore: write the volume as of a synch point to an image file, from primary storage and
+ * the archive, or from the archive alone. Unwritten blocks stay holes (the file is sparse),
+ * and nothing is written over an existing file.
+ */
+import fs from 'node:fs';
+import { VolumeError, errnoCode } from '../errors.js';
+import type { Snapshot } from '../volume/snapshot.js';
+import type { SegmentSource } from '../volume/segment-source.js';
+
+/** Blocks read and written at once; several batches are in flight to hide archive latency. */
+const BATCH_BLOCKS = 256;
+const BATCHES_IN_FLIGHT = 4;
+
+export interface RestorePlan {
+  /** Segments of the window the restore reads from primary storage / from the archive. */
+  segmentsOnPrimary: number;
+  segmentsFromArchive: number;
+  /** Bytes of block entries read from primary storage. */
+  bytesFromPrimary: number;
+  /** Compressed bytes of archive chunks fetched, and the requests to fetch them. */
+  bytesFromArchive: number;
+  archiveRequests: number;
+  /** Blocks with data, and blocks left as holes. */
+  blocksWithData: number;
+  holes: number;
+}
+
+/** What a restore of `snapshot` would read, without reading any block. */
+export async function planRestore(snapshot: Snapshot, source: SegmentSource): Promise<RestorePlan> {
+  const { sizeBytes, blockSizeBytes } = snapshot.geometry;
+  const blocks = sizeBytes / blockSizeBytes;
+  const entrySize = 4 + blockSizeBytes;
+  const plan: RestorePlan = { segmentsOnPrimary: 0, segmentsFromArchive: 0, bytesFromPrimary: 0, bytesFromArchive: 0, archiveRequests: 0, blocksWithData: 0, holes: 0 };
+  const chunksNeeded = new Map<number, Set<string>>();
+  const segmentsUsed = new Set<number>();
+  const piecesOf = new Map<number, Awaited<ReturnType<SegmentSource['pieces']>>>();
+  for (let block = 0; block < blocks; block++) {
+    const at = snapshot.locate(block);
+    if (!at) {
+      plan.holes++;
+      continue;
+    }
+    plan.blocksWithData++;
+    segmentsUsed.add(at.sequence);
+    if (source.onPrimary(at.sequence)) {
+      plan.bytesFromPrimary += entrySize;
+      continue;
+    }
+    let pieces = piecesOf.get(at.sequence);
+    if (!pieces) piecesOf.set(at.sequence, (pieces = await source.pieces(at.sequence)));
+    for (const { key, index } of pieces) {
+      const { rawStart, rawEnd, chunkSizeBytes } = index.header;
+      if (at.offset + entrySize <= rawStart || at.offset >= rawEnd) continue;
+      const firstChunk = Math.floor((Math.max(at.offset, rawStart) - rawStart) / chunkSizeBytes);
+      const lastChunk = Math.floor((Math.min(at.offset + entrySize, rawEnd) - 1 - rawStart) / chunkSizeBytes);
+      const set = chunksNeeded.get(at.sequence) ?? new Set<string>();
+      for (let c = firstChunk; c <= lastChunk; c++) {
+        const id = `${key}#${c}`;
+        if (!set.has(id)) plan.bytesFromArchive += index.chunks[c]!.compressedLength;
+        set.add(id);
+      }
+      chunksNeeded.set(at.sequence, set);
+    }
+  }
+  for (const sequence of segmentsUsed) {
+    if (source.onPrimary(sequence)) plan.segmentsOnPrimary++;
+    else plan.segmentsFromArchive++;
+  }
+  for (const set of chunksNeeded.values()) plan.archiveRequests += set.size;
+  return plan;
+}
+
+/** Writes the snapshot to `target`, which must not exist. Reports progress in bytes. */
+export async function restoreSnapshot(
+  snapshot: Snapshot,
+  target: string,
+  onProgress: (done: number, total: number) => void = () => undefined,
+): Promise<{ bytesWritten: number }> {
+  const { sizeBytes, blockSizeBytes } = snapshot.geometry;
+  let fd: number;
+  try {
+    fd = fs.openSync(target, 'wx', 0o600);
+  } catch (err) {
+    if (errnoCode(err) === 'EEXIST') throw new VolumeError('EXISTS', `${target} already exists`, { hint: 'restore never overwrites a file; choose a new name' });
+    throw VolumeError.badInput(`cannot create ${target}: ${(err as Error).message}`);
+  }
+  let complete = false;
+  try {
+    fs.ftruncateSync(fd, sizeBytes);
+    const blocks = sizeBytes / blockSizeBytes;
+    let bytesWritten = 0;
+    let next = 0;
+    let done = 0;
+    const worker = async (): Promise<void> => {
+      while (next < blocks) {
+        const first = next;
+        const count = Math.min(BATCH_BLOCKS, blocks - first);
+        next += count;
+        let hasData = false;
+        for (let b = first; b < first + count && !hasData; b++) hasData = !snapshot.isHole(b);
+        if (hasData) {
+          const bytes = await snapshot.read(first * blockSizeBytes, count * blockSizeBytes);
+          bytesWritten += writeSparse(fd, bytes, first * blockSizeBytes, blockSizeBytes);
+        }
+        done += count * blockSizeBytes;
+        onProgress(done, sizeBytes);
+      }
+    };
+    await Promise.all(Array.from({ length: BATCHES_IN_FLIGHT }, worker));
+    fs.fsyncSync(fd);
+    complete = true;
+    return { bytesWritten };
+  } finally {
+    fs.closeSync(fd);
+    if (!complete) fs.rmSync(target, { force: true });
+  }
+}
+
+/** Writes the non-zero blocks of `bytes` at `position`, leaving zero blocks as holes. */
+function writeSparse(fd: number, bytes: Buffer, position: number, blockSizeBytes: number): number {
+  const zero = Buffer.alloc(blockSizeBytes);
+  let written = 0;
+  let runStart = -1;
+  const blocks = bytes.length / blockSizeBytes;
+  for (let i = 0; i <= blocks; i++) {
+    const isData = i < blocks && zero.compare(bytes, i * blockSizeBytes, (i + 1) * blockSizeBytes) !== 0;
+    if (isData && runStart < 0) runStart = i;
+    if (!isData && runStart >= 0) {
+      const run = bytes.subarray(runStart * blockSizeBytes, i * blockSizeBytes);
+      fs.writeSync(fd, run, 0, run.length, position + runStart * blockSizeBytes);
+      written += run.length;
+      runStart = -1;
+    }
+  }
+  return written;
+}

@@ -1,0 +1,186 @@
+/**
+ * Where a segment's summary and bytes come from: its slot on primary storage while the slot
+ * still holds it, else the archive. An archived segment is one object, or — for the newest
+ * segment of an archive that is current with its tails — a run of tail pieces; either way a
+ * list of pieces, each covering a raw byte range, read by chunk on demand.
+ *
+ * A slot recycled under a reader is detected by its sequence (slots are looked up by
+ * sequence at every read, and primary reads are synchronous), and the read goes to the archive.
+ * Fetched chunks and archived summaries are cached within a byte bound.
+ */
+import createDebug from 'debug';
+import { VolumeError, isVolumeError } from '../errors.js';
+import { SEGMENT_HEADER_SIZE } from '../format/segment-header.js';
+import { SegmentSummary } from '../format/summary.js';
+import type { ArchiveObjectIndex } from '../format/archive-object.js';
+import { ArchiveKeys, tailChain, type ArchiveStore } from '../archive/archive-store.js';
+import { fetchArchiveIndex, fetchChunk } from '../archive/archive-reader.js';
+import type { CompressionPool } from '../archive/compression-pool.js';
+import { LruCache } from '../util/lru-cache.js';
+import type { SegmentSlot } from './segment-slot.js';
+
+const debug = createDebug('salvo:snapshot');
+
+/** The part of the log on primary storage a source may read from. */
+export interface PrimarySegments {
+  slotHolding(sequence: number): SegmentSlot | undefined;
+}
+
+interface Piece {
+  key: string;
+  index: ArchiveObjectIndex;
+}
+
+interface ArchivedSegment {
+  pieces: Piece[];
+  summary: SegmentSummary;
+  bytes: number;
+}
+
+export interface SourceStats {
+  summariesFetched: number;
+  chunksFetched: number;
+  bytesFetched: number;
+}
+
+export class SegmentSource {
+  readonly stats: SourceStats = { summariesFetched: 0, chunksFetched: 0, bytesFetched: 0 };
+  private readonly archived: LruCache<number, ArchivedSegment>;
+  private readonly chunks: LruCache<string, Buffer>;
+  private readonly inFlight = new Map<string, Promise<unknown>>();
+  /** Tail pieces known for segments not archived whole, by sequence (from a listing of the archive). */
+  readonly tailKeys = new Map<number, string[]>();
+
+  constructor(
+    private readonly store: ArchiveStore | null,
+    private readonly pool: CompressionPool,
+    private readonly primary: PrimarySegments | null,
+    cacheBytesMax: number,
+  ) {
+    this.archived = new LruCache(Math.max(1, Math.floor(cacheBytesMax / 4)));
+    this.chunks = new LruCache(Math.max(1, cacheBytesMax - Math.floor(cacheBytesMax / 4)));
+  }
+
+  /** Bytes the caches hold now. */
+  get cacheBytes(): number {
+    return this.archived.bytes + this.chunks.bytes;
+  }
+
+  /** True when segment `sequence` is read from primary storage now. */
+  onPrimary(sequence: number): boolean {
+    return this.primary?.slotHolding(sequence) !== undefined;
+  }
+
+  /** The segment's summary: from its slot if on primary, else from the archive. */
+  async summary(sequence: number): Promise<SegmentSummary> {
+    const slot = this.primary?.slotHolding(sequence);
+    if (slot?.summary) return slot.summary;
+    return (await this.archivedSegment(sequence)).summary;
+  }
+
+  /** Raw bytes [offset, offset + length) of segment `sequence`. */
+  async read(sequence: number, offset: number, length: number): Promise<Buffer> {
+    const slot = this.primary?.slotHolding(sequence);
+    if (slot && offset + length <= slot.tail) {
+      const bytes = Buffer.allocUnsafe(length);
+      slot.readAt(bytes, 0, length, offset);
+      return bytes;
+    }
+    const segment = await this.archivedSegment(sequence);
+    const out = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const at = offset + done;
+      const piece = segment.pieces.find((p) => at >= p.index.header.rawStart && at < p.index.header.rawEnd);
+      if (!piece) throw new VolumeError('NOT_FOUND', `segment ${sequence}: bytes at ${at} are in no archived object`);
+      const { rawStart, chunkSizeBytes } = piece.index.header;
+      const chunk = Math.floor((at - rawStart) / chunkSizeBytes);
+      const raw = await this.chunk(piece, chunk);
+      const within = at - rawStart - chunk * chunkSizeBytes;
+      const n = Math.min(length - done, raw.length - within);
+      raw.copy(out, done, within, within + n);
+      done += n;
+    }
+    return out;
+  }
+
+  /** The archived pieces of a segment, in raw order (for restore's dry run and verify). */
+  async pieces(sequence: number): Promise<{ key: string; index: ArchiveObjectIndex }[]> {
+    return (await this.archivedSegment(sequence)).pieces;
+  }
+
+  private once<T>(key: string, make: () => Promise<T>): Promise<T> {
+    const pending = this.inFlight.get(key) as Promise<T> | undefined;
+    if (pending) return pending;
+    const promise = make().finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, promise);
+    return promise;
+  }
+
+  private async archivedSegment(sequence: number): Promise<ArchivedSegment> {
+    const cached = this.archived.get(sequence);
+    if (cached) return cached;
+    if (!this.store) throw new VolumeError('NOT_FOUND', `segment ${sequence} is not on primary storage and there is no archive`);
+    const store = this.store;
+    return this.once(`segment:${sequence}`, async () => {
+      let pieces: Piece[];
+      try {
+        const key = ArchiveKeys.segment(sequence);
+        pieces = [{ key, index: await fetchArchiveIndex(store, key) }];
+      } catch (err) {
+        const tails = this.tailKeys.get(sequence);
+        if (!isVolumeError(err, 'NOT_FOUND') || !tails) {
+          if (isVolumeError(err, 'NOT_FOUND')) {
+            throw new VolumeError('NOT_FOUND', `segment ${sequence} is neither on primary storage nor in archive ${store.location}`, {
+              hint: 'run `salvo verify` on the archive',
+            });
+          }
+          throw err;
+        }
+        const chain = tailChain(tails, SEGMENT_HEADER_SIZE).keys;
+        pieces = await Promise.all(chain.map(async (key) => ({ key, index: await fetchArchiveIndex(store, key) })));
+      }
+      this.stats.summariesFetched += pieces.length;
+      const summary = mergeSummaries(sequence, pieces);
+      const bytes = summary.memoryBytes + pieces.length * 1024;
+      const segment = { pieces, summary, bytes };
+      this.archived.set(sequence, segment, bytes);
+      debug('segment %d: %d archived pieces, %d extents', sequence, pieces.length, summary.extentCount);
+      return segment;
+    });
+  }
+
+  private async chunk(piece: Piece, chunk: number): Promise<Buffer> {
+    const cacheKey = `${piece.key}#${chunk}`;
+    const cached = this.chunks.get(cacheKey);
+    if (cached) return cached;
+    return this.once(cacheKey, async () => {
+      const raw = await fetchChunk(this.store!, this.pool, piece.key, piece.index, chunk);
+      this.stats.chunksFetched++;
+      this.stats.bytesFetched += piece.index.chunks[chunk]!.compressedLength;
+      this.chunks.set(cacheKey, raw, raw.length);
+      return raw;
+    });
+  }
+}
+
+/** One summary for a segment from its pieces, which must cover its raw bytes from the header on without gaps. */
+function mergeSummaries(sequence: number, pieces: Piece[]): SegmentSummary {
+  pieces.sort((a, b) => a.index.header.rawStart - b.index.header.rawStart);
+  if (pieces.length === 1) return pieces[0]!.index.summary;
+  const first = pieces[0]!.index.summary;
+  const merged = new SegmentSummary(sequence, first.firstRecordSequence, SEGMENT_HEADER_SIZE, SEGMENT_HEADER_SIZE, first.firstRecordSequence);
+  for (const { key, index } of pieces) {
+    const s = index.summary;
+    if (s.rawStart !== merged.rawEnd || s.firstRecordSequence !== merged.nextRecordSequence) {
+      // A missing or torn tail ends the segment here: points before it still restore.
+      debug('segment %d: archived pieces stop at %d (%s does not follow on)', sequence, merged.rawEnd, key);
+      break;
+    }
+    for (let e = 0; e < s.extentCount; e++) merged.addExtent(s.extentBlock(e), s.extentBlocks(e), s.extentIsZero(e), s.extentOffset(e));
+    merged.synchs.push(...s.synchs);
+    merged.rawEnd = s.rawEnd;
+    merged.nextRecordSequence = s.nextRecordSequence;
+  }
+  return merged;
+}

@@ -1,0 +1,164 @@
+/**
+ * A snapshot: the volume as of one synch point, read-only. Its index is rebuilt by the
+ * backward scan from the synch point's record over at most `workingSetSegments + 1`
+ * segments (claim 12) — summaries only — and its reads fetch block entries from primary
+ * storage or the archive, verifying each block's CRC before it is served.
+ *
+ * Index: a Uint16Array naming the window segment of each block's entry (0: reads as zeros)
+ * and a Uint32Array of raw offsets: 6 bytes a block.
+ */
+import assert from 'node:assert';
+import createDebug from 'debug';
+import { VolumeError } from '../errors.js';
+import { crc32c } from '../format/checksum.js';
+import { BLOCK_CRC_SIZE } from '../format/record.js';
+import type { VolumeConfig } from '../format/volume-config.js';
+import { LruCache } from '../util/lru-cache.js';
+import { scanBackward } from './backward-scan.js';
+import type { SegmentSource } from './segment-source.js';
+import { synchPointTime, type SynchPoint } from './synch-point.js';
+import { copyBlockPart } from './block-copy.js';
+
+const debug = createDebug('salvo:snapshot');
+/** Summaries fetched at once while opening a snapshot from the archive. */
+const SUMMARY_FETCHES_MAX = 8;
+
+export type SnapshotGeometry = Pick<VolumeConfig, 'sizeBytes' | 'blockSizeBytes' | 'workingSetSegments'>;
+
+export class Snapshot {
+  private constructor(
+    readonly point: SynchPoint,
+    readonly geometry: SnapshotGeometry,
+    private readonly source: SegmentSource,
+    /** Segment sequences of the window, newest first. */
+    readonly window: number[],
+    private readonly segments: Uint16Array,
+    private readonly offsets: Uint32Array,
+  ) {}
+
+  /** Opens the volume as of `point` (claim 1: construct a volume index from any synch point). */
+  static async open(point: SynchPoint, geometry: SnapshotGeometry, source: SegmentSource): Promise<Snapshot> {
+    const started = Date.now();
+    const { blockSizeBytes, sizeBytes, workingSetSegments } = geometry;
+    assert(workingSetSegments + 1 < 0xffff);
+    const window: number[] = [];
+    for (let s = point.sequence; s >= 1 && s >= point.sequence - workingSetSegments; s--) window.push(s);
+    const summaries = new Array(window.length);
+    for (let i = 0; i < window.length; i += SUMMARY_FETCHES_MAX) {
+      const batch = window.slice(i, i + SUMMARY_FETCHES_MAX);
+      (await Promise.all(batch.map((s) => source.summary(s)))).forEach((summary, j) => (summaries[i + j] = summary));
+    }
+    const blocks = sizeBytes / blockSizeBytes;
+    const segments = new Uint16Array(blocks);
+    const offsets = new Uint32Array(blocks);
+    scanBackward(
+      summaries.map((summary, i) => ({ summary, endOffset: i === 0 ? point.offset : Infinity })),
+      blocks,
+      BLOCK_CRC_SIZE + blockSizeBytes,
+      (block, s, offset) => {
+        if (offset < 0) return;
+        segments[block] = s + 1;
+        offsets[block] = offset;
+      },
+    );
+    debug('opened %s: scanned %d segments in %d ms', synchPointTime(point), window.length, Date.now() - started);
+    return new Snapshot(point, geometry, source, window, segments, offsets);
+  }
+
+  get name(): string {
+    return synchPointTime(this.point);
+  }
+
+  get memoryBytes(): number {
+    return this.segments.byteLength + this.offsets.byteLength;
+  }
+
+  /** True when the block reads as zeros (never written, or last written with zeros). */
+  isHole(block: number): boolean {
+    return this.segments[block] === 0;
+  }
+
+  /** Where the block's entry is: segment sequence and raw offset, or null for a hole. */
+  locate(block: number): { sequence: number; offset: number } | null {
+    const s = this.segments[block]!;
+    return s === 0 ? null : { sequence: this.window[s - 1]!, offset: this.offsets[block]! };
+  }
+
+  async read(position: number, length: number): Promise<Buffer> {
+    const target = Buffer.allocUnsafe(length);
+    await this.readInto(target, position);
+    return target;
+  }
+
+  /** Reads into `target`; CORRUPT_BLOCK or CORRUPT_ARCHIVE rather than serve a damaged block. */
+  async readInto(target: Buffer, position: number): Promise<void> {
+    const { blockSizeBytes: bs, sizeBytes } = this.geometry;
+    if (position < 0 || position + target.length > sizeBytes) {
+      throw VolumeError.badInput(`${target.length} bytes at ${position} lie past the snapshot's end (${sizeBytes} bytes)`);
+    }
+    const entrySize = BLOCK_CRC_SIZE + bs;
+    const end = position + target.length;
+    let block = Math.floor(position / bs);
+    while (block * bs < end) {
+      const s = this.segments[block]!;
+      let run = 1;
+      if (s === 0) {
+        const from = Math.max(block * bs, position);
+        target.fill(0, from - position, Math.min((block + 1) * bs, end) - position);
+      } else {
+        const first = this.offsets[block]!;
+        while ((block + run) * bs < end && this.segments[block + run] === s && this.offsets[block + run] === first + run * entrySize) run++;
+        const sequence = this.window[s - 1]!;
+        const bytes = await this.source.read(sequence, first, run * entrySize);
+        for (let i = 0; i < run; i++) {
+          const entry = bytes.subarray(i * entrySize, (i + 1) * entrySize);
+          const data = entry.subarray(BLOCK_CRC_SIZE);
+          if (crc32c(data) !== entry.readUInt32LE(0)) {
+            const err = VolumeError.corruptBlock(`segment ${sequence} at offset ${first + i * entrySize}`, block + i);
+            debug('%s', err.message);
+            throw err;
+          }
+          copyBlockPart(data, (block + i) * bs, target, position);
+        }
+      }
+      block += run;
+    }
+  }
+}
+
+/**
+ * Open snapshots, kept within a memory bound and rebuilt on demand; two readers of the same
+ * point share one rebuild.
+ */
+export class SnapshotCache {
+  private readonly cache: LruCache<number, Snapshot>;
+  private readonly building = new Map<number, Promise<Snapshot>>();
+
+  constructor(
+    private readonly geometry: SnapshotGeometry,
+    private readonly source: SegmentSource,
+    bytesMax: number,
+  ) {
+    this.cache = new LruCache(bytesMax);
+  }
+
+  get bytes(): number {
+    return this.cache.bytes;
+  }
+
+  open(point: SynchPoint): Promise<Snapshot> {
+    const cached = this.cache.get(point.recordSequence);
+    if (cached) return Promise.resolve(cached);
+    let pending = this.building.get(point.recordSequence);
+    if (!pending) {
+      pending = Snapshot.open(point, this.geometry, this.source)
+        .then((snapshot) => {
+          this.cache.set(point.recordSequence, snapshot, snapshot.memoryBytes);
+          return snapshot;
+        })
+        .finally(() => this.building.delete(point.recordSequence));
+      this.building.set(point.recordSequence, pending);
+    }
+    return pending;
+  }
+}
