@@ -62,6 +62,7 @@ export class Archiver {
   private wakeSleep: (() => void) | null = null;
   /** Tail pieces in the archive, by segment, to delete once the segment is archived whole. */
   private readonly tails = new Map<number, string[]>();
+  private readonly queuedAt = new WeakMap<ArchiveItem, number>();
   readonly stats: ArchiverStats = {
     segmentsArchived: 0,
     tailsShipped: 0,
@@ -82,11 +83,23 @@ export class Archiver {
 
   enqueue(item: ArchiveItem): void {
     this.queue.push(item);
+    this.queuedAt.set(item, Date.now());
     this.stats.pendingItems = this.queue.length;
     this.stats.bytesWaiting += item.summary.rawEnd - item.rawStart;
     this.running ??= this.drain().finally(() => {
       this.running = null;
     });
+  }
+
+  /** The oldest piece of the log not yet in the archive, or null when everything queued is there. */
+  firstPending(): { sequence: number; rawStart: number } | null {
+    const first = this.queue[0];
+    return first ? { sequence: first.sequence, rawStart: first.rawStart } : null;
+  }
+
+  /** When the oldest item still waiting was queued, or null. */
+  get oldestPendingSinceMs(): number | null {
+    return this.queue.length > 0 ? this.queuedAt.get(this.queue[0]!) ?? null : null;
   }
 
   /** Resolves when everything queued is in the archive (or the archiver is stopped). */

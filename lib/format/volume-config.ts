@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { VolumeError } from '../errors.js';
-import { formatBytes } from './units.js';
+import { formatBytes, formatSizeArgument } from './units.js';
 import { BLOCK_CRC_SIZE, RECORD_HEADER_SIZE } from './record.js';
 import { FORMAT_VERSION, SEGMENT_HEADER_SIZE } from './segment-header.js';
 
@@ -87,11 +87,11 @@ export function resolvePolicy(input: PolicyInput): Required<PolicyInput> {
       largerSegment *= 2;
     }
     const alternative =
-      largerSegment < SEGMENT_SIZE_BYTES_MAX ? ` or --segment-size ${formatBytes(largerSegment).replace(/ |iB/g, '')} with --segments ${workingSetSegments}` : '';
+      largerSegment < SEGMENT_SIZE_BYTES_MAX ? ` or --segment-size ${formatSizeArgument(largerSegment)} with --segments ${workingSetSegments}` : '';
     throw new VolumeError(
       'BAD_POLICY',
       `a working set of ${workingSetSegments} × ${formatBytes(segmentSizeBytes)} segments cannot hold a ${formatBytes(sizeBytes)} volume with room for copy-forward`,
-      { hint: `use --segments ${needed} (or more) with --segment-size ${formatBytes(segmentSizeBytes).replace(/ |iB/g, '')}${alternative}` },
+      { hint: `use --segments ${needed} (or more) with --segment-size ${formatSizeArgument(segmentSizeBytes)}${alternative}` },
     );
   }
   return { sizeBytes, blockSizeBytes, segmentSizeBytes, workingSetSegments, spareSegments };

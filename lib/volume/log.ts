@@ -50,6 +50,8 @@ export class Log {
   private readonly zeroBlock: Buffer;
   private blankWaiters: (() => void)[] = [];
   private stalledSinceMs: number | null = null;
+  /** When the oldest write not yet queued for the archive was made, or null. */
+  unshippedSinceMs: number | null = null;
   /** Bytes appended by the application and by copy-forward, for status. */
   readonly counters = { bytesWritten: 0, bytesCopiedForward: 0, segmentsSealed: 0, segmentsRetired: 0, segmentsRecycled: 0 };
 
@@ -104,6 +106,7 @@ export class Log {
       i = j;
     }
     this.counters.bytesWritten += data.length;
+    this.unshippedSinceMs ??= this.clock();
   }
 
   /** Appends a SYNCH record and makes everything before it durable. */
@@ -143,6 +146,7 @@ export class Log {
     });
     slot.shippedTo = slot.tail;
     slot.shippedRecordSequence = this.nextRecordSequence;
+    this.unshippedSinceMs = null;
   }
 
   /** Raw bytes of the current segment not yet queued for the archive. */
@@ -277,6 +281,7 @@ export class Log {
     slot.shippedTo = SEGMENT_HEADER_SIZE;
     this.current = slot;
     this.seal(sealed);
+    this.unshippedSinceMs = null; // the sealed segment's writes now wait in the archive queue
     await this.retireExcess();
   }
 

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import createDebug from 'debug';
-import { VolumeError, errnoCode } from '../errors.js';
+import { VolumeError, errnoCode, isVolumeError } from '../errors.js';
 import { crc32c } from '../format/checksum.js';
 import { BLOCK_CRC_SIZE } from '../format/record.js';
 import {
@@ -22,7 +22,7 @@ import {
   type PolicyInput,
   type VolumeConfig,
 } from '../format/volume-config.js';
-import { ArchiveKeys, tailChain, type ArchiveStore } from '../archive/archive-store.js';
+import { ArchiveKeys, tailChain, type ArchiveStore, type StoreStats } from '../archive/archive-store.js';
 import { SEGMENT_HEADER_SIZE } from '../format/segment-header.js';
 import { Archiver } from '../archive/archiver.js';
 import { fetchArchiveIndex } from '../archive/archive-reader.js';
@@ -34,7 +34,7 @@ import { Log, segmentItem } from './log.js';
 import { Mutex } from './mutex.js';
 import { recover, slotsDirectory } from './recovery.js';
 import { SegmentSlot } from './segment-slot.js';
-import { SegmentSource } from './segment-source.js';
+import { SegmentSource, type SourceStats } from './segment-source.js';
 import { SnapshotCache } from './snapshot.js';
 import { Catalog, checkLabel, type SynchPoint } from './synch-point.js';
 import { VolumeLock } from './volume-lock.js';
@@ -64,6 +64,43 @@ export const CACHE_BYTES_DEFAULT = 256 * 1024 * 1024;
 export interface SynchRequest {
   label?: string | null;
   info?: Record<string, string>;
+}
+
+/** What `salvo status` shows of a volume: segment states, archive lag, sizes. */
+export interface VolumeStatus {
+  volume: string;
+  volumeId: string;
+  sizeBytes: number;
+  blockSizeBytes: number;
+  segmentSizeBytes: number;
+  workingSetSegments: number;
+  spareSegments: number;
+  segments: { current: number; active: number; inactive: number; recycle: number; archivedOnPrimary: number; currentSequence: number };
+  bytesWritten: number;
+  bytesCopiedForward: number;
+  indexBytes: number;
+  indexBytesPerBlock: number;
+  cacheBytes: number;
+  synchPoints: number;
+  latest: string | null;
+  writesStalledSince: string | null;
+  archive: {
+    location: string;
+    segmentsArchived: number;
+    tailsShipped: number;
+    rawBytesArchived: number;
+    storedBytesArchived: number;
+    compressionRatio: number | null;
+    pendingItems: number;
+    bytesWaiting: number;
+    lastError: string | null;
+    failingSince: string | null;
+    /** The newest synch point the archive alone can restore. */
+    recoveryPoint: string | null;
+    oldestUnarchivedWriteAgeMs: number | null;
+    requests: StoreStats;
+  };
+  snapshotReads: SourceStats;
 }
 
 export function configPath(dir: string): string {
@@ -130,7 +167,7 @@ export class Volume {
       try {
         await store.put(ArchiveKeys.descriptor, [Buffer.from(encodeVolumeConfig(descriptor))]);
       } catch (err) {
-        if (errnoCode(err) === 'ARCHIVE_CONFLICT') {
+        if (isVolumeError(err, 'ARCHIVE_CONFLICT')) {
           throw new VolumeError('ARCHIVE_CONFLICT', `archive ${store.location} already holds a volume`, {
             hint: 'give each volume its own archive directory or prefix',
           });
@@ -319,6 +356,77 @@ export class Volume {
       this.checkOpen();
       this.log.flush();
     });
+  }
+
+  /** Ships the current segment's unarchived records now (the `--rpo` timer calls this). */
+  shipTail(): Promise<void> {
+    return this.mutex.run(() => {
+      this.checkOpen();
+      this.log.shipTail();
+    });
+  }
+
+  /** The newest synch point the archive alone restores now, or null. */
+  recoveryPoint(): SynchPoint | null {
+    const pending = this.archiver.firstPending();
+    const current = this.log.current;
+    const through = pending ?? { sequence: current.sequence, rawStart: current.shippedTo };
+    const points = this.catalog.all;
+    for (let i = points.length - 1; i >= 0; i--) {
+      const p = points[i]!;
+      if (p.sequence < through.sequence || (p.sequence === through.sequence && p.offset < through.rawStart)) return p;
+    }
+    return null;
+  }
+
+  status(): VolumeStatus {
+    const slots = this.log.slots;
+    const count = (state: string) => slots.filter((s) => s.state === state).length;
+    const a = this.archiver.stats;
+    const recovery = this.recoveryPoint();
+    const oldest = [this.log.unshippedSinceMs, this.archiver.oldestPendingSinceMs].filter((t): t is number => t !== null);
+    const blocks = this.config.sizeBytes / this.config.blockSizeBytes;
+    return {
+      volume: this.dir,
+      volumeId: this.config.volumeId,
+      sizeBytes: this.config.sizeBytes,
+      blockSizeBytes: this.config.blockSizeBytes,
+      segmentSizeBytes: this.config.segmentSizeBytes,
+      workingSetSegments: this.config.workingSetSegments,
+      spareSegments: this.config.spareSegments,
+      segments: {
+        current: count('current'),
+        active: count('active'),
+        inactive: count('inactive'),
+        recycle: count('recycle'),
+        archivedOnPrimary: slots.filter((s) => s.archived && s.state !== 'recycle').length,
+        currentSequence: this.log.current.sequence,
+      },
+      bytesWritten: this.log.counters.bytesWritten,
+      bytesCopiedForward: this.log.counters.bytesCopiedForward,
+      indexBytes: this.log.index.memoryBytes,
+      indexBytesPerBlock: this.log.index.memoryBytes / blocks,
+      cacheBytes: this.snapshots.bytes + this.source.cacheBytes,
+      synchPoints: this.catalog.all.length,
+      latest: this.catalog.latest ? new Date(this.catalog.latest.timeMs).toISOString() : null,
+      writesStalledSince: this.log.stalledSince === null ? null : new Date(this.log.stalledSince).toISOString(),
+      archive: {
+        location: this.store.location,
+        segmentsArchived: a.segmentsArchived,
+        tailsShipped: a.tailsShipped,
+        rawBytesArchived: a.rawBytesArchived,
+        storedBytesArchived: a.storedBytesArchived,
+        compressionRatio: a.storedBytesArchived > 0 ? a.rawBytesArchived / a.storedBytesArchived : null,
+        pendingItems: a.pendingItems,
+        bytesWaiting: a.bytesWaiting + this.log.unshippedBytes,
+        lastError: a.lastError,
+        failingSince: a.failingSinceMs === null ? null : new Date(a.failingSinceMs).toISOString(),
+        recoveryPoint: recovery ? new Date(recovery.timeMs).toISOString() : null,
+        oldestUnarchivedWriteAgeMs: oldest.length > 0 ? this.clock() - Math.min(...oldest) : null,
+        requests: { ...this.store.stats },
+      },
+      snapshotReads: { ...this.source.stats },
+    };
   }
 
   /** Flushes, stops archiving (what is left waits on primary for the next open), releases the lock. */

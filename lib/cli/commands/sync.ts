@@ -1,0 +1,45 @@
+import type { Command } from 'commander';
+import { parseDuration } from '../../format/units.js';
+import { takeSynchPoint, type SyncOptions, type SyncResult } from '../../agent/sync.js';
+import { checkLabel } from '../../volume/synch-point.js';
+import { print, printJson } from '../output.js';
+
+interface SyncCommandOptions extends SyncOptions {
+  every?: string;
+  json?: boolean;
+}
+
+function report(result: SyncResult, json: boolean | undefined): void {
+  if (json) return printJson({ time: result.time, file: result.file, label: result.label, frozen: result.frozen });
+  print(`${result.file}${result.label ? `  (${result.label})` : ''}${result.frozen ? `  froze ${result.frozen}` : ''}`);
+}
+
+export function registerSync(program: Command): void {
+  program
+    .command('sync')
+    .description('take a synch point: tell the volume its blocks are consistent now')
+    .argument('<target>', 'mountpoint of `salvo mount`, or the volume directory')
+    .option('--label <label>', 'name the point (it also appears as snapshots/by-label/<label>.img)')
+    .option('--freeze <fs-mountpoint>', 'fsfreeze this filesystem around the synch point (thawed whatever happens)')
+    .option('--pre <command>', 'run before (and before freezing), e.g. to quiesce a database')
+    .option('--post <command>', 'run after (after thawing), even if the synch failed')
+    .option('--every <interval>', 'keep taking points at this interval (e.g. 15m) until interrupted')
+    .option('--json', 'print {time, file, label, frozen}')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  salvo sync /mnt/salvo --freeze /srv/db --label before-upgrade
+  salvo sync /mnt/salvo --pre 'psql -c CHECKPOINT' --freeze /srv/db
+  salvo sync /mnt/salvo --freeze /srv/db --every 15m`,
+    )
+    .action(async (target: string, options: SyncCommandOptions) => {
+      if (options.label) checkLabel(options.label);
+      if (!options.every) return report(await takeSynchPoint(target, options), options.json);
+      const intervalMs = parseDuration(options.every, '--every');
+      for (;;) {
+        report(await takeSynchPoint(target, options), options.json);
+        await new Promise((r) => setTimeout(r, intervalMs));
+      }
+    });
+}

@@ -1,0 +1,46 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { Command } from 'commander';
+import { VolumeError, isVolumeError } from '../../errors.js';
+import { controlRequest, resolveControl } from '../../agent/control.js';
+import { print } from '../output.js';
+
+const run = promisify(execFile);
+
+function isMounted(mountpoint: string): boolean {
+  return fs
+    .readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .some((line) => line.split(' ')[1] === mountpoint);
+}
+
+/** Asks the mount to flush and exit; a dead mount (its process killed) is detached directly. */
+export async function unmount(mountpoint: string): Promise<void> {
+  const target = path.resolve(mountpoint);
+  try {
+    const { socket } = await resolveControl(target);
+    await controlRequest(socket, { cmd: 'unmount' });
+  } catch (err) {
+    if (!isVolumeError(err, 'NOT_MOUNTED') || !isMounted(target)) throw err;
+    await run('fusermount', ['-u', '-z', target]); // the serving process is gone: nothing to flush
+  }
+  for (let waited = 0; isMounted(target); waited += 100) {
+    if (waited > 60_000) throw new VolumeError('COMMAND_FAILED', `${target} is still mounted after 60 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export function registerUnmount(program: Command): void {
+  program
+    .command('unmount')
+    .alias('umount')
+    .description('flush the volume and stop its mount')
+    .argument('<mountpoint>', 'where `salvo mount` mounted it')
+    .addHelpText('after', '\nExample:\n  losetup -d /dev/loop0 && salvo unmount /mnt/salvo')
+    .action(async (mountpoint: string) => {
+      await unmount(mountpoint);
+      print(`unmounted ${path.resolve(mountpoint)}`);
+    });
+}

@@ -1,0 +1,81 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { VolumeError } from '../../errors.js';
+import { emptyCounts, verifyArchive, verifyPoints, verifySlots, type Problem } from '../../archive/verify.js';
+import { fsckSnapshot, snapshotFiles, type FsckResult } from '../../agent/fsck.js';
+import { openHistory } from '../target.js';
+import { print, printJson, progressBar } from '../output.js';
+import { wholeNumber } from './options.js';
+
+/** Exit code when verify found problems (distinct from failing to run). */
+export const EXIT_PROBLEMS = 3;
+
+async function verifyChecksums(target: string, json: boolean | undefined): Promise<number> {
+  const history = await openHistory(target);
+  const counts = emptyCounts();
+  let problems: Problem[] = [];
+  try {
+    if (history.volume) {
+      await history.volume.archiver.idle();
+      problems.push(...(await verifySlots(history.volume.log.slots, history.config.blockSizeBytes, counts)));
+    }
+    const bar = progressBar('checking archive');
+    problems.push(...(await verifyArchive(history.store, history.pool, counts, (done, total) => bar.update(done, total))));
+    bar.finish();
+    problems.push(...(await verifyPoints(history.catalog.all, history.snapshots, counts)));
+  } finally {
+    await history.close();
+  }
+  problems = problems.sort((a, b) => (a.segment ?? 0) - (b.segment ?? 0));
+  if (json) printJson({ ok: problems.length === 0, ...counts, problems });
+  else {
+    for (const p of problems) print(`PROBLEM ${p.where}${p.offset !== null ? ` at offset ${p.offset}` : ''}: ${p.message}`);
+    print(
+      `${problems.length === 0 ? 'ok' : `${problems.length} problems`}: ${counts.segmentsOnPrimary} segments on primary, ${counts.archiveObjects} archive objects, ${counts.blocks} blocks, ${counts.synchPoints} synch points checked`,
+    );
+  }
+  return problems.length === 0 ? 0 : EXIT_PROBLEMS;
+}
+
+async function verifyFilesystems(mountpoint: string, last: number | undefined, json: boolean | undefined): Promise<number> {
+  let files = await snapshotFiles(mountpoint);
+  if (last !== undefined) files = files.slice(-last);
+  if (files.length === 0) throw new VolumeError('NOT_FOUND', `${mountpoint} has no synch points to check`);
+  const results: FsckResult[] = [];
+  for (const file of files) {
+    const result = await fsckSnapshot(file);
+    results.push(result);
+    if (!json) print(`${result.ok ? 'clean ' : 'FAILED'}  ${path.basename(file)}  ${result.fsType ?? '-'}${result.ok ? '' : `\n        ${result.output.split('\n').slice(-3).join('\n        ')}`}`);
+  }
+  const failed = results.filter((r) => !r.ok).length;
+  if (json) printJson({ ok: failed === 0, checked: results.length, failed, results: results.map((r) => ({ ...r, file: path.basename(r.file) })) });
+  else print(`${failed === 0 ? 'ok' : `${failed} failed`}: ${results.length} synch points checked with their filesystem's checker`);
+  return failed === 0 ? 0 : EXIT_PROBLEMS;
+}
+
+export function registerVerify(program: Command): Command {
+  return program
+    .command('verify')
+    .description('check every checksum on primary and in the archive, and that every synch point reconstructs')
+    .argument('[path]', 'volume directory (not mounted), archive directory, or s3://bucket/prefix')
+    .option('--fsck <mountpoint>', 'instead: attach synch points of a mount read-only and run their filesystem checker')
+    .option('--last <n>', 'with --fsck: only the newest n points')
+    .option('--json', 'print the report as JSON')
+    .addHelpText(
+      'after',
+      `
+Exit status: 0 all good, 3 problems found, other non-zero: verify could not run.
+Examples:
+  salvo verify /backup/db
+  salvo verify --fsck /mnt/salvo --last 5`,
+    )
+    .action(async (target: string | undefined, options: { fsck?: string; last?: string; json?: boolean }) => {
+      const last = options.last === undefined ? undefined : wholeNumber(options.last, '--last');
+      if (options.fsck) {
+        process.exitCode = await verifyFilesystems(path.resolve(options.fsck), last, options.json);
+        return;
+      }
+      if (!target) throw VolumeError.badInput('verify needs a path, or --fsck <mountpoint>');
+      process.exitCode = await verifyChecksums(target, options.json);
+    });
+}

@@ -1,0 +1,336 @@
+/**
+ * The FUSE view of a volume (fuse-native):
+ *
+ *   /live/volume.img                      read-write, the live volume
+ *   /snapshots/<time>.img                 read-only, one per synch point, archived ones included
+ *   /snapshots/latest.img                 symlink to the newest
+ *   /snapshots/by-label/<label>.img       symlink to the newest point with that label
+ *   /.salvo.json                          where the mount's control socket is (for the agent)
+ *
+ * Invariants: every callback is answered exactly once with a byte count or a negative errno,
+ * never a thrown error; nothing here waits synchronously on the mount itself (a sync call
+ * would stop the event loop that serves it). Requests are 128 KiB: fuse-native has no
+ * big_writes option, but it joins its option list with commas, so fsname carries them.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import Fuse, { type Stat } from 'fuse-native';
+import createDebug from 'debug';
+import { VolumeError } from '../errors.js';
+import type { Volume } from '../volume/volume.js';
+import type { Snapshot } from '../volume/snapshot.js';
+import { snapshotFileName, synchPointTime, type SynchPoint } from '../volume/synch-point.js';
+import { toErrno } from './errno.js';
+
+const debug = createDebug('salvo:fuse');
+const run = promisify(execFile);
+const REQUEST_BYTES_MAX = 128 * 1024;
+const O_ACCMODE = 3;
+
+export interface MountOptions {
+  allowOther?: boolean;
+  /** Contents of /.salvo.json. */
+  control: Record<string, unknown>;
+  /** Where problems (corrupt blocks, a full disk) are reported; default stderr. */
+  report?: (message: string) => void;
+}
+
+type Handle = { kind: 'live' } | { kind: 'snapshot'; snapshot: Snapshot };
+
+type Node =
+  | { kind: 'dir'; entries: () => string[] }
+  | { kind: 'live' }
+  | { kind: 'snapshot'; point: SynchPoint }
+  | { kind: 'link'; target: string; point: SynchPoint }
+  | { kind: 'control' };
+
+export class VolumeMount {
+  private readonly handles = new Map<number, Handle>();
+  private nextHandle = 1;
+  private liveMtime = new Date();
+  private readonly mountedAt = new Date();
+  private readonly controlBytes: Buffer;
+  private byName = new Map<string, SynchPoint>();
+  private byLabel = new Map<string, SynchPoint>();
+  private indexedPoints = -1;
+  private readonly report: (message: string) => void;
+
+  private readonly fuse: Fuse;
+
+  private constructor(
+    readonly volume: Volume,
+    readonly mountpoint: string,
+    options: MountOptions,
+  ) {
+    this.fuse = new Fuse(mountpoint, operations(this), {
+      fsname: `salvo,big_writes,max_write=${REQUEST_BYTES_MAX}`,
+      maxRead: REQUEST_BYTES_MAX,
+      timeout: false,
+      force: true,
+      allowOther: options.allowOther ?? false,
+    });
+    this.controlBytes = Buffer.from(JSON.stringify(options.control, null, 2) + '\n');
+    this.report = options.report ?? ((m) => process.stderr.write(`salvo: ${m}\n`));
+  }
+
+  static async mount(volume: Volume, mountpoint: string, options: MountOptions): Promise<VolumeMount> {
+    const mount = new VolumeMount(volume, mountpoint, options);
+    await new Promise<void>((resolve, reject) =>
+      mount.fuse.mount((err) =>
+        err
+          ? reject(new VolumeError('BAD_INPUT', `cannot mount on ${mountpoint}: ${err.message}`, { hint: 'the mountpoint must be an empty directory that is not in use' }))
+          : resolve(),
+      ),
+    );
+    debug('mounted %s on %s', volume.dir, mountpoint);
+    return mount;
+  }
+
+  get liveImage(): string {
+    return `${this.mountpoint}/live/volume.img`;
+  }
+
+  /** Loop devices attached to the live image (a busy mount must not go away under them). */
+  async attachedLoopDevices(): Promise<string[]> {
+    try {
+      const { stdout } = await run('losetup', ['-j', this.liveImage]);
+      return stdout.split('\n').filter(Boolean).map((line) => line.split(':')[0]!);
+    } catch {
+      return [];
+    }
+  }
+
+  async unmount(): Promise<void> {
+    await new Promise<void>((resolve, reject) => this.fuse.unmount((err) => (err ? reject(err) : resolve())));
+    debug('unmounted %s', this.mountpoint);
+  }
+
+  // --- the tree
+
+  private refreshPoints(): void {
+    const points = this.volume.catalog.all;
+    if (points.length === this.indexedPoints) return;
+    this.byName = new Map(points.map((p) => [snapshotFileName(p), p]));
+    this.byLabel = new Map(points.filter((p) => p.label).map((p) => [`${p.label}.img`, p]));
+    this.indexedPoints = points.length;
+  }
+
+  private lookup(path: string): Node | null {
+    this.refreshPoints();
+    switch (path) {
+      case '/':
+        return { kind: 'dir', entries: () => ['.salvo.json', 'live', 'snapshots'] };
+      case '/.salvo.json':
+        return { kind: 'control' };
+      case '/live':
+        return { kind: 'dir', entries: () => ['volume.img'] };
+      case '/live/volume.img':
+        return { kind: 'live' };
+      case '/snapshots':
+        return { kind: 'dir', entries: () => [...this.byName.keys(), ...(this.volume.catalog.latest ? ['latest.img'] : []), 'by-label'] };
+      case '/snapshots/by-label':
+        return { kind: 'dir', entries: () => [...this.byLabel.keys()] };
+      case '/snapshots/latest.img': {
+        const latest = this.volume.catalog.latest;
+        return latest ? { kind: 'link', target: snapshotFileName(latest), point: latest } : null;
+      }
+    }
+    if (path.startsWith('/snapshots/by-label/')) {
+      const point = this.byLabel.get(path.slice('/snapshots/by-label/'.length));
+      return point ? { kind: 'link', target: `../${snapshotFileName(point)}`, point } : null;
+    }
+    if (path.startsWith('/snapshots/')) {
+      const point = this.byName.get(path.slice('/snapshots/'.length));
+      return point ? { kind: 'snapshot', point } : null;
+    }
+    return null;
+  }
+
+  private stat(node: Node): Stat {
+    const base = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, atime: this.mountedAt, ctime: this.mountedAt, mtime: this.mountedAt, nlink: 1 };
+    switch (node.kind) {
+      case 'dir':
+        return { ...base, mode: 0o40755, size: 4096, nlink: 2 };
+      case 'control':
+        return { ...base, mode: 0o100444, size: this.controlBytes.length };
+      case 'live':
+        return { ...base, mode: 0o100644, size: this.volume.sizeBytes, mtime: this.liveMtime, ctime: this.liveMtime, blksize: REQUEST_BYTES_MAX };
+      case 'snapshot': {
+        const time = new Date(node.point.timeMs);
+        return { ...base, mode: 0o100444, size: this.volume.sizeBytes, mtime: time, ctime: time, atime: time, blksize: REQUEST_BYTES_MAX };
+      }
+      case 'link': {
+        const time = new Date(node.point.timeMs);
+        return { ...base, mode: 0o120777, size: node.target.length, mtime: time, ctime: time, atime: time };
+      }
+    }
+  }
+
+  // --- operations (each answers its callback exactly once)
+
+  op_getattr(path: string, cb: (err: number, stat?: Stat) => void): void {
+    const node = this.lookup(path);
+    if (!node) return cb(Fuse.ENOENT);
+    cb(0, this.stat(node));
+  }
+
+  op_readdir(path: string, cb: (err: number, names?: string[]) => void): void {
+    const node = this.lookup(path);
+    if (!node) return cb(Fuse.ENOENT);
+    if (node.kind !== 'dir') return cb(Fuse.ENOTDIR);
+    cb(0, node.entries());
+  }
+
+  op_readlink(path: string, cb: (err: number, target?: string) => void): void {
+    const node = this.lookup(path);
+    if (!node) return cb(Fuse.ENOENT);
+    if (node.kind !== 'link') return cb(Fuse.EINVAL);
+    cb(0, node.target);
+  }
+
+  op_open(path: string, flags: number, cb: (err: number, fd?: number) => void): void {
+    const node = this.lookup(path);
+    if (!node) return cb(Fuse.ENOENT);
+    const writing = (flags & O_ACCMODE) !== 0;
+    if (node.kind === 'live') return cb(0, this.addHandle({ kind: 'live' }));
+    if (node.kind === 'control') return writing ? cb(Fuse.EROFS) : cb(0, 0);
+    if (node.kind !== 'snapshot') return cb(Fuse.EISDIR);
+    if (writing) return cb(Fuse.EROFS);
+    this.volume.snapshots.open(node.point).then(
+      (snapshot) => cb(0, this.addHandle({ kind: 'snapshot', snapshot })),
+      (err) => cb(toErrno(err, `opening snapshot ${synchPointTime(node.point)}`, this.report)),
+    );
+  }
+
+  op_read(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytes: number) => void): void {
+    if (path === '/.salvo.json') {
+      const n = Math.max(0, Math.min(len, this.controlBytes.length - pos));
+      if (n > 0) this.controlBytes.copy(buf, 0, pos, pos + n);
+      return cb(n);
+    }
+    const handle = this.handles.get(fd);
+    if (!handle) return cb(Fuse.EBADF);
+    const n = Math.max(0, Math.min(len, this.volume.sizeBytes - pos));
+    if (n === 0) return cb(0);
+    if (handle.kind === 'live') {
+      try {
+        this.volume.readInto(buf.subarray(0, n), pos);
+        return cb(n);
+      } catch (err) {
+        return cb(toErrno(err, `reading ${n} bytes at ${pos} of the live volume`, this.report));
+      }
+    }
+    handle.snapshot.readInto(buf.subarray(0, n), pos).then(
+      () => cb(n),
+      (err) => cb(toErrno(err, `reading ${n} bytes at ${pos} of snapshot ${handle.snapshot.name}`, this.report)),
+    );
+  }
+
+  op_write(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytes: number) => void): void {
+    const handle = this.handles.get(fd);
+    if (!handle) return cb(path.startsWith('/snapshots/') ? Fuse.EROFS : Fuse.EBADF);
+    if (handle.kind !== 'live') return cb(Fuse.EROFS);
+    if (pos + len > this.volume.sizeBytes) return cb(Fuse.EFBIG);
+    this.volume.write(buf.subarray(0, len), pos).then(
+      () => {
+        this.liveMtime = new Date();
+        cb(len);
+      },
+      (err) => cb(toErrno(err, `writing ${len} bytes at ${pos} of the live volume`, this.report)),
+    );
+  }
+
+  op_flush(_path: string, _fd: number, cb: (err: number) => void): void {
+    cb(0);
+  }
+
+  op_fsync(path: string, _datasync: boolean, _fd: number, cb: (err: number) => void): void {
+    if (path !== '/live/volume.img') return cb(0);
+    this.volume.flush().then(
+      () => cb(0),
+      (err) => cb(toErrno(err, 'fsync of the live volume', this.report)),
+    );
+  }
+
+  op_release(_path: string, fd: number, cb: (err: number) => void): void {
+    this.handles.delete(fd);
+    cb(0);
+  }
+
+  op_truncate(path: string, size: number, cb: (err: number) => void): void {
+    const node = this.lookup(path);
+    if (!node) return cb(Fuse.ENOENT);
+    if (node.kind !== 'live') return cb(Fuse.EROFS);
+    // The volume's size is fixed at init; truncating to it (as `O_TRUNC`-less tools do) is a no-op.
+    cb(size === this.volume.sizeBytes ? 0 : Fuse.EINVAL);
+  }
+
+  op_ftruncate(path: string, _fd: number, size: number, cb: (err: number) => void): void {
+    this.op_truncate(path, size, cb);
+  }
+
+  op_utimens(path: string, _atime: Date, _mtime: Date, cb: (err: number) => void): void {
+    const node = this.lookup(path);
+    if (!node) return cb(Fuse.ENOENT);
+    cb(node.kind === 'live' || node.kind === 'dir' ? 0 : Fuse.EROFS);
+  }
+
+  op_chmod(path: string, _mode: number, cb: (err: number) => void): void {
+    this.refuse(path, cb);
+  }
+
+  op_chown(path: string, _uid: number, _gid: number, cb: (err: number) => void): void {
+    this.refuse(path, cb);
+  }
+
+  op_create(path: string, _mode: number, cb: (err: number) => void): void {
+    this.refuse(path, cb);
+  }
+
+  op_unlink(path: string, cb: (err: number) => void): void {
+    this.refuse(path, cb);
+  }
+
+  op_mkdir(path: string, _mode: number, cb: (err: number) => void): void {
+    this.refuse(path, cb);
+  }
+
+  op_rmdir(path: string, cb: (err: number) => void): void {
+    this.refuse(path, cb);
+  }
+
+  op_rename(src: string, _dest: string, cb: (err: number) => void): void {
+    this.refuse(src, cb);
+  }
+
+  op_symlink(_src: string, dest: string, cb: (err: number) => void): void {
+    this.refuse(dest, cb);
+  }
+
+  op_statfs(_path: string, cb: (err: number, statfs?: import('fuse-native').Statfs) => void): void {
+    const blocks = Math.ceil(this.volume.sizeBytes / 4096);
+    cb(0, { bsize: 4096, frsize: 4096, blocks, bfree: 0, bavail: 0, files: 3 + this.volume.catalog.all.length, ffree: 0, favail: 0, namemax: 255 });
+  }
+
+  /** The layout is fixed: history cannot be changed, and nothing can be added beside it. */
+  private refuse(path: string, cb: (err: number) => void): void {
+    cb(path.startsWith('/snapshots') ? Fuse.EROFS : Fuse.EPERM);
+  }
+
+  private addHandle(handle: Handle): number {
+    const fd = this.nextHandle++;
+    this.handles.set(fd, handle);
+    return fd;
+  }
+}
+
+const OPERATIONS = [
+  'getattr', 'readdir', 'readlink', 'open', 'read', 'write', 'flush', 'fsync', 'release', 'truncate', 'ftruncate',
+  'utimens', 'chmod', 'chown', 'create', 'unlink', 'mkdir', 'rmdir', 'rename', 'symlink', 'statfs',
+] as const;
+
+/** The fuse-native operations table: each entry calls the mount's `op_<name>` method. */
+function operations(mount: VolumeMount): import('fuse-native').Operations {
+  const methods = mount as unknown as Record<string, (...args: unknown[]) => void>;
+  return Object.fromEntries(OPERATIONS.map((name) => [name, (...args: unknown[]) => methods[`op_${name}`]!.apply(mount, args)]));
+}
