@@ -57,6 +57,8 @@ export interface OpenOptions {
   onStall?: (message: string) => void;
   /** Memory for rebuilt snapshot indexes and for fetched archive chunks, each (default 256 MiB). */
   cacheBytesMax?: number;
+  /** Longest wait between retries of a failed archive upload (default 30 s). */
+  retryDelayMsMax?: number;
 }
 
 export const CACHE_BYTES_DEFAULT = 256 * 1024 * 1024;
@@ -217,6 +219,7 @@ export class Volume {
       blockSizeBytes: config.blockSizeBytes,
       chunkSizeBytes: config.chunkSizeBytes,
       onArchived: (sequence) => log.markArchived(sequence),
+      retryDelayMsMax: options.retryDelayMsMax,
     });
     log.setArchiver(archiver);
     const volume = new Volume(dir, config, log, catalog, store, pool, archiver, lock, !options.pool, clock, options.cacheBytesMax ?? CACHE_BYTES_DEFAULT);

@@ -1,0 +1,69 @@
+/**
+ * Archive faults: while the store is down, writes go on into spare slots, then wait with a
+ * reported stall; nothing is recycled before its object is confirmed; when the store comes
+ * back everything drains and no write is lost.
+ */
+import t from 'tap';
+import { MemoryStore } from '../../lib/archive/memory-store.js';
+import { createTempVolume, SMALL_POLICY } from '../helpers/temp-volume.js';
+
+const BS = 4096;
+
+t.test('archive-faults: an outage stalls writes once the spare slots are full, and they resume when it ends', async (t) => {
+  const store = new MemoryStore();
+  const stalls: string[] = [];
+  const { volume } = await createTempVolume(t, {}, { store, onStall: (m) => stalls.push(m), retryDelayMsMax: 20 });
+  const model = Buffer.alloc(SMALL_POLICY.sizeBytes);
+  const write = async (i: number) => {
+    const block = (i * 7) % 64;
+    const data = Buffer.alloc(BS, (i % 250) + 1);
+    await volume.write(data, block * BS);
+    data.copy(model, block * BS);
+  };
+  let i = 0;
+  for (; i < 100; i++) await write(i);
+  await volume.archiver.idle();
+  store.failing = true;
+  const archivedBefore = store.objects.size;
+
+  // Write until the volume stalls: a write that does not finish within 200 ms.
+  let stalled: Promise<void> | null = null;
+  for (; i < 5000 && !stalled; i++) {
+    const pending = write(i);
+    const finished = await Promise.race([pending.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 200))]);
+    if (!finished) stalled = pending;
+  }
+  t.ok(stalled, `writes stalled after ${i} writes`);
+  t.equal(stalls.length, 1, 'the stall was reported once');
+  t.match(stalls[0], /writes stalled.*wait for the archive/);
+  t.ok(volume.status().writesStalledSince, 'status shows the stall');
+  t.match(volume.status().archive.lastError, /memory store is set to fail/, 'status shows why');
+  t.equal(store.objects.size, archivedBefore, 'nothing reached the archive');
+  for (const slot of volume.log.slots) {
+    if (slot.state === 'inactive') t.notOk(slot.archived, 'inactive segments wait, unarchived, on primary');
+  }
+  t.ok(volume.read(0, SMALL_POLICY.sizeBytes).equals(model), 'reads go on during the stall');
+
+  store.failing = false;
+  await stalled;
+  for (let j = 0; j < 200; j++) await write(i + j);
+  await volume.archiver.idle();
+  t.equal(volume.status().writesStalledSince, null, 'the stall is over');
+  t.ok(store.objects.size > archivedBefore + 5, 'the backlog drained to the archive');
+  t.ok(volume.read(0, SMALL_POLICY.sizeBytes).equals(model), 'no write was lost');
+});
+
+t.test('archive-faults: reads and synch points keep working during an outage', async (t) => {
+  const store = new MemoryStore();
+  const { volume } = await createTempVolume(t, {}, { store, retryDelayMsMax: 20 });
+  await volume.write(Buffer.alloc(BS, 3), 0);
+  store.failing = true;
+  const point = await volume.synch({ label: 'during-outage' });
+  t.same(volume.read(0, BS), Buffer.alloc(BS, 3));
+  const snapshot = await volume.snapshots.open(point);
+  t.same(await snapshot.read(0, BS), Buffer.alloc(BS, 3), 'a snapshot on primary opens without the archive');
+  t.equal(volume.status().archive.recoveryPoint, null, 'the archive cannot restore it yet');
+  store.failing = false;
+  await volume.archiver.idle();
+  t.equal(volume.status().archive.recoveryPoint, new Date(point.timeMs).toISOString(), 'once the tail is shipped it can');
+});
