@@ -4,9 +4,13 @@
  *
  * Invariants:
  * - A put never overwrites: a single PutObject, or a CompleteMultipartUpload, carries
- *   `If-None-Match: *`, so the server refuses an existing key (412) atomically. A failed
- *   multipart upload is aborted, so no parts are left behind to pay for.
- * - A put resolves once S3 has acknowledged the whole object; it reads nothing back.
+ *   `If-None-Match: *`, so the server refuses an existing key (412) atomically. Objects over
+ *   `multipartThresholdBytes` go up in parts; radosgw 16 ignores the condition on the
+ *   completion, so a HEAD just before it also refuses an existing key (not atomic there).
+ *   A failed multipart upload is aborted, so no parts are left behind to pay for.
+ * - A put resolves once S3 has acknowledged the whole object; it reads nothing back. A 412
+ *   on an SDK retry of our own landed put is still ARCHIVE_CONFLICT: callers tell it apart.
+ * - `stats` counts calls, as the other stores do, not the HTTP requests behind them.
  * - Every failure leaves as a VolumeError: NOT_FOUND, ARCHIVE_CONFLICT, or ARCHIVE_UNAVAILABLE
  *   (network, timeouts, 5xx, refused credentials). Messages name keys and the s3:// location,
  *   never credentials.
@@ -40,8 +44,10 @@ export interface S3StoreOptions {
   forcePathStyle?: boolean;
   /** Attempts per request, including the first (the SDK retries 5xx and network errors). */
   maxAttempts?: number;
-  /** How long a request may wait on a silent server before it fails (default 120 s). */
-  requestTimeoutMs?: number;
+  /** How long a connection may stay silent, mid-request, before the request fails (default 60 s). */
+  idleTimeoutMs?: number;
+  /** Keys per ListObjectsV2 page (default, and S3's maximum, 1000); small in tests. */
+  listPageKeys?: number;
   /** Objects larger than this are sent as a multipart upload (default 64 MiB). */
   multipartThresholdBytes?: number;
   /** Size of each multipart part but the last (default 16 MiB; S3 requires 5 MiB or more). */
@@ -52,6 +58,7 @@ export class S3Store implements ArchiveStore {
   readonly stats = emptyStats();
   private readonly multipartThresholdBytes: number;
   private readonly partSizeBytes: number;
+  private readonly listPageKeys: number | undefined;
 
   private constructor(
     readonly location: string,
@@ -62,6 +69,7 @@ export class S3Store implements ArchiveStore {
   ) {
     this.multipartThresholdBytes = options.multipartThresholdBytes ?? 64 * MiB;
     this.partSizeBytes = options.partSizeBytes ?? 16 * MiB;
+    this.listPageKeys = options.listPageKeys;
     assert(this.partSizeBytes >= 5 * MiB, 'S3 parts must be at least 5 MiB');
     assert(this.multipartThresholdBytes >= this.partSizeBytes);
   }
@@ -84,8 +92,9 @@ export class S3Store implements ArchiveStore {
       // S3-compatible servers (radosgw 16) implement neither flexible checksum.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      // Without these a dead peer would hold a request forever.
-      requestHandler: { connectionTimeout: 10_000, requestTimeout: options.requestTimeoutMs ?? 120_000 },
+      // Without these a dead peer would hold a request forever. An idle limit, not a total one
+      // (the SDK's requestTimeout), so that a large part on a slow link is not cut off.
+      requestHandler: { connectionTimeout: 10_000, socketTimeout: options.idleTimeoutMs ?? 60_000 },
     });
     const canonical = `s3://${bucket}${prefix ? `/${prefix}` : ''}`;
     return new S3Store(canonical, client, bucket, prefix ? `${prefix}/` : '', options);
@@ -120,7 +129,12 @@ export class S3Store implements ArchiveStore {
       // first: this narrows the race with another writer from the whole upload to milliseconds.
       if ((await this.size(key)) !== null) throw this.conflict(key);
       await this.client.send(
-        new CompleteMultipartUploadCommand({ ...this.target(key), UploadId, MultipartUpload: { Parts: completed }, IfNoneMatch: '*' }),
+        new CompleteMultipartUploadCommand({
+          ...this.target(key),
+          UploadId,
+          MultipartUpload: { Parts: completed },
+          IfNoneMatch: '*',
+        }),
       );
     } catch (err) {
       await this.client.send(new AbortMultipartUploadCommand({ ...this.target(key), UploadId })).catch((abortErr: unknown) => {
@@ -132,7 +146,7 @@ export class S3Store implements ArchiveStore {
 
   async get(key: string, range?: ByteRange): Promise<Buffer> {
     this.stats.gets++;
-    if (range) assert(Number.isSafeInteger(range.offset) && range.offset >= 0 && Number.isSafeInteger(range.length) && range.length >= 0);
+    if (range) assert(isCount(range.offset) && isCount(range.length), 'a range is two non-negative integers');
     try {
       if (range?.length === 0) {
         // "bytes=a-(a-1)" is not a range; an empty read only has to tell whether the key exists.
@@ -143,7 +157,8 @@ export class S3Store implements ArchiveStore {
       const response = await this.client.send(new GetObjectCommand({ ...this.target(key), Range }));
       const bytes = response.Body ? await response.Body.transformToByteArray() : new Uint8Array(0);
       if (response.ContentLength !== undefined && bytes.length !== response.ContentLength) {
-        throw VolumeError.archiveUnavailable(`get ${key} in ${this.location}: got ${bytes.length} of ${response.ContentLength} bytes`);
+        const what = `got ${bytes.length} of ${response.ContentLength} bytes`;
+        throw VolumeError.archiveUnavailable(`get ${key} in ${this.location}: ${what}`);
       }
       this.stats.bytesGot += bytes.length;
       return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
@@ -182,8 +197,9 @@ export class S3Store implements ArchiveStore {
     let ContinuationToken: string | undefined;
     try {
       do {
+        const Prefix = this.keyPrefix + prefix;
         const page = await this.client.send(
-          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.keyPrefix + prefix, ContinuationToken }),
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix, ContinuationToken, MaxKeys: this.listPageKeys }),
         );
         for (const object of page.Contents ?? []) {
           if (object.Key?.startsWith(this.keyPrefix)) keys.push(object.Key.slice(this.keyPrefix.length));
@@ -255,6 +271,10 @@ export class S3Store implements ArchiveStore {
 function statusOf(err: unknown): number | undefined {
   if (typeof err !== 'object' || err === null || !('$metadata' in err)) return undefined;
   return (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+function isCount(value: number): boolean {
+  return Number.isSafeInteger(value) && value >= 0;
 }
 
 function isNamed(err: unknown, name: string): boolean {
