@@ -26,6 +26,8 @@ export class ArchiveView {
     readonly catalog: Catalog,
     /** Sequences of the segments archived whole, oldest first. */
     readonly segments: number[],
+    /** Objects whose summaries could not be read: their synch points are missing from the catalog. */
+    readonly damaged: { sequence: number; message: string }[],
     cacheBytesMax: number,
   ) {
     this.snapshots = new SnapshotCache(config, source, cacheBytesMax);
@@ -62,14 +64,26 @@ export class ArchiveView {
       }
       const sequences = [...segments, ...source.tailKeys.keys()].sort((a, b) => a - b);
       const points: SynchPoint[] = [];
+      const damaged: { sequence: number; message: string }[] = [];
       for (let i = 0; i < sequences.length; i += SUMMARY_FETCHES_MAX) {
         const batch = sequences.slice(i, i + SUMMARY_FETCHES_MAX);
-        const summaries = await Promise.all(batch.map((s) => source.summary(s)));
-        summaries.forEach((summary, j) => points.push(...summary.synchs.map((e) => synchPointFromEntry(batch[j]!, e))));
+        await Promise.all(
+          batch.map(async (sequence) => {
+            try {
+              const summary = await source.summary(sequence);
+              points.push(...summary.synchs.map((e) => synchPointFromEntry(sequence, e)));
+            } catch (err) {
+              // One damaged object must not hide the rest of the history.
+              if (!isVolumeError(err, 'CORRUPT_ARCHIVE')) throw err;
+              damaged.push({ sequence, message: err.message });
+            }
+          }),
+        );
         options.onProgress?.(Math.min(i + SUMMARY_FETCHES_MAX, sequences.length), sequences.length);
       }
+      for (const d of damaged) debug('%s', d.message);
       debug('archive %s: %d segments, %d with tails only, %d synch points', store.location, segments.length, source.tailKeys.size, points.length);
-      return new ArchiveView(config, store, pool, source, Catalog.inMemory(points), segments, cacheBytesMax);
+      return new ArchiveView(config, store, pool, source, Catalog.inMemory(points), segments, damaged, cacheBytesMax);
     } catch (err) {
       await pool.close();
       throw err;

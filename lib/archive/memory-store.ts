@@ -10,7 +10,7 @@ export class MemoryStore implements ArchiveStore {
   readonly objects = new Map<string, Buffer>();
   failing = false;
 
-  constructor(readonly location = 'memory:') {}
+  constructor(readonly location = 'memory://test') {}
 
   private check(what: string): void {
     if (this.failing) throw VolumeError.archiveUnavailable(`${what}: memory store is set to fail`);

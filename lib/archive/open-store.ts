@@ -1,4 +1,5 @@
 /** Opens the archive named by a location: a directory path, or `s3://bucket/prefix`. */
+import path from 'node:path';
 import { VolumeError } from '../errors.js';
 import type { ArchiveStore } from './archive-store.js';
 import { DirectoryStore } from './directory-store.js';
@@ -14,6 +15,9 @@ export async function openArchiveStore(location: string): Promise<ArchiveStore> 
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
     throw VolumeError.badInput(`archive '${location}' has an unknown scheme`, 'use a directory path or s3://bucket/prefix');
+  }
+  if (!path.isAbsolute(location)) {
+    throw VolumeError.badInput(`archive '${location}' is not an absolute path`, 'give the archive directory as an absolute path, or s3://bucket/prefix');
   }
   return new DirectoryStore(location);
 }

@@ -31,9 +31,11 @@ export async function openArchive(target: string, onProgress?: (done: number, to
       hint: 'give the directory of `salvo init`, or the archive it names',
     });
   }
-  const store = await openArchiveStore(target);
+  const store = await openArchiveStore(isS3Location(target) ? target : path.resolve(target));
   try {
-    return await ArchiveView.open(store, { onProgress });
+    const view = await ArchiveView.open(store, { onProgress });
+    for (const d of view.damaged) process.stderr.write(`salvo: warning: ${d.message}; synch points in segment ${d.sequence} are not listed (run \`salvo verify\`)\n`);
+    return view;
   } catch (err) {
     await store.close();
     throw err;

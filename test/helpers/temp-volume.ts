@@ -31,7 +31,7 @@ export async function createTempVolume(
 ): Promise<{ dir: string; store: MemoryStore; volume: Volume; reopen: (extra?: OpenOptions) => Promise<Volume> }> {
   const dir = path.join(tempDir(t), 'volume');
   const store = (openOptions.store as MemoryStore | undefined) ?? new MemoryStore();
-  await Volume.create(dir, { ...SMALL_POLICY, archive: 'memory:', store, ...options });
+  await Volume.create(dir, { ...SMALL_POLICY, archive: store.location, store, ...options });
   const reopen = (extra: OpenOptions = {}) => Volume.open(dir, { store, onStall: () => undefined, ...openOptions, ...extra });
   const volume = await reopen();
   t.teardown(() => volume.close().catch(() => undefined));

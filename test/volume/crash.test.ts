@@ -37,7 +37,7 @@ function runAndKill(dir: string, seed: number, afterMs: number): Promise<string>
 
 t.test('crash: kill -9 during writes loses no acknowledged write', async (t) => {
   const dir = path.join(tempDir(t), 'volume');
-  await Volume.create(dir, { ...SMALL_POLICY, sizeBytes: 256 * 4096, workingSetSegments: 16, archive: 'memory:', store: new MemoryStore() });
+  await Volume.create(dir, { ...SMALL_POLICY, sizeBytes: 256 * 4096, workingSetSegments: 16, archive: 'memory://test', store: new MemoryStore() });
   const random = prng(Number(process.env.SEED ?? 7));
   const newest = new Map<number, number>(); // block → newest acknowledged value
   const synchs: number[] = [];
