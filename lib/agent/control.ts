@@ -74,20 +74,21 @@ export class ControlServer {
   static async listen(socketPath: string, handlers: ControlHandlers): Promise<ControlServer> {
     fs.rmSync(socketPath, { force: true }); // a socket left by a killed mount (the volume lock says it is gone)
     const server = net.createServer((socket) => {
-      let received = '';
-      socket.setEncoding('utf8');
+      let received = Buffer.alloc(0);
+      let answered = false;
       socket.on('error', (err) => debug('control connection: %s', err.message));
-      socket.on('data', (chunk: string) => {
-        received += chunk;
-        if (received.length > REQUEST_BYTES_MAX) {
-          socket.end(JSON.stringify({ ok: false, error: { code: 'BAD_INPUT', message: 'BAD_INPUT: request too large' } }) + '\n');
-          socket.destroy();
+      socket.on('data', (chunk: Buffer) => {
+        if (answered) return;
+        received = Buffer.concat([received, chunk]);
+        const newline = received.indexOf(0x0a);
+        if (newline < 0 && received.length <= REQUEST_BYTES_MAX) return;
+        answered = true;
+        socket.pause();
+        if (newline < 0 || newline > REQUEST_BYTES_MAX) {
+          socket.end(JSON.stringify({ ok: false, error: { code: 'BAD_INPUT', message: `BAD_INPUT: request longer than ${REQUEST_BYTES_MAX} bytes` } }) + '\n');
           return;
         }
-        const newline = received.indexOf('\n');
-        if (newline < 0) return;
-        socket.pause();
-        void answer(received.slice(0, newline), handlers).then((reply) => socket.end(JSON.stringify(reply) + '\n'));
+        void answer(received.toString('utf8', 0, newline), handlers).then((reply) => socket.end(JSON.stringify(reply) + '\n'));
       });
     });
     await new Promise<void>((resolve, reject) => {

@@ -135,6 +135,7 @@ export class Log {
   shipTail(): void {
     const slot = this.current;
     if (!this.archiver || slot.tail <= slot.shippedTo) return;
+    slot.flush(); // the archive must never hold bytes that primary storage could lose
     const rawStart = slot.shippedTo;
     const firstRecordSequence = rawStart === SEGMENT_HEADER_SIZE ? slot.summary!.firstRecordSequence : slot.shippedRecordSequence;
     this.archiver.enqueue({
@@ -274,6 +275,10 @@ export class Log {
     const sealed = this.current;
     const sequence = sealed.sequence + 1;
     slot.writeAt([encodeSegmentHeader({ blockSizeBytes: this.config.blockSizeBytes, volumeId: this.config.volumeId, sequence, firstRecordSequence: this.nextRecordSequence, createdAtMs: this.clock() })], 0);
+    // The sealed segment and the new header are durable before the archive sees the segment:
+    // after a power loss the archived segment can neither grow nor come back shorter.
+    this.current.flush();
+    slot.flush();
     slot.state = 'current';
     slot.sequence = sequence;
     slot.tail = SEGMENT_HEADER_SIZE;
@@ -337,6 +342,8 @@ export class Log {
 
   private recycle(slot: SegmentSlot): void {
     const name = slot.name;
+    // Copies made by copy-forward must be durable before the only other copy goes.
+    this.flush();
     slot.discard();
     this.counters.segmentsRecycled++;
     debug('recycled %s', name);

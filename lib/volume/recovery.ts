@@ -95,16 +95,16 @@ async function recoverSlots(slots: SegmentSlot[], config: VolumeConfig, clock: (
         badBlock: isCurrent ? 'stop' : 'report',
       });
       slot.summary = scan.summary;
-      if (scan.stoppedBy !== null) {
-        const garbage = raw.length - (scan.summary.rawEnd - SEGMENT_HEADER_SIZE);
-        if (isCurrent) {
-          // A torn tail: nothing after the last valid record was acknowledged as durable.
-          slot.cutAt(scan.summary.rawEnd);
-          cut = { bytes: garbage, reason: scan.stoppedBy };
+      if (isCurrent) {
+        // Whatever follows the last valid record (a torn write, stale bytes behind a blank
+        // header) was never acknowledged as durable: cut it, so no later scan can meet it.
+        slot.cutAt(scan.summary.rawEnd);
+        if (scan.stoppedBy !== null) {
+          cut = { bytes: raw.length - (scan.summary.rawEnd - SEGMENT_HEADER_SIZE), reason: scan.stoppedBy };
           debug('cut the torn tail of %s: %s', slot.name, scan.stoppedBy);
-        } else {
-          debug('sealed %s ends early: %s', slot.name, scan.stoppedBy);
         }
+      } else if (scan.stoppedBy !== null) {
+        debug('sealed %s ends early: %s', slot.name, scan.stoppedBy);
       }
       if (!isCurrent) slot.writeSidecar(scan.summary);
     }

@@ -62,6 +62,8 @@ export interface OpenOptions {
 }
 
 export const CACHE_BYTES_DEFAULT = 256 * 1024 * 1024;
+/** Free-form facts of a synch point (host, agent, frozen filesystem) are small. */
+const SYNCH_INFO_BYTES_MAX = 4096;
 
 export interface SynchRequest {
   label?: string | null;
@@ -164,10 +166,12 @@ export class Volume {
     const config = newVolumeConfig(policy, options.archive, options.rpoSeconds ?? 0, now);
     const store = options.store ?? (await openArchiveStore(options.archive));
     const createdDir = !fs.existsSync(dir);
+    let registered = false;
     try {
       const { archive: _location, ...descriptor } = config;
       try {
         await store.put(ArchiveKeys.descriptor, [Buffer.from(encodeVolumeConfig(descriptor))]);
+        registered = true;
       } catch (err) {
         if (isVolumeError(err, 'ARCHIVE_CONFLICT')) {
           throw new VolumeError('ARCHIVE_CONFLICT', `archive ${store.location} already holds a volume`, {
@@ -182,6 +186,8 @@ export class Volume {
       fs.writeFileSync(temporary, encodeVolumeConfig(config), { mode: 0o600 });
       fs.renameSync(temporary, configPath(dir));
     } catch (err) {
+      // Leave nothing behind that would make a second attempt fail.
+      if (registered) await store.delete(ArchiveKeys.descriptor).catch(() => undefined);
       if (createdDir) fs.rmSync(dir, { recursive: true, force: true });
       else if (fs.existsSync(slotsDirectory(dir))) fs.rmSync(slotsDirectory(dir), { recursive: true, force: true });
       throw err;
@@ -194,6 +200,7 @@ export class Volume {
   /** Opens a volume, recovering from a crash if there was one, and takes its lock. */
   static async open(dir: string, options: OpenOptions = {}): Promise<Volume> {
     const config = readVolumeConfig(dir);
+    if (!config.archive && !options.store) throw new VolumeError('CORRUPT_CONFIG', `${configPath(dir)} names no archive`);
     const lock = VolumeLock.acquire(dir);
     const clock = options.clock ?? Date.now;
     let recovered;
@@ -203,7 +210,7 @@ export class Volume {
       lock.release();
       throw err;
     }
-    const store = options.store ?? (await openArchiveStore(config.archive ?? ''));
+    const store = options.store ?? (await openArchiveStore(config.archive!));
     const pool = options.pool ?? new CompressionPool();
     const catalog = Catalog.load(dir);
     const logEnd = new Map(recovered.slots.filter((s) => s.sequence > 0).map((s) => [s.sequence, s.tail]));
@@ -339,6 +346,10 @@ export class Volume {
   /** Records a synch point: the volume's blocks are consistent now (claim 1). Durable when it resolves. */
   synch(request: SynchRequest = {}): Promise<SynchPoint> {
     const label = request.label ? checkLabel(request.label) : null;
+    const infoBytes = Buffer.byteLength(JSON.stringify(request.info ?? {}));
+    if (infoBytes > Math.min(SYNCH_INFO_BYTES_MAX, this.config.segmentSizeBytes / 8)) {
+      return Promise.reject(VolumeError.badInput(`synch point info of ${infoBytes} bytes is too large`, `keep it under ${Math.min(SYNCH_INFO_BYTES_MAX, this.config.segmentSizeBytes / 8)} bytes`));
+    }
     return this.mutex.run(async () => {
       this.checkOpen();
       // Times name snapshot files: keep them unique and increasing even within a millisecond.
