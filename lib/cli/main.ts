@@ -31,6 +31,11 @@ export function buildProgram(): Command {
     .description('self-archiving log-structured volume: every write kept, any synch point browsable, restorable from the archive alone')
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
+    .option('--s3-endpoint <url>', 'S3-compatible server for s3:// paths given to this command (same as AWS_ENDPOINT_URL)')
+    .hook('preAction', (command) => {
+      const endpoint = command.opts().s3Endpoint as string | undefined;
+      if (endpoint) process.env.AWS_ENDPOINT_URL = endpoint;
+    })
     .addHelpText('after', '\nTracing: DEBUG=salvo:* salvo <command> ...  (namespaces: salvo:volume, salvo:archive, salvo:snapshot, salvo:fuse, salvo:agent, salvo:mount)');
   registerInit(program);
   registerMount(program);

@@ -37,6 +37,16 @@ export interface VolumeConfig {
   createdAt: string;
   /** Where segments are archived: a directory path or `s3://bucket/prefix`. Not stored in the archive's copy. */
   archive?: string;
+  /** For an S3 archive: the endpoint of an S3-compatible server (never credentials). */
+  s3Endpoint?: string;
+  /** For an S3 archive with a custom endpoint: false for virtual-hosted-style addressing. */
+  s3PathStyle?: boolean;
+}
+
+/** How to reach an S3-compatible archive, besides the AWS environment. */
+export interface S3Settings {
+  endpoint?: string;
+  pathStyle?: boolean;
 }
 
 export interface PolicyInput {
@@ -97,8 +107,10 @@ export function resolvePolicy(input: PolicyInput): Required<PolicyInput> {
   return { sizeBytes, blockSizeBytes, segmentSizeBytes, workingSetSegments, spareSegments };
 }
 
-export function newVolumeConfig(policy: Required<PolicyInput>, archive: string, rpoSeconds: number, now: Date): VolumeConfig {
+export function newVolumeConfig(policy: Required<PolicyInput>, archive: string, rpoSeconds: number, now: Date, s3: S3Settings = {}): VolumeConfig {
   return {
+    ...(s3.endpoint === undefined ? {} : { s3Endpoint: s3.endpoint }),
+    ...(s3.pathStyle === undefined ? {} : { s3PathStyle: s3.pathStyle }),
     format: CONFIG_FORMAT,
     version: FORMAT_VERSION,
     volumeId: randomBytes(16).toString('hex'),
@@ -138,7 +150,9 @@ export function decodeVolumeConfig(text: string, where: string): VolumeConfig {
     c.chunkSizeBytes > 0 &&
     whole(c.rpoSeconds) &&
     typeof c.createdAt === 'string' &&
-    (c.archive === undefined || typeof c.archive === 'string');
+    (c.archive === undefined || typeof c.archive === 'string') &&
+    (c.s3Endpoint === undefined || typeof c.s3Endpoint === 'string') &&
+    (c.s3PathStyle === undefined || typeof c.s3PathStyle === 'boolean');
   if (!fieldsOk) throw new VolumeError('CORRUPT_CONFIG', `${where} has missing or malformed fields`);
   try {
     resolvePolicy(c as VolumeConfig);

@@ -20,6 +20,7 @@ import {
   newVolumeConfig,
   resolvePolicy,
   type PolicyInput,
+  type S3Settings,
   type VolumeConfig,
 } from '../format/volume-config.js';
 import { ArchiveKeys, tailChain, type ArchiveStore, type StoreStats } from '../archive/archive-store.js';
@@ -44,6 +45,7 @@ const debug = createDebug('salvo:volume');
 export interface CreateOptions extends Omit<PolicyInput, 'workingSetSegments'> {
   workingSetSegments?: number;
   archive: string;
+  s3?: S3Settings;
   rpoSeconds?: number;
   /** The archive, when the caller already opened it (tests); else opened from `archive`. */
   store?: ArchiveStore;
@@ -163,8 +165,8 @@ export class Volume {
     if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) {
       throw new VolumeError('EXISTS', `${dir} is not empty`, { hint: 'give init a new or empty directory' });
     }
-    const config = newVolumeConfig(policy, options.archive, options.rpoSeconds ?? 0, now);
-    const store = options.store ?? (await openArchiveStore(options.archive));
+    const config = newVolumeConfig(policy, options.archive, options.rpoSeconds ?? 0, now, options.s3);
+    const store = options.store ?? (await openArchiveStore(options.archive, options.s3));
     const createdDir = !fs.existsSync(dir);
     let registered = false;
     try {
@@ -210,7 +212,7 @@ export class Volume {
       lock.release();
       throw err;
     }
-    const store = options.store ?? (await openArchiveStore(config.archive!));
+    const store = options.store ?? (await openArchiveStore(config.archive!, { endpoint: config.s3Endpoint, pathStyle: config.s3PathStyle }));
     const pool = options.pool ?? new CompressionPool();
     const catalog = Catalog.load(dir);
     const logEnd = new Map(recovered.slots.filter((s) => s.sequence > 0).map((s) => [s.sequence, s.tail]));

@@ -9,6 +9,7 @@ import path from 'node:path';
 import t from 'tap';
 import { Cleanup, must, run, salvo, sha256, systemReady } from '../helpers/system.js';
 import { tempDir } from '../helpers/temp-volume.js';
+import { s3TestLocation } from '../helpers/s3.js';
 
 interface Taken {
   time: string;
@@ -17,12 +18,11 @@ interface Taken {
   files: Record<string, string>;
 }
 
-t.test('story: synch points taken with --freeze are fsck-clean and hold their files, archived ones too', async (t) => {
-  if (!systemReady(t)) return;
+async function story(t: Tap.Test, archiveAt: (root: string) => string): Promise<void> {
   const root = tempDir(t, 'salvo-story-');
   const cleanup = new Cleanup(t);
   const volume = path.join(root, 'volume');
-  const archive = path.join(root, 'archive');
+  const archive = archiveAt(root);
   const mnt = path.join(root, 'mnt');
   await must(process.execPath, [path.resolve('dist/bin/salvo.js'), 'init', volume, '--size', '64M', '--segment-size', '1M', '--segments', '100', '--archive', archive]);
   await cleanup.salvoMount(volume, mnt);
@@ -101,4 +101,15 @@ t.test('story: synch points taken with --freeze are fsck-clean and hold their fi
   const busy = await salvo(['unmount', mnt]);
   t.equal(busy.code, 4, 'unmount while the live image is attached is refused');
   t.match(busy.stderr, /in use by \/dev\/loop/);
+}
+
+t.test('story: synch points taken with --freeze are fsck-clean and hold their files, archived ones too', async (t) => {
+  if (!systemReady(t)) return;
+  await story(t, (root) => path.join(root, 'archive'));
+});
+
+t.test('story: the same with the archive on S3 (radosgw)', async (t) => {
+  if (!systemReady(t)) return;
+  const location = await s3TestLocation(t, 'story');
+  if (location) await story(t, () => location);
 });

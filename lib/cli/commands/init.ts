@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { formatBytes, parseSize } from '../../format/units.js';
 import { Volume } from '../../volume/volume.js';
 import { print, printJson } from '../output.js';
-import { wholeNumber } from './options.js';
+import { s3Settings, wholeNumber } from './options.js';
 
 export function registerInit(program: Command): void {
   program
@@ -17,6 +17,8 @@ export function registerInit(program: Command): void {
     .option('--spare <n>', 'slots beyond the working set where segments wait for the archive', '8')
     .option('--archive <dir|s3://bucket/prefix>', 'backing storage (default: <dir>-archive beside the volume)')
     .option('--rpo <seconds>', 'while writes arrive, ship them to the archive at least this often (0: only at synch points)', '0')
+    .option('--s3-endpoint <url>', 'S3-compatible server for an s3:// archive (default: AWS_ENDPOINT_URL, else AWS); kept in the volume’s config')
+    .option('--no-s3-path-style', 'with a custom endpoint, use virtual-hosted-style addressing instead of path-style')
     .option('--json', 'print the new volume’s configuration as JSON')
     .addHelpText(
       'after',
@@ -24,6 +26,7 @@ export function registerInit(program: Command): void {
 Examples:
   salvo init /var/lib/salvo/db --size 20G --archive /backup/db
   salvo init /var/lib/salvo/db --size 20G --archive s3://backups/db --rpo 30
+  AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… salvo init /srv/v --size 1G --archive s3://b/v --s3-endpoint http://10.0.0.5:7480
   salvo init /tmp/v --size 64M --segment-size 1M --segments 128`,
     )
     .action(async (dir: string, options: Record<string, string | boolean | undefined>) => {
@@ -36,6 +39,7 @@ Examples:
         spareSegments: wholeNumber(options.spare as string, '--spare'),
         archive: archive.startsWith('s3://') ? archive : path.resolve(archive),
         rpoSeconds: wholeNumber(options.rpo as string, '--rpo', 0),
+        s3: archive.startsWith('s3://') ? s3Settings(options) : undefined,
       });
       if (options.json) return printJson({ dir: path.resolve(dir), ...config });
       const slots = config.workingSetSegments + config.spareSegments;

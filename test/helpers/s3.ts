@@ -1,0 +1,39 @@
+/**
+ * The S3 test server for integration tests: S3_TEST_URL (set by scripts/test once radosgw
+ * answers on 127.0.0.1) names a bucket and prefix; each test gets a fresh prefix under it.
+ * Without it S3 tests skip with the reason, except under SALVO_REQUIRE_S3=1, where they fail.
+ */
+import { randomBytes } from 'node:crypto';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+
+interface Tap {
+  skip(message: string): void;
+  fail(message: string): void;
+}
+
+/** A fresh s3:// location for one test, its bucket created; null (after skip or fail) without a server. */
+export async function s3TestLocation(t: Tap, name: string): Promise<string | null> {
+  const base = process.env.S3_TEST_URL;
+  if (!base) {
+    const reason = 'S3_TEST_URL is not set (npm test starts radosgw and sets it)';
+    if (process.env.SALVO_REQUIRE_S3 === '1') t.fail(`${reason}; SALVO_REQUIRE_S3=1`);
+    else t.skip(reason);
+    return null;
+  }
+  const bucket = /^s3:\/\/([^/]+)/.exec(base)![1]!;
+  const client = new S3Client({
+    region: process.env.AWS_REGION || 'us-east-1',
+    endpoint: process.env.AWS_ENDPOINT_URL,
+    forcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    if (!/BucketAlreadyOwnedByYou|BucketAlreadyExists/.test((err as Error).name)) throw err;
+  } finally {
+    client.destroy();
+  }
+  return `${base.replace(/\/+$/, '')}/${name}-${randomBytes(4).toString('hex')}`;
+}
