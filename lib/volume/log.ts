@@ -274,10 +274,11 @@ export class Log {
     const slot = await this.takeBlankSlot();
     const sealed = this.current;
     const sequence = sealed.sequence + 1;
+    // Order matters for power loss: the sealed segment is durable before a newer segment
+    // exists (recovery treats all but the newest as whole), and the new header is durable
+    // before any record follows it and before the archive sees the sealed segment.
+    sealed.flush();
     slot.writeAt([encodeSegmentHeader({ blockSizeBytes: this.config.blockSizeBytes, volumeId: this.config.volumeId, sequence, firstRecordSequence: this.nextRecordSequence, createdAtMs: this.clock() })], 0);
-    // The sealed segment and the new header are durable before the archive sees the segment:
-    // after a power loss the archived segment can neither grow nor come back shorter.
-    this.current.flush();
     slot.flush();
     slot.state = 'current';
     slot.sequence = sequence;

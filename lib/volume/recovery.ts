@@ -16,6 +16,7 @@ import { BlockIndex } from './block-index.js';
 import { scanBackward } from './backward-scan.js';
 import { scanSegment } from './segment-scan.js';
 import { SegmentSlot } from './segment-slot.js';
+import type { SlotFiles } from './slot-file.js';
 import { synchPointFromEntry, type SynchPoint } from './synch-point.js';
 
 const debug = createDebug('salvo:volume');
@@ -35,11 +36,11 @@ export function slotsDirectory(dir: string): string {
   return path.join(dir, 'slots');
 }
 
-export async function recover(dir: string, config: VolumeConfig, clock: () => number): Promise<Recovered> {
+export async function recover(files: SlotFiles, config: VolumeConfig, clock: () => number): Promise<Recovered> {
   const slotCount = config.workingSetSegments + config.spareSegments;
   const slots: SegmentSlot[] = [];
   try {
-    for (let i = 0; i < slotCount; i++) slots.push(SegmentSlot.open(slotsDirectory(dir), i, config.segmentSizeBytes));
+    for (let i = 0; i < slotCount; i++) slots.push(SegmentSlot.open(files, i, config.segmentSizeBytes));
     return await recoverSlots(slots, config, clock);
   } catch (err) {
     for (const slot of slots) slot.close();
@@ -70,6 +71,7 @@ async function recoverSlots(slots: SegmentSlot[], config: VolumeConfig, clock: (
     // A new volume: the first segment starts the log.
     const first = slots[0]!;
     first.writeAt([encodeSegmentHeader({ blockSizeBytes, volumeId: config.volumeId, sequence: 1, firstRecordSequence: 1, createdAtMs: clock() })], 0);
+    first.flush(); // a header is durable before any record follows it, so it never tears under one
     first.sequence = 1;
     first.state = 'current';
     first.summary = new SegmentSummary(1, 1, SEGMENT_HEADER_SIZE, SEGMENT_HEADER_SIZE, 1);

@@ -8,12 +8,13 @@
  *
  * Reads and writes are synchronous on purpose: they hit the page cache in microseconds, which
  * is cheaper than a thread-pool round trip, and they are never on files under the FUSE mount.
+ * The bytes go through a SlotFile (slot-file.ts), so tests can inject crashes below the engine.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { VolumeError, errnoCode } from '../errors.js';
 import { SEGMENT_HEADER_SIZE, decodeSegmentHeader, type SegmentHeader } from '../format/segment-header.js';
 import { SegmentSummary } from '../format/summary.js';
+import type { SlotFile, SlotFiles } from './slot-file.js';
 
 /** Where a segment is in its life (claims 1, 9, 13–15). */
 export type SegmentState = 'recycle' | 'current' | 'active' | 'inactive';
@@ -37,37 +38,16 @@ export class SegmentSlot {
 
   private constructor(
     readonly index: number,
-    readonly path: string,
-    readonly fd: number,
+    private readonly file: SlotFile,
     readonly sizeBytes: number,
   ) {}
 
-  static fileName(index: number): string {
-    return `${index.toString().padStart(4, '0')}.slot`;
+  static open(files: SlotFiles, index: number, sizeBytes: number): SegmentSlot {
+    return new SegmentSlot(index, files.open(index), sizeBytes);
   }
 
-  /** Creates a blank sparse slot file; fails if it exists. */
-  static create(dir: string, index: number, sizeBytes: number): void {
-    const fd = fs.openSync(path.join(dir, SegmentSlot.fileName(index)), 'wx', 0o600);
-    try {
-      fs.ftruncateSync(fd, sizeBytes);
-    } finally {
-      fs.closeSync(fd);
-    }
-  }
-
-  static open(dir: string, index: number, sizeBytes: number): SegmentSlot {
-    const file = path.join(dir, SegmentSlot.fileName(index));
-    let fd: number;
-    try {
-      fd = fs.openSync(file, 'r+');
-    } catch (err) {
-      throw new VolumeError(errnoCode(err) === 'ENOENT' ? 'NOT_FOUND' : 'CORRUPT_SEGMENT', `segment slot ${file} cannot be opened: ${(err as Error).message}`, {
-        cause: err,
-        hint: 'the volume directory is incomplete; restore it from the archive with `salvo restore`',
-      });
-    }
-    return new SegmentSlot(index, file, fd, sizeBytes);
+  get path(): string {
+    return this.file.path;
   }
 
   get name(): string {
@@ -84,7 +64,7 @@ export class SegmentSlot {
   readAt(into: Buffer, intoOffset: number, length: number, position: number): void {
     let done = 0;
     while (done < length) {
-      const n = fs.readSync(this.fd, into, intoOffset + done, length - done, position + done);
+      const n = this.file.read(into, intoOffset + done, length - done, position + done);
       if (n === 0) {
         into.fill(0, intoOffset + done, intoOffset + length);
         return;
@@ -99,9 +79,7 @@ export class SegmentSlot {
     const pieceBytes = 4 * 1024 * 1024;
     for (let done = 0; done < length; ) {
       const want = Math.min(pieceBytes, length - done);
-      const n = await new Promise<number>((resolve, reject) =>
-        fs.read(this.fd, bytes, done, want, position + done, (err, read) => (err ? reject(err) : resolve(read))),
-      );
+      const n = await this.file.readAsync(bytes, done, want, position + done);
       if (n === 0) {
         bytes.fill(0, done);
         break;
@@ -116,7 +94,7 @@ export class SegmentSlot {
     const length = parts.reduce((n, p) => n + p.length, 0);
     let written: number;
     try {
-      written = parts.length === 1 ? fs.writeSync(this.fd, parts[0]!, 0, length, position) : fs.writevSync(this.fd, parts, position);
+      written = this.file.write(parts, position);
     } catch (err) {
       throw errnoCode(err) === 'ENOSPC' || errnoCode(err) === 'EDQUOT' ? noSpace(this.path, err) : err;
     }
@@ -126,14 +104,14 @@ export class SegmentSlot {
 
   flush(): void {
     if (!this.dirty) return;
-    fs.fdatasyncSync(this.fd);
+    this.file.datasync();
     this.dirty = false;
   }
 
   /** Drops everything from `offset` on: the file is cut there and extended again as a hole. */
   cutAt(offset: number): void {
-    fs.ftruncateSync(this.fd, offset);
-    fs.ftruncateSync(this.fd, this.sizeBytes);
+    this.file.truncate(offset);
+    this.file.truncate(this.sizeBytes);
   }
 
   private get sidecarPath(): string {
@@ -177,7 +155,7 @@ export class SegmentSlot {
   }
 
   close(): void {
-    fs.closeSync(this.fd);
+    this.file.close();
   }
 }
 

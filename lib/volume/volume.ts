@@ -34,7 +34,7 @@ import { copyBlockPart } from './block-copy.js';
 import { Log, segmentItem } from './log.js';
 import { Mutex } from './mutex.js';
 import { recover, slotsDirectory } from './recovery.js';
-import { SegmentSlot } from './segment-slot.js';
+import { FsSlotFiles, type SlotFiles } from './slot-file.js';
 import { SegmentSource, type SourceStats } from './segment-source.js';
 import { SnapshotCache } from './snapshot.js';
 import { Catalog, checkLabel, type SynchPoint } from './synch-point.js';
@@ -61,6 +61,8 @@ export interface OpenOptions {
   cacheBytesMax?: number;
   /** Longest wait between retries of a failed archive upload (default 30 s). */
   retryDelayMsMax?: number;
+  /** The segment slots' bytes (default: the files in `<dir>/slots/`); the fault simulation gives its own. */
+  slotFiles?: SlotFiles;
 }
 
 export const CACHE_BYTES_DEFAULT = 256 * 1024 * 1024;
@@ -183,7 +185,8 @@ export class Volume {
         throw err;
       }
       fs.mkdirSync(slotsDirectory(dir), { recursive: true, mode: 0o700 });
-      for (let i = 0; i < policy.workingSetSegments + policy.spareSegments; i++) SegmentSlot.create(slotsDirectory(dir), i, policy.segmentSizeBytes);
+      const files = new FsSlotFiles(slotsDirectory(dir));
+      for (let i = 0; i < policy.workingSetSegments + policy.spareSegments; i++) files.create(i, policy.segmentSizeBytes);
       const temporary = `${configPath(dir)}.tmp`;
       fs.writeFileSync(temporary, encodeVolumeConfig(config), { mode: 0o600 });
       fs.renameSync(temporary, configPath(dir));
@@ -207,7 +210,7 @@ export class Volume {
     const clock = options.clock ?? Date.now;
     let recovered;
     try {
-      recovered = await recover(dir, config, clock);
+      recovered = await recover(options.slotFiles ?? new FsSlotFiles(slotsDirectory(dir)), config, clock);
     } catch (err) {
       lock.release();
       throw err;

@@ -1,18 +1,19 @@
 /**
  * Child process for the crash test: writes blocks to a volume as fast as it can and prints
- * `ack <block> <value>` after each acknowledged write (and `synch <time> <n>` after each synch
+ * `ack <block> <count> <value>` after each acknowledged write (and `synch <time> <n>` after each synch
  * point), until it is killed. The parent kills it with SIGKILL at a random moment.
  */
 import { MemoryStore } from '../../lib/archive/memory-store.js';
 import { Volume } from '../../lib/volume/volume.js';
 import { prng } from './temp-volume.js';
 
-const [dir, seedText] = process.argv.slice(2);
+const [dir, seedText, firstText] = process.argv.slice(2);
 const random = prng(Number(seedText));
 const volume = await Volume.open(dir!, { store: new MemoryStore(), onStall: () => undefined });
 const blocks = volume.sizeBytes / 4096;
 const data = Buffer.alloc(4 * 4096);
-for (let value = 1; ; value++) {
+// Values keep increasing across runs, so a newer write always carries a larger value.
+for (let value = Number(firstText); ; value++) {
   const block = Math.floor(random() * (blocks - 4));
   const count = 1 + Math.floor(random() * 4);
   for (let i = 0; i < count; i++) data.fill(0, i * 4096, (i + 1) * 4096).writeUInt32LE(value, i * 4096);

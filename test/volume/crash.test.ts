@@ -13,9 +13,9 @@ import { SMALL_POLICY, prng, tempDir } from '../helpers/temp-volume.js';
 
 const WRITER = path.join(path.dirname(fileURLToPath(import.meta.url)), '../helpers/crash-writer.ts');
 
-function runAndKill(dir: string, seed: number, afterMs: number): Promise<string> {
+function runAndKill(dir: string, seed: number, firstValue: number, afterMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, WRITER, dir, String(seed)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...process.execArgv, WRITER, dir, String(seed), String(firstValue)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -43,7 +43,7 @@ t.test('crash: kill -9 during writes loses no acknowledged write', async (t) => 
   const synchs: number[] = [];
   let acknowledged = 0;
   for (let round = 0; round < 8; round++) {
-    const out = await runAndKill(dir, round + 1, Math.floor(random() * 400));
+    const out = await runAndKill(dir, round + 1, (round + 1) * 10_000_000, Math.floor(random() * 400));
     const lines = out.split('\n');
     lines.pop(); // a line cut by the kill is not an acknowledgement
     for (const line of lines) {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { SegmentSlot } from '../../volume/segment-slot.js';
+import { FsSlotFiles, slotFileName } from '../../volume/slot-file.js';
 import { Catalog, synchPointTime, type SynchPoint } from '../../volume/synch-point.js';
 import { slotsDirectory } from '../../volume/recovery.js';
 import { readVolumeConfig } from '../../volume/volume.js';
@@ -25,9 +26,10 @@ export async function listPoints(target: string): Promise<ListedPoint[]> {
     const config = readVolumeConfig(target);
     const onPrimary = new Set<number>();
     const slots = config.workingSetSegments + config.spareSegments;
+    const files = new FsSlotFiles(slotsDirectory(target));
     for (let i = 0; i < slots; i++) {
-      if (!fs.existsSync(`${slotsDirectory(target)}/${SegmentSlot.fileName(i)}`)) continue;
-      const slot = SegmentSlot.open(slotsDirectory(target), i, config.segmentSizeBytes);
+      if (!fs.existsSync(`${slotsDirectory(target)}/${slotFileName(i)}`)) continue;
+      const slot = SegmentSlot.open(files, i, config.segmentSizeBytes);
       try {
         const header = slot.readHeader();
         if (header) onPrimary.add(header.sequence);

@@ -1,0 +1,137 @@
+/**
+ * Slot files in memory that remember what is durable: writes land in the "OS" (visible to
+ * reads at once) and become durable only at datasync. `crash` returns what a machine would
+ * find after losing power: the durable bytes plus any subset of the writes since the last
+ * datasync, applied in any order, the last one possibly torn.
+ */
+import path from 'node:path';
+import type { SlotFile, SlotFiles } from '../../lib/volume/slot-file.js';
+import { slotFileName } from '../../lib/volume/slot-file.js';
+
+/** Thrown by a slot file when the simulated machine dies in the middle of an operation. */
+export class SimulatedCrash extends Error {}
+
+/**
+ * Counts I/O calls down; at zero every further write, datasync or truncate dies. The death
+ * may come in background work (the archiver recycling a slot), so `died` tells the harness.
+ */
+export class CrashTrigger {
+  private fire!: () => void;
+  readonly died = new Promise<void>((resolve) => (this.fire = resolve));
+
+  constructor(public remaining = Infinity) {}
+
+  tick(): void {
+    if (--this.remaining < 0) {
+      this.fire();
+      throw new SimulatedCrash('power lost');
+    }
+  }
+}
+
+interface PendingWrite {
+  position: number;
+  bytes: Buffer;
+}
+
+export interface CrashStats {
+  pendingWrites: number;
+  kept: number;
+  torn: number;
+}
+
+class SimSlotFile implements SlotFile {
+  visible: Buffer;
+  durable: Buffer;
+  pending: PendingWrite[] = [];
+
+  constructor(
+    readonly path: string,
+    size: number,
+    private readonly trigger: CrashTrigger,
+    image?: Buffer,
+  ) {
+    this.durable = image ? Buffer.from(image) : Buffer.alloc(size);
+    this.visible = Buffer.from(this.durable);
+  }
+
+  read(into: Buffer, offset: number, length: number, position: number): number {
+    const n = Math.max(0, Math.min(length, this.visible.length - position));
+    this.visible.copy(into, offset, position, position + n);
+    return n;
+  }
+
+  async readAsync(into: Buffer, offset: number, length: number, position: number): Promise<number> {
+    return this.read(into, offset, length, position);
+  }
+
+  write(parts: Buffer[], position: number): number {
+    this.trigger.tick();
+    const bytes = Buffer.concat(parts);
+    if (position + bytes.length > this.visible.length) throw new Error('write past the end of a slot');
+    bytes.copy(this.visible, position);
+    this.pending.push({ position, bytes });
+    return bytes.length;
+  }
+
+  datasync(): void {
+    this.trigger.tick();
+    for (const w of this.pending) w.bytes.copy(this.durable, w.position);
+    this.pending = [];
+  }
+
+  /** Truncation is a metadata change the simulation treats as durable at once. */
+  truncate(length: number): void {
+    this.trigger.tick();
+    this.visible.fill(0, Math.min(length, this.visible.length));
+    this.durable.fill(0, Math.min(length, this.durable.length));
+    this.pending = this.pending
+      .filter((w) => w.position < length)
+      .map((w) => ({ position: w.position, bytes: w.bytes.subarray(0, Math.min(w.bytes.length, length - w.position)) }));
+  }
+
+  close(): void {}
+}
+
+export class SimSlotFiles implements SlotFiles {
+  private readonly files = new Map<number, SimSlotFile>();
+
+  constructor(
+    private readonly slotsDir: string,
+    private readonly sizeBytes: number,
+    readonly trigger = new CrashTrigger(),
+  ) {}
+
+  open(index: number): SlotFile {
+    let file = this.files.get(index);
+    if (!file) {
+      file = new SimSlotFile(path.join(this.slotsDir, slotFileName(index)), this.sizeBytes, this.trigger);
+      this.files.set(index, file);
+    }
+    return file;
+  }
+
+  /** What survives a power loss now, as new files; `random` picks which unsynced writes land. */
+  crash(random: () => number, stats: CrashStats): SimSlotFiles {
+    const after = new SimSlotFiles(this.slotsDir, this.sizeBytes);
+    for (const [index, file] of this.files) {
+      const image = Buffer.from(file.durable);
+      const landed = file.pending.filter(() => random() < 0.5);
+      // Writes not made durable may reach the disk in any order.
+      for (let i = landed.length - 1; i > 0; i--) {
+        const j = Math.floor(random() * (i + 1));
+        [landed[i], landed[j]] = [landed[j]!, landed[i]!];
+      }
+      stats.pendingWrites += file.pending.length;
+      landed.forEach((w, i) => {
+        const torn = i === landed.length - 1 && random() < 0.5;
+        const bytes = torn ? w.bytes.subarray(0, Math.floor(random() * w.bytes.length)) : w.bytes;
+        bytes.copy(image, w.position);
+        stats.kept++;
+        if (torn) stats.torn++;
+      });
+      after.files.set(index, new SimSlotFile(file.path, this.sizeBytes, after.trigger, image));
+    }
+    return after;
+  }
+}
