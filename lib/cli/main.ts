@@ -5,7 +5,7 @@
  * (volume mounted elsewhere, or the mount is busy).
  */
 import { Command, CommanderError } from 'commander';
-import { VolumeError, type VolumeErrorCode } from '../errors.js';
+import { VolumeError, errnoCode, type VolumeErrorCode } from '../errors.js';
 import { registerDemo } from './commands/demo.js';
 import { registerInit } from './commands/init.js';
 import { registerList } from './commands/list.js';
@@ -60,10 +60,19 @@ export async function main(argv: string[]): Promise<number> {
       // commander already printed its one line (or the help, or the version)
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 2;
     }
+    // One line: what is wrong, then what to do.
     if (err instanceof VolumeError) {
-      process.stderr.write(`salvo: ${err.message}\n`);
-      if (err.hint) process.stderr.write(`  hint: ${err.hint}\n`);
+      process.stderr.write(`salvo: ${err.message}${err.hint ? ` — ${err.hint}` : ''}\n`);
       return EXIT_BY_CODE[err.code] ?? 1;
+    }
+    const code = errnoCode(err);
+    if (code === 'EACCES' || code === 'EPERM') {
+      process.stderr.write(`salvo: ${(err as Error).message} — run as the owner of the volume (or root)\n`);
+      return 2;
+    }
+    if (code === 'ENOSPC' || code === 'EROFS' || code === 'EIO') {
+      process.stderr.write(`salvo: ${(err as Error).message}\n`);
+      return 1;
     }
     process.stderr.write(`salvo: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
     return 1;

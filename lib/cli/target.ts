@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { VolumeError, isVolumeError } from '../errors.js';
+import { VolumeError, errnoCode, isVolumeError } from '../errors.js';
 import type { VolumeConfig } from '../format/volume-config.js';
 import type { ArchiveStore } from '../archive/archive-store.js';
 import { ArchiveView } from '../archive/archive-view.js';
@@ -18,7 +18,17 @@ import type { Catalog } from '../volume/synch-point.js';
 import { Volume, configPath, readVolumeConfig } from '../volume/volume.js';
 
 export function isVolumeDirectory(target: string): boolean {
-  return fs.existsSync(configPath(target)) && fs.existsSync(slotsDirectory(target));
+  // Not existsSync: a directory the user may not read must say so, not look empty.
+  const exists = (file: string) => {
+    try {
+      fs.statSync(file);
+      return true;
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return false;
+      throw err;
+    }
+  };
+  return exists(configPath(target)) && exists(slotsDirectory(target));
 }
 
 /** Opens `target` as an archive; NOT_FOUND with a clear line when it is neither. */

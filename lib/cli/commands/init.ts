@@ -37,7 +37,7 @@ Examples:
         segmentSizeBytes: parseSize(options.segmentSize as string, '--segment-size'),
         workingSetSegments: options.segments === undefined ? undefined : wholeNumber(options.segments as string, '--segments'),
         spareSegments: wholeNumber(options.spare as string, '--spare'),
-        archive: archive.startsWith('s3://') ? archive : path.resolve(archive),
+        archive: /^[a-z][a-z0-9+.-]*:\/\//i.test(archive) ? archive : path.resolve(archive),
         rpoSeconds: wholeNumber(options.rpo as string, '--rpo', 0),
         s3: archive.startsWith('s3://') ? s3Settings(options) : undefined,
       });
