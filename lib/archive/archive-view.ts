@@ -30,7 +30,7 @@ export class ArchiveView {
     readonly damaged: { sequence: number; message: string }[],
     cacheBytesMax: number,
   ) {
-    this.snapshots = new SnapshotCache(config, source, cacheBytesMax);
+    this.snapshots = new SnapshotCache(config, source, cacheBytesMax / 2);
   }
 
   /** Reads the archive's descriptor. NOT_FOUND when the store holds no salvo volume. */
@@ -53,7 +53,7 @@ export class ArchiveView {
     const config = await ArchiveView.descriptor(store);
     const pool = new CompressionPool();
     const cacheBytesMax = options.cacheBytesMax ?? 256 * 1024 * 1024;
-    const source = new SegmentSource(store, pool, null, cacheBytesMax);
+    const source = new SegmentSource(store, pool, null, cacheBytesMax / 2);
     try {
       const segments = (await store.list('segments/')).map((k) => ArchiveKeys.parseSegment(k)).filter((s): s is number => s !== null);
       const whole = new Set(segments);

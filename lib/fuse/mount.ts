@@ -18,7 +18,6 @@ import Fuse, { type Stat } from 'fuse-native';
 import createDebug from 'debug';
 import { VolumeError } from '../errors.js';
 import type { Volume } from '../volume/volume.js';
-import type { Snapshot } from '../volume/snapshot.js';
 import { snapshotFileName, synchPointTime, type SynchPoint } from '../volume/synch-point.js';
 import { toErrno } from './errno.js';
 
@@ -35,7 +34,11 @@ export interface MountOptions {
   report?: (message: string) => void;
 }
 
-type Handle = { kind: 'live' } | { kind: 'snapshot'; snapshot: Snapshot };
+/**
+ * An open file. A snapshot handle keeps its point, not the rebuilt index: every read asks the
+ * cache, so open files cannot hold more memory than the cache bound allows.
+ */
+type Handle = { kind: 'live' } | { kind: 'snapshot'; point: SynchPoint };
 
 type Node =
   | { kind: 'dir'; entries: () => string[] }
@@ -197,7 +200,7 @@ export class VolumeMount {
     if (node.kind !== 'snapshot') return cb(Fuse.EISDIR);
     if (writing) return cb(Fuse.EROFS);
     this.volume.snapshots.open(node.point).then(
-      (snapshot) => cb(0, this.addHandle({ kind: 'snapshot', snapshot })),
+      () => cb(0, this.addHandle({ kind: 'snapshot', point: node.point })),
       (err) => cb(toErrno(err, `opening snapshot ${synchPointTime(node.point)}`, this.report)),
     );
   }
@@ -220,10 +223,13 @@ export class VolumeMount {
         return cb(toErrno(err, `reading ${n} bytes at ${pos} of the live volume`, this.report));
       }
     }
-    handle.snapshot.readInto(buf.subarray(0, n), pos).then(
-      () => cb(n),
-      (err) => cb(toErrno(err, `reading ${n} bytes at ${pos} of snapshot ${handle.snapshot.name}`, this.report)),
-    );
+    this.volume.snapshots
+      .open(handle.point)
+      .then((snapshot) => snapshot.readInto(buf.subarray(0, n), pos))
+      .then(
+        () => cb(n),
+        (err) => cb(toErrno(err, `reading ${n} bytes at ${pos} of snapshot ${synchPointTime(handle.point)}`, this.report)),
+      );
   }
 
   op_write(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytes: number) => void): void {

@@ -57,7 +57,7 @@ export interface OpenOptions {
   clock?: () => number;
   /** Told when writes start waiting for the archive (default: written to stderr). */
   onStall?: (message: string) => void;
-  /** Memory for rebuilt snapshot indexes and for fetched archive chunks, each (default 256 MiB). */
+  /** Memory for rebuilt snapshot indexes and fetched archive chunks together (default 256 MiB). */
   cacheBytesMax?: number;
   /** Longest wait between retries of a failed archive upload (default 30 s). */
   retryDelayMsMax?: number;
@@ -151,8 +151,9 @@ export class Volume {
     cacheBytesMax: number,
   ) {
     this.lastSynchMs = catalog.latest?.timeMs ?? 0;
-    this.source = new SegmentSource(store, pool, log, cacheBytesMax);
-    this.snapshots = new SnapshotCache(config, this.source, cacheBytesMax);
+    // One bound for both caches: half for fetched archive data, half for rebuilt indexes.
+    this.source = new SegmentSource(store, pool, log, cacheBytesMax / 2);
+    this.snapshots = new SnapshotCache(config, this.source, cacheBytesMax / 2);
   }
 
   /**
