@@ -82,8 +82,7 @@ export class ControlServer {
         received = Buffer.concat([received, chunk]);
         const newline = received.indexOf(0x0a);
         if (newline < 0 && received.length <= REQUEST_BYTES_MAX) return;
-        answered = true;
-        socket.pause();
+        answered = true; // anything after the first line is read and dropped, so the connection can close
         if (newline < 0 || newline > REQUEST_BYTES_MAX) {
           socket.end(JSON.stringify({ ok: false, error: { code: 'BAD_INPUT', message: `BAD_INPUT: request longer than ${REQUEST_BYTES_MAX} bytes` } }) + '\n');
           return;
