@@ -11,28 +11,30 @@ import {
   verifyChunk,
   type ArchiveObjectIndex,
 } from '../format/archive-object.js';
+import type { ObjectCipher } from '../format/object-cipher.js';
 import type { ArchiveStore } from './archive-store.js';
 import type { CompressionPool } from './compression-pool.js';
 
-export async function fetchArchiveIndex(store: ArchiveStore, key: string): Promise<ArchiveObjectIndex> {
+export async function fetchArchiveIndex(store: ArchiveStore, key: string, cipher: ObjectCipher | null = null): Promise<ArchiveObjectIndex> {
   const first = await store.get(key, { offset: 0, length: ARCHIVE_PROLOGUE_GUESS });
   const length = prologueLength(decodeArchiveHeader(first, key));
   const bytes =
     length <= first.length ? first : Buffer.concat([first, await store.get(key, { offset: first.length, length: length - first.length })]);
-  return decodeArchiveIndex(bytes, key);
+  return decodeArchiveIndex(bytes, key, cipher);
 }
 
-/** Fetches, verifies and decompresses chunk `chunk`; CORRUPT_ARCHIVE if any check fails. */
+/** Fetches, verifies (and opens) and decompresses chunk `chunk`; CORRUPT_ARCHIVE if any check fails. */
 export async function fetchChunk(
   store: ArchiveStore,
   pool: CompressionPool,
   key: string,
   index: ArchiveObjectIndex,
   chunk: number,
+  cipher: ObjectCipher | null = null,
 ): Promise<Buffer> {
   const entry = index.chunks[chunk]!;
-  const compressed = await store.get(key, { offset: entry.objectOffset, length: entry.compressedLength });
-  verifyChunk(compressed, entry, key, chunk);
+  const stored = await store.get(key, { offset: entry.objectOffset, length: entry.compressedLength });
+  const compressed = verifyChunk(stored, index, key, chunk, cipher);
   let raw: Buffer;
   try {
     [raw] = (await pool.decompress([compressed])) as [Buffer];

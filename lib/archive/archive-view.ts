@@ -9,6 +9,7 @@ import { decodeVolumeConfig, type VolumeConfig } from '../format/volume-config.j
 import { Catalog, synchPointFromEntry, type SynchPoint } from '../volume/synch-point.js';
 import { SegmentSource } from '../volume/segment-source.js';
 import { SnapshotCache } from '../volume/snapshot.js';
+import { cipherFor, type ObjectCipher } from '../format/object-cipher.js';
 import { ArchiveKeys, type ArchiveStore } from './archive-store.js';
 import { CompressionPool } from './compression-pool.js';
 
@@ -29,6 +30,7 @@ export class ArchiveView {
     /** Objects whose summaries could not be read: their synch points are missing from the catalog. */
     readonly damaged: { sequence: number; message: string }[],
     cacheBytesMax: number,
+    readonly cipher: ObjectCipher | null,
   ) {
     this.snapshots = new SnapshotCache(config, source, cacheBytesMax / 2);
   }
@@ -49,11 +51,15 @@ export class ArchiveView {
     return decodeVolumeConfig(bytes.toString('utf8'), `${store.location}/${ArchiveKeys.descriptor}`);
   }
 
-  static async open(store: ArchiveStore, options: { cacheBytesMax?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<ArchiveView> {
+  static async open(
+    store: ArchiveStore,
+    options: { cacheBytesMax?: number; onProgress?: (done: number, total: number) => void; cipher?: ObjectCipher } = {},
+  ): Promise<ArchiveView> {
     const config = await ArchiveView.descriptor(store);
+    const cipher = cipherFor(config, options.cipher, `archive ${store.location}`);
     const pool = new CompressionPool();
     const cacheBytesMax = options.cacheBytesMax ?? 256 * 1024 * 1024;
-    const source = new SegmentSource(store, pool, null, cacheBytesMax / 2);
+    const source = new SegmentSource(store, pool, null, cacheBytesMax / 2, config.volumeId, cipher);
     try {
       const segments = (await store.list('segments/')).map((k) => ArchiveKeys.parseSegment(k)).filter((s): s is number => s !== null);
       const whole = new Set(segments);
@@ -83,7 +89,7 @@ export class ArchiveView {
       }
       for (const d of damaged) debug('%s', d.message);
       debug('archive %s: %d segments, %d with tails only, %d synch points', store.location, segments.length, source.tailKeys.size, points.length);
-      return new ArchiveView(config, store, pool, source, Catalog.inMemory(points), segments, damaged, cacheBytesMax);
+      return new ArchiveView(config, store, pool, source, Catalog.inMemory(points), segments, damaged, cacheBytesMax, cipher);
     } catch (err) {
       await pool.close();
       throw err;

@@ -13,6 +13,7 @@
 import createDebug from 'debug';
 import { VolumeError, isVolumeError } from '../errors.js';
 import { archiveObjectSize, encodeArchiveObject } from '../format/archive-object.js';
+import type { ObjectCipher } from '../format/object-cipher.js';
 import type { SegmentSummary } from '../format/summary.js';
 import { ArchiveKeys, type ArchiveStore } from './archive-store.js';
 import type { CompressionPool } from './compression-pool.js';
@@ -40,6 +41,8 @@ export interface ArchiverOptions {
   /** Called once the store holds the segment whole. */
   onArchived: (sequence: number) => void;
   retryDelayMsMax?: number;
+  /** Seals every object with the volume's key, when the volume is encrypted. */
+  cipher?: ObjectCipher | null;
 }
 
 export interface ArchiverStats {
@@ -174,6 +177,7 @@ export class Archiver {
       { blockSizeBytes: this.options.blockSizeBytes, volumeId: this.options.volumeId, sequence: item.sequence, rawStart, rawEnd, chunkSizeBytes },
       item.summary,
       compressed.map((bytes, i) => ({ bytes, rawLength: pieces[i]!.length })),
+      this.options.cipher ?? null,
     );
     const size = parts.reduce((n, p) => n + p.length, 0);
     try {
@@ -214,7 +218,7 @@ export class Archiver {
     const { store, volumeId } = this.options;
     let index;
     try {
-      index = await fetchArchiveIndex(store, key);
+      index = await fetchArchiveIndex(store, key, this.options.cipher ?? null);
     } catch (err) {
       if (isVolumeError(err, 'CORRUPT_ARCHIVE')) return false;
       throw err;

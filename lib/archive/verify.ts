@@ -13,6 +13,7 @@ import type { SnapshotCache } from '../volume/snapshot.js';
 import { fetchArchiveIndex, fetchChunk } from './archive-reader.js';
 import { ArchiveKeys, type ArchiveStore } from './archive-store.js';
 import type { CompressionPool } from './compression-pool.js';
+import type { ObjectCipher } from '../format/object-cipher.js';
 
 export interface Problem {
   /** A slot file, an archive key, or a snapshot name. */
@@ -63,6 +64,7 @@ export async function verifySlots(slots: readonly SegmentSlot[], blockSizeBytes:
 export async function verifyArchive(
   store: ArchiveStore,
   pool: CompressionPool,
+  cipher: ObjectCipher | null,
   counts: VerifyCounts,
   onProgress: (done: number, total: number) => void = () => undefined,
 ): Promise<Problem[]> {
@@ -76,7 +78,7 @@ export async function verifyArchive(
     const problem = (offset: number | null, message: string) => problems.push({ where: key, segment: sequence, offset, message });
     let index;
     try {
-      index = await fetchArchiveIndex(store, key);
+      index = await fetchArchiveIndex(store, key, cipher);
     } catch (err) {
       if (!isVolumeError(err, 'CORRUPT_ARCHIVE')) throw err;
       problem(null, err.message);
@@ -87,7 +89,7 @@ export async function verifyArchive(
     let damaged = false;
     for (let c = 0; c < index.chunks.length; c++) {
       try {
-        (await fetchChunk(store, pool, key, index, c)).copy(raw, c * chunkSizeBytes);
+        (await fetchChunk(store, pool, key, index, c, cipher)).copy(raw, c * chunkSizeBytes);
       } catch (err) {
         if (!isVolumeError(err, 'CORRUPT_ARCHIVE')) throw err;
         problem(rawStart + c * chunkSizeBytes, err.message);

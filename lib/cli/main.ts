@@ -32,9 +32,11 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .option('--s3-endpoint <url>', 'S3-compatible server for s3:// paths given to this command (same as AWS_ENDPOINT_URL)')
+    .option('--encrypt-key-file <file>', 'key of an encrypted archive given by path to list, status, restore, verify (same as SALVO_ENCRYPT_KEY_FILE)')
     .hook('preAction', (command) => {
-      const endpoint = command.opts().s3Endpoint as string | undefined;
-      if (endpoint) process.env.AWS_ENDPOINT_URL = endpoint;
+      const { s3Endpoint, encryptKeyFile } = command.opts() as { s3Endpoint?: string; encryptKeyFile?: string };
+      if (s3Endpoint) process.env.AWS_ENDPOINT_URL = s3Endpoint;
+      if (encryptKeyFile) process.env.SALVO_ENCRYPT_KEY_FILE = encryptKeyFile;
     })
     .addHelpText('after', '\nTracing: DEBUG=salvo:* salvo <command> ...  (namespaces: salvo:volume, salvo:archive, salvo:snapshot, salvo:fuse, salvo:agent, salvo:mount)');
   registerInit(program);

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { VolumeError, errnoCode, isVolumeError } from '../errors.js';
 import type { VolumeConfig } from '../format/volume-config.js';
+import { ObjectCipher } from '../format/object-cipher.js';
 import type { ArchiveStore } from '../archive/archive-store.js';
 import { ArchiveView } from '../archive/archive-view.js';
 import type { CompressionPool } from '../archive/compression-pool.js';
@@ -43,7 +44,8 @@ export async function openArchive(target: string, onProgress?: (done: number, to
   }
   const store = await openArchiveStore(isS3Location(target) ? target : path.resolve(target));
   try {
-    const view = await ArchiveView.open(store, { onProgress });
+    const keyFile = process.env.SALVO_ENCRYPT_KEY_FILE;
+    const view = await ArchiveView.open(store, { onProgress, cipher: keyFile ? ObjectCipher.fromKeyFile(keyFile) : undefined });
     for (const d of view.damaged) process.stderr.write(`salvo: warning: ${d.message}; synch points in segment ${d.sequence} are not listed (run \`salvo verify\`)\n`);
     return view;
   } catch (err) {
@@ -61,6 +63,7 @@ export interface History {
   source: SegmentSource;
   store: ArchiveStore;
   pool: CompressionPool;
+  cipher: ObjectCipher | null;
   volume: Volume | null;
   close(): Promise<void>;
 }
@@ -91,6 +94,7 @@ export async function openHistory(target: string, onProgress?: (done: number, to
       source: volume.source,
       store: volume.store,
       pool: volume.pool,
+      cipher: volume.cipher,
       volume,
       close: () => volume.close(),
     };
@@ -104,6 +108,7 @@ export async function openHistory(target: string, onProgress?: (done: number, to
     source: view.source,
     store: view.store,
     pool: view.pool,
+    cipher: view.cipher,
     volume: null,
     close: () => view.close(),
   };

@@ -22,14 +22,19 @@ import { crc32c } from './checksum.js';
 import { readU64, volumeIdBytes, writeU64 } from './bytes.js';
 import { FORMAT_VERSION } from './segment-header.js';
 import { SegmentSummary } from './summary.js';
+import type { ObjectCipher, PartContext } from './object-cipher.js';
 
 export const ARCHIVE_MAGIC = Buffer.from('SALVOARC', 'latin1');
+/** An object whose summary and chunks are sealed with the volume's key (object-cipher.ts). */
+export const ARCHIVE_MAGIC_ENCRYPTED = Buffer.from('SALVOAEN', 'latin1');
 export const ARCHIVE_HEADER_SIZE = 64;
 const CHUNK_ENTRY_SIZE = 16;
 /** Bytes fetched by the first range request of an object: usually header, summary and table. */
 export const ARCHIVE_PROLOGUE_GUESS = 64 * 1024;
 
 export interface ArchiveObjectHeader {
+  /** The summary and every chunk are sealed (AES-256-GCM); chunk CRCs cover the sealed bytes. */
+  encrypted: boolean;
   blockSizeBytes: number;
   volumeId: string;
   sequence: number;
@@ -58,13 +63,16 @@ export interface ArchiveObjectIndex {
 
 /** Builds the object's parts in order; their concatenation is the object. */
 export function encodeArchiveObject(
-  header: Omit<ArchiveObjectHeader, 'summaryLength' | 'chunkCount'>,
+  header: Omit<ArchiveObjectHeader, 'summaryLength' | 'chunkCount' | 'encrypted'>,
   summary: SegmentSummary,
   compressedChunks: { bytes: Buffer; rawLength: number }[],
+  cipher: ObjectCipher | null = null,
 ): Buffer[] {
-  const summaryBytes = summary.encode();
+  const context = (part: PartContext['part']): PartContext => ({ ...header, part });
+  const summaryBytes = cipher ? cipher.seal(summary.encode(), context('summary')) : summary.encode();
+  if (cipher) compressedChunks = compressedChunks.map((c, i) => ({ bytes: cipher.seal(c.bytes, context(i)), rawLength: c.rawLength }));
   const head = Buffer.alloc(ARCHIVE_HEADER_SIZE);
-  ARCHIVE_MAGIC.copy(head, 0);
+  (cipher ? ARCHIVE_MAGIC_ENCRYPTED : ARCHIVE_MAGIC).copy(head, 0);
   head.writeUInt16LE(FORMAT_VERSION, 8);
   head.writeUInt16LE(ARCHIVE_HEADER_SIZE, 10);
   head.writeUInt32LE(header.blockSizeBytes, 12);
@@ -94,13 +102,16 @@ export function encodeArchiveObject(
 
 export function decodeArchiveHeader(bytes: Buffer, key: string): ArchiveObjectHeader {
   if (bytes.length < ARCHIVE_HEADER_SIZE) throw VolumeError.corruptArchive(key, 'shorter than its header');
-  if (!bytes.subarray(0, 8).equals(ARCHIVE_MAGIC)) throw VolumeError.corruptArchive(key, 'not a salvo archive object (bad magic)');
+  const magic = bytes.subarray(0, 8);
+  const encrypted = magic.equals(ARCHIVE_MAGIC_ENCRYPTED);
+  if (!encrypted && !magic.equals(ARCHIVE_MAGIC)) throw VolumeError.corruptArchive(key, 'not a salvo archive object (bad magic)');
   if (bytes.readUInt32LE(60) !== crc32c(bytes.subarray(0, 60))) throw VolumeError.corruptArchive(key, 'header checksum mismatch');
   const version = bytes.readUInt16LE(8);
   if (version !== FORMAT_VERSION || bytes.readUInt16LE(10) !== ARCHIVE_HEADER_SIZE) {
     throw VolumeError.corruptArchive(key, `format version ${version} is not supported (this salvo reads ${FORMAT_VERSION})`);
   }
   const header: ArchiveObjectHeader = {
+    encrypted,
     blockSizeBytes: bytes.readUInt32LE(12),
     volumeId: bytes.toString('hex', 16, 32),
     sequence: readU64(bytes, 32),
@@ -122,15 +133,23 @@ export function prologueLength(header: ArchiveObjectHeader): number {
   return ARCHIVE_HEADER_SIZE + header.summaryLength + header.chunkCount * CHUNK_ENTRY_SIZE + 4;
 }
 
-/** Decodes header, summary and chunk table from the object's first `prologueLength` bytes. */
-export function decodeArchiveIndex(bytes: Buffer, key: string): ArchiveObjectIndex {
+/**
+ * Decodes header, summary and chunk table from the object's first `prologueLength` bytes.
+ * An encrypted object needs the volume's cipher, and an encrypted archive accepts no
+ * plaintext object (a foreign object is refused before anything else is read from it).
+ */
+export function decodeArchiveIndex(bytes: Buffer, key: string, cipher: ObjectCipher | null = null): ArchiveObjectIndex {
   const header = decodeArchiveHeader(bytes, key);
   const length = prologueLength(header);
   if (bytes.length < length) throw VolumeError.corruptArchive(key, 'truncated before its chunk table ends');
-  const summary = SegmentSummary.decode(
-    bytes.subarray(ARCHIVE_HEADER_SIZE, ARCHIVE_HEADER_SIZE + header.summaryLength),
-    (what) => VolumeError.corruptArchive(key, what),
-  );
+  if (header.encrypted && !cipher) {
+    throw new VolumeError('BAD_INPUT', `archive object ${key} is encrypted`, { hint: 'give the volume’s key with --encrypt-key-file' });
+  }
+  if (!header.encrypted && cipher) throw VolumeError.corruptArchive(key, 'not encrypted, in an encrypted archive');
+  const stored = bytes.subarray(ARCHIVE_HEADER_SIZE, ARCHIVE_HEADER_SIZE + header.summaryLength);
+  const summaryBytes = cipher ? cipher.open(stored, { ...header, part: 'summary' }, key) : stored;
+  if (SegmentSummary.encodedLength(summaryBytes) !== summaryBytes.length) throw VolumeError.corruptArchive(key, 'summary length does not match its header');
+  const summary = SegmentSummary.decode(summaryBytes, (what) => VolumeError.corruptArchive(key, what));
   if (summary.sequence !== header.sequence || summary.rawStart !== header.rawStart || summary.rawEnd !== header.rawEnd) {
     throw VolumeError.corruptArchive(key, 'summary does not match its header');
   }
@@ -164,8 +183,13 @@ export function archiveObjectSize(index: ArchiveObjectIndex): number {
   return last ? last.objectOffset + last.compressedLength : index.prologueLength;
 }
 
-/** Checks a fetched chunk against its table entry before it is decompressed. */
-export function verifyChunk(bytes: Buffer, entry: ChunkEntry, key: string, chunk: number): void {
+/**
+ * Checks a fetched chunk against its table entry (and opens it when the object is
+ * encrypted) before it is decompressed; returns the compressed bytes.
+ */
+export function verifyChunk(bytes: Buffer, index: ArchiveObjectIndex, key: string, chunk: number, cipher: ObjectCipher | null = null): Buffer {
+  const entry = index.chunks[chunk]!;
   if (bytes.length !== entry.compressedLength) throw VolumeError.corruptArchive(key, `chunk ${chunk} truncated`);
   if (crc32c(bytes) !== entry.crc) throw VolumeError.corruptArchive(key, `chunk ${chunk} checksum mismatch`);
+  return cipher && index.header.encrypted ? cipher.open(bytes, { ...index.header, part: chunk }, key) : bytes;
 }

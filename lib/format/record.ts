@@ -59,7 +59,8 @@ export function encodeRecordHeader(target: Buffer, offset: number, header: Recor
 export function decodeRecordHeader(source: Buffer, offset: number, where: string, blockSizeBytes: number): RecordHeader | null {
   assert(source.length >= offset + RECORD_HEADER_SIZE);
   const magic = source.readUInt32LE(offset);
-  if (magic === 0) return null;
+  // Blank only when the whole header is zero: a zeroed magic on a written header is damage.
+  if (magic === 0 && source.subarray(offset, offset + RECORD_HEADER_SIZE).every((b) => b === 0)) return null;
   if (magic !== RECORD_MAGIC) throw VolumeError.corruptSegment(where, 'bad record magic');
   if (source.readUInt32LE(offset + 28) !== crc32c(source.subarray(offset, offset + 28))) {
     throw VolumeError.corruptSegment(where, 'record header checksum mismatch');
@@ -73,6 +74,7 @@ export function decodeRecordHeader(source: Buffer, offset: number, where: string
     type === RecordType.Write ? count * (BLOCK_CRC_SIZE + blockSizeBytes) : type === RecordType.Zero ? 0 : bodyLength;
   const valid =
     sequence >= 0 &&
+    count < 0x8000_0000 &&
     bodyLength === expectedBody &&
     (type === RecordType.Synch ? count === 0 && block === 0 : type === RecordType.Write || type === RecordType.Zero ? count > 0 : false);
   if (!valid) throw VolumeError.corruptSegment(where, 'record header fields out of range');

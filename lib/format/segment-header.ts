@@ -26,6 +26,7 @@ export interface SegmentHeader {
 }
 
 export function encodeSegmentHeader(header: SegmentHeader): Buffer {
+  for (const value of [header.sequence, header.firstRecordSequence, header.createdAtMs]) assert(Number.isSafeInteger(value) && value >= 0);
   const bytes = Buffer.alloc(SEGMENT_HEADER_SIZE);
   SEGMENT_MAGIC.copy(bytes, 0);
   bytes.writeUInt16LE(FORMAT_VERSION, 8);
@@ -42,7 +43,8 @@ export function encodeSegmentHeader(header: SegmentHeader): Buffer {
 /** Decodes a segment header; `null` for a blank slot. Throws CORRUPT_SEGMENT otherwise. */
 export function decodeSegmentHeader(bytes: Buffer, where: string): SegmentHeader | null {
   assert(bytes.length >= SEGMENT_HEADER_SIZE);
-  if (bytes.readUInt32LE(0) === 0 && bytes.readUInt32LE(4) === 0) return null;
+  // Blank only when the whole header is zero: a zeroed magic on a written header is damage.
+  if (bytes.subarray(0, SEGMENT_HEADER_SIZE).every((b) => b === 0)) return null;
   if (!bytes.subarray(0, 8).equals(SEGMENT_MAGIC)) throw VolumeError.corruptSegment(where, 'not a salvo segment (bad magic)');
   if (bytes.readUInt32LE(60) !== crc32c(bytes.subarray(0, 60))) {
     throw VolumeError.corruptSegment(where, 'segment header checksum mismatch');

@@ -27,8 +27,9 @@ export function parseDuration(text: string, what = 'interval'): number {
     throw VolumeError.badInput(`${what} '${text}' is not a duration`, 'write a number with a unit: 500ms, 30s, 5m, 1h, 1d');
   }
   const ms = Number(match[1]) * DURATION_UNITS[match[2] ?? 's']!;
-  if (!(ms > 0)) throw VolumeError.badInput(`${what} '${text}' must be longer than zero`);
-  return ms;
+  // Timers wait at most 2^31 - 1 ms (about 24 days); longer ones would fire at once.
+  if (!(ms >= 1) || ms > 2 ** 31 - 1) throw VolumeError.badInput(`${what} '${text}' must be from 1 ms to 24 days`);
+  return Math.round(ms);
 }
 
 /** Formats bytes for people: 1536 → `1.5 KiB`. */

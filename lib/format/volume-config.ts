@@ -41,6 +41,10 @@ export interface VolumeConfig {
   s3Endpoint?: string;
   /** For an S3 archive with a custom endpoint: false for virtual-hosted-style addressing. */
   s3PathStyle?: boolean;
+  /** Archived objects are sealed with a key; `keyCheck` tells the right key (object-cipher.ts). */
+  encryption?: { algorithm: 'aes-256-gcm'; keyCheck: string };
+  /** Where the key is on this machine. Not stored in the archive's copy. */
+  encryptKeyFile?: string;
 }
 
 /** How to reach an S3-compatible archive, besides the AWS environment. */
@@ -76,6 +80,7 @@ export function resolvePolicy(input: PolicyInput): Required<PolicyInput> {
   if (!Number.isInteger(Math.log2(blockSizeBytes)) || blockSizeBytes < 512 || blockSizeBytes > 65536) {
     throw VolumeError.badInput(`block size ${blockSizeBytes} is not a power of two from 512 to 65536`, 'use --block-size 4096');
   }
+  if (!(sizeBytes >= blockSizeBytes)) throw VolumeError.badInput(`size ${sizeBytes} is smaller than one block`, 'give the volume a size such as 1G');
   if (sizeBytes % blockSizeBytes !== 0) {
     throw VolumeError.badInput(`size ${sizeBytes} is not a multiple of the block size ${blockSizeBytes}`);
   }
@@ -107,8 +112,16 @@ export function resolvePolicy(input: PolicyInput): Required<PolicyInput> {
   return { sizeBytes, blockSizeBytes, segmentSizeBytes, workingSetSegments, spareSegments };
 }
 
-export function newVolumeConfig(policy: Required<PolicyInput>, archive: string, rpoSeconds: number, now: Date, s3: S3Settings = {}): VolumeConfig {
+export function newVolumeConfig(
+  policy: Required<PolicyInput>,
+  archive: string,
+  rpoSeconds: number,
+  now: Date,
+  s3: S3Settings = {},
+  encryption?: { keyCheck: string; keyFile: string },
+): VolumeConfig {
   return {
+    ...(encryption ? { encryption: { algorithm: 'aes-256-gcm' as const, keyCheck: encryption.keyCheck }, encryptKeyFile: encryption.keyFile } : {}),
     ...(s3.endpoint === undefined ? {} : { s3Endpoint: s3.endpoint }),
     ...(s3.pathStyle === undefined ? {} : { s3PathStyle: s3.pathStyle }),
     format: CONFIG_FORMAT,
@@ -152,7 +165,9 @@ export function decodeVolumeConfig(text: string, where: string): VolumeConfig {
     typeof c.createdAt === 'string' &&
     (c.archive === undefined || typeof c.archive === 'string') &&
     (c.s3Endpoint === undefined || typeof c.s3Endpoint === 'string') &&
-    (c.s3PathStyle === undefined || typeof c.s3PathStyle === 'boolean');
+    (c.s3PathStyle === undefined || typeof c.s3PathStyle === 'boolean') &&
+    (c.encryption === undefined || (c.encryption.algorithm === 'aes-256-gcm' && typeof c.encryption.keyCheck === 'string')) &&
+    (c.encryptKeyFile === undefined || typeof c.encryptKeyFile === 'string');
   if (!fieldsOk) throw new VolumeError('CORRUPT_CONFIG', `${where} has missing or malformed fields`);
   try {
     resolvePolicy(c as VolumeConfig);

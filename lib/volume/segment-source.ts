@@ -13,6 +13,7 @@ import { VolumeError, isVolumeError } from '../errors.js';
 import { SEGMENT_HEADER_SIZE } from '../format/segment-header.js';
 import { SegmentSummary } from '../format/summary.js';
 import type { ArchiveObjectIndex } from '../format/archive-object.js';
+import type { ObjectCipher } from '../format/object-cipher.js';
 import { ArchiveKeys, tailChain, type ArchiveStore } from '../archive/archive-store.js';
 import { fetchArchiveIndex, fetchChunk } from '../archive/archive-reader.js';
 import type { CompressionPool } from '../archive/compression-pool.js';
@@ -56,6 +57,8 @@ export class SegmentSource {
     private readonly pool: CompressionPool,
     private readonly primary: PrimarySegments | null,
     cacheBytesMax: number,
+    private readonly volumeId: string,
+    private readonly cipher: ObjectCipher | null = null,
   ) {
     this.archived = new LruCache(Math.max(1, Math.floor(cacheBytesMax / 4)));
     this.chunks = new LruCache(Math.max(1, cacheBytesMax - Math.floor(cacheBytesMax / 4)));
@@ -126,7 +129,7 @@ export class SegmentSource {
       let pieces: Piece[];
       try {
         const key = ArchiveKeys.segment(sequence);
-        pieces = [{ key, index: await fetchArchiveIndex(store, key) }];
+        pieces = [{ key, index: await fetchArchiveIndex(store, key, this.cipher) }];
       } catch (err) {
         const tails = this.tailKeys.get(sequence);
         if (!isVolumeError(err, 'NOT_FOUND') || !tails) {
@@ -138,7 +141,13 @@ export class SegmentSource {
           throw err;
         }
         const chain = tailChain(tails, SEGMENT_HEADER_SIZE).keys;
-        pieces = await Promise.all(chain.map(async (key) => ({ key, index: await fetchArchiveIndex(store, key) })));
+        pieces = await Promise.all(chain.map(async (key) => ({ key, index: await fetchArchiveIndex(store, key, this.cipher) })));
+      }
+      for (const { key, index } of pieces) {
+        // A foreign object, or one stored under another name, must not pass for this one.
+        if (index.header.volumeId !== this.volumeId || index.header.sequence !== sequence) {
+          throw VolumeError.corruptArchive(key, `holds segment ${index.header.sequence} of volume ${index.header.volumeId}, not segment ${sequence} of ${this.volumeId}`);
+        }
       }
       this.stats.summariesFetched += pieces.length;
       const summary = mergeSummaries(sequence, pieces);
@@ -155,7 +164,7 @@ export class SegmentSource {
     const cached = this.chunks.get(cacheKey);
     if (cached) return cached;
     return this.once(cacheKey, async () => {
-      const raw = await fetchChunk(this.store!, this.pool, piece.key, piece.index, chunk);
+      const raw = await fetchChunk(this.store!, this.pool, piece.key, piece.index, chunk, this.cipher);
       this.stats.chunksFetched++;
       this.stats.bytesFetched += piece.index.chunks[chunk]!.compressedLength;
       this.chunks.set(cacheKey, raw, raw.length);

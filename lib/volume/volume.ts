@@ -13,6 +13,7 @@ import path from 'node:path';
 import createDebug from 'debug';
 import { VolumeError, errnoCode, isVolumeError } from '../errors.js';
 import { crc32c } from '../format/checksum.js';
+import { ObjectCipher, cipherFor } from '../format/object-cipher.js';
 import { BLOCK_CRC_SIZE } from '../format/record.js';
 import {
   decodeVolumeConfig,
@@ -46,6 +47,8 @@ export interface CreateOptions extends Omit<PolicyInput, 'workingSetSegments'> {
   workingSetSegments?: number;
   archive: string;
   s3?: S3Settings;
+  /** Seal archived objects with the key in this file (AES-256-GCM). */
+  encryptKeyFile?: string;
   rpoSeconds?: number;
   /** The archive, when the caller already opened it (tests); else opened from `archive`. */
   store?: ArchiveStore;
@@ -63,7 +66,10 @@ export interface OpenOptions {
   retryDelayMsMax?: number;
   /** The segment slots' bytes (default: the files in `<dir>/slots/`); the fault simulation gives its own. */
   slotFiles?: SlotFiles;
+  /** The key of an encrypted volume (default: read from the config's `encryptKeyFile`). */
+  cipher?: ObjectCipher;
 }
+
 
 export const CACHE_BYTES_DEFAULT = 256 * 1024 * 1024;
 /** Free-form facts of a synch point (host, agent, frozen filesystem) are small. */
@@ -149,10 +155,11 @@ export class Volume {
     private readonly ownsPool: boolean,
     private readonly clock: () => number,
     cacheBytesMax: number,
+    readonly cipher: ObjectCipher | null,
   ) {
     this.lastSynchMs = catalog.latest?.timeMs ?? 0;
     // One bound for both caches: half for fetched archive data, half for rebuilt indexes.
-    this.source = new SegmentSource(store, pool, log, cacheBytesMax / 2);
+    this.source = new SegmentSource(store, pool, log, cacheBytesMax / 2, config.volumeId, cipher);
     this.snapshots = new SnapshotCache(config, this.source, cacheBytesMax / 2);
   }
 
@@ -168,12 +175,14 @@ export class Volume {
     if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) {
       throw new VolumeError('EXISTS', `${dir} is not empty`, { hint: 'give init a new or empty directory' });
     }
-    const config = newVolumeConfig(policy, options.archive, options.rpoSeconds ?? 0, now, options.s3);
+    const keyFile = options.encryptKeyFile === undefined ? undefined : path.resolve(options.encryptKeyFile);
+    const encryption = keyFile === undefined ? undefined : { keyCheck: ObjectCipher.fromKeyFile(keyFile).keyCheck, keyFile };
+    const config = newVolumeConfig(policy, options.archive, options.rpoSeconds ?? 0, now, options.s3, encryption);
     const store = options.store ?? (await openArchiveStore(options.archive, options.s3));
     const createdDir = !fs.existsSync(dir);
     let registered = false;
     try {
-      const { archive: _location, ...descriptor } = config;
+      const { archive: _location, encryptKeyFile: _keyFile, ...descriptor } = config;
       try {
         await store.put(ArchiveKeys.descriptor, [Buffer.from(encodeVolumeConfig(descriptor))]);
         registered = true;
@@ -207,6 +216,7 @@ export class Volume {
   static async open(dir: string, options: OpenOptions = {}): Promise<Volume> {
     const config = readVolumeConfig(dir);
     if (!config.archive && !options.store) throw new VolumeError('CORRUPT_CONFIG', `${configPath(dir)} names no archive`);
+    const cipher = cipherFor(config, options.cipher, `volume ${dir}`);
     const lock = VolumeLock.acquire(dir);
     const clock = options.clock ?? Date.now;
     let recovered;
@@ -233,9 +243,10 @@ export class Volume {
       chunkSizeBytes: config.chunkSizeBytes,
       onArchived: (sequence) => log.markArchived(sequence),
       retryDelayMsMax: options.retryDelayMsMax,
+      cipher,
     });
     log.setArchiver(archiver);
-    const volume = new Volume(dir, config, log, catalog, store, pool, archiver, lock, !options.pool, clock, options.cacheBytesMax ?? CACHE_BYTES_DEFAULT);
+    const volume = new Volume(dir, config, log, catalog, store, pool, archiver, lock, !options.pool, clock, options.cacheBytesMax ?? CACHE_BYTES_DEFAULT, cipher);
     if (recovered.cut) debug('recovery cut %d bytes: %s', recovered.cut.bytes, recovered.cut.reason);
     const sealed = recovered.slots.filter((s) => s.state === 'active' || s.state === 'inactive').sort((a, b) => a.sequence - b.sequence);
     for (const slot of sealed) archiver.enqueue(segmentItem(slot));
@@ -267,7 +278,7 @@ export class Volume {
     const last = chain.keys[chain.keys.length - 1];
     if (last && chain.end <= current.tail) {
       try {
-        const shipped = await fetchArchiveIndex(this.store, last);
+        const shipped = await fetchArchiveIndex(this.store, last, this.cipher);
         current.shippedTo = chain.end;
         current.shippedRecordSequence = shipped.summary.nextRecordSequence;
       } catch (err) {

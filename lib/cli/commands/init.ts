@@ -19,6 +19,7 @@ export function registerInit(program: Command): void {
     .option('--rpo <seconds>', 'while writes arrive, ship them to the archive at least this often (0: only at synch points)', '0')
     .option('--s3-endpoint <url>', 'S3-compatible server for an s3:// archive (default: AWS_ENDPOINT_URL, else AWS); kept in the volume’s config')
     .option('--no-s3-path-style', 'with a custom endpoint, use virtual-hosted-style addressing instead of path-style')
+    .option('--encrypt-key-file <file>', 'encrypt archived objects (AES-256-GCM) with the 32-byte key in this file; keep a copy of it off this machine')
     .option('--json', 'print the new volume’s configuration as JSON')
     .addHelpText(
       'after',
@@ -40,6 +41,7 @@ Examples:
         archive: /^[a-z][a-z0-9+.-]*:\/\//i.test(archive) ? archive : path.resolve(archive),
         rpoSeconds: wholeNumber(options.rpo as string, '--rpo', 0),
         s3: archive.startsWith('s3://') ? s3Settings(options) : undefined,
+        encryptKeyFile: options.encryptKeyFile as string | undefined,
       });
       if (options.json) return printJson({ dir: path.resolve(dir), ...config });
       const slots = config.workingSetSegments + config.spareSegments;
@@ -47,7 +49,7 @@ Examples:
       print(`  size          ${formatBytes(config.sizeBytes)} in ${formatBytes(config.blockSizeBytes)} blocks`);
       print(`  working set   ${config.workingSetSegments} segments of ${formatBytes(config.segmentSizeBytes)}, ${config.spareSegments} spare`);
       print(`  primary       up to ${formatBytes(slots * config.segmentSizeBytes)} in ${slots} sparse slot files`);
-      print(`  archive       ${config.archive}`);
+      print(`  archive       ${config.archive}${config.encryption ? ` (encrypted, key ${config.encryptKeyFile})` : ''}`);
       print(`next: salvo mount ${dir} <mountpoint>`);
     });
 }

@@ -20,7 +20,7 @@ async function verifyChecksums(target: string, json: boolean | undefined): Promi
       problems.push(...(await verifySlots(history.volume.log.slots, history.config.blockSizeBytes, counts)));
     }
     const bar = progressBar('checking archive');
-    problems.push(...(await verifyArchive(history.store, history.pool, counts, (done, total) => bar.update(done, total))));
+    problems.push(...(await verifyArchive(history.store, history.pool, history.cipher, counts, (done, total) => bar.update(done, total))));
     bar.finish();
     problems.push(...(await verifyPoints(history.catalog.all, history.snapshots, counts)));
   } finally {
