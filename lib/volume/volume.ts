@@ -248,10 +248,43 @@ export class Volume {
     log.setArchiver(archiver);
     const volume = new Volume(dir, config, log, catalog, store, pool, archiver, lock, !options.pool, clock, options.cacheBytesMax ?? CACHE_BYTES_DEFAULT, cipher);
     if (recovered.cut) debug('recovery cut %d bytes: %s', recovered.cut.bytes, recovered.cut.reason);
+    let tails: string[] | null;
+    try {
+      tails = await volume.checkArchiveIsOurs();
+    } catch (err) {
+      await volume.close();
+      throw err;
+    }
     const sealed = recovered.slots.filter((s) => s.state === 'active' || s.state === 'inactive').sort((a, b) => a.sequence - b.sequence);
     for (const slot of sealed) archiver.enqueue(segmentItem(slot));
-    await volume.adoptShippedTails();
+    if (tails) await volume.adoptShippedTails(tails);
     return volume;
+  }
+
+  /**
+   * One listing of the archive at open: an archive holding a segment this volume has not
+   * written yet belongs to another writer (a copy of this volume directory, say), and mounting
+   * would make the two fight over its objects. Returns the tail keys, or null when the archive
+   * cannot be listed now (the archiver will retry; the check is skipped).
+   */
+  private async checkArchiveIsOurs(): Promise<string[] | null> {
+    let keys: string[];
+    try {
+      keys = [...(await this.store.list('segments/')), ...(await this.store.list('tails/'))];
+    } catch (err) {
+      debug('cannot list the archive at open (%s)', (err as Error).message);
+      return null;
+    }
+    const current = this.log.current.sequence;
+    for (const key of keys) {
+      const sequence = ArchiveKeys.parseSegment(key) ?? ArchiveKeys.parseTail(key)?.sequence;
+      if (sequence !== undefined && sequence !== null && (sequence > current || (sequence === current && key.startsWith('segments/')))) {
+        throw new VolumeError('ARCHIVE_CONFLICT', `archive ${this.store.location} holds ${key}, newer than this volume's newest segment (${current})`, {
+          hint: 'another copy of this volume is writing to the same archive; mount only one, and give a copied volume its own archive',
+        });
+      }
+    }
+    return keys.filter((k) => k.startsWith('tails/'));
   }
 
   /**
@@ -259,14 +292,7 @@ export class Volume {
    * segment's shipping resumes, and which pieces to delete once their segments are whole.
    * An unreachable archive only means the next tail starts from the segment's beginning.
    */
-  private async adoptShippedTails(): Promise<void> {
-    let keys: string[];
-    try {
-      keys = await this.store.list('tails/');
-    } catch (err) {
-      debug('cannot list tail pieces (%s); the next tail is shipped whole', (err as Error).message);
-      return;
-    }
+  private async adoptShippedTails(keys: string[]): Promise<void> {
     const bySequence = new Map<number, string[]>();
     for (const key of keys) {
       const tail = ArchiveKeys.parseTail(key);

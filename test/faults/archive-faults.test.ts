@@ -3,7 +3,9 @@
  * reported stall; nothing is recycled before its object is confirmed; when the store comes
  * back everything drains and no write is lost.
  */
+import fs from 'node:fs';
 import t from 'tap';
+import { Volume } from '../../lib/volume/volume.js';
 import { MemoryStore } from '../../lib/archive/memory-store.js';
 import { createTempVolume, SMALL_POLICY } from '../helpers/temp-volume.js';
 
@@ -66,4 +68,21 @@ t.test('archive-faults: reads and synch points keep working during an outage', a
   store.failing = false;
   await volume.archiver.idle();
   t.equal(volume.status().archive.recoveryPoint, new Date(point.timeMs).toISOString(), 'once the tail is shipped it can');
+});
+
+t.test('archive-faults: a copy of the volume directory cannot mount against the same archive', async (t) => {
+  const store = new MemoryStore();
+  const { dir, volume } = await createTempVolume(t, {}, { store });
+  for (let i = 0; i < 200; i++) await volume.write(Buffer.alloc(BS, i + 1), (i % 64) * BS);
+  await volume.archiver.idle();
+  await volume.close();
+  const copy = `${dir}-copy`;
+  fs.cpSync(dir, copy, { recursive: true });
+  t.teardown(() => fs.rmSync(copy, { recursive: true, force: true }));
+  const original = await Volume.open(dir, { store, onStall: () => undefined });
+  for (let i = 0; i < 200; i++) await original.write(Buffer.alloc(BS, 7), (i % 64) * BS);
+  await original.archiver.idle();
+  await original.close();
+  await t.rejects(Volume.open(copy, { store, onStall: () => undefined }), { code: 'ARCHIVE_CONFLICT', message: /newer than this volume's newest segment/ }, 'the stale copy is refused');
+  t.notOk(fs.existsSync(`${copy}/lock`), 'and leaves no lock behind');
 });
