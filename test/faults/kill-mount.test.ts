@@ -41,7 +41,7 @@ t.test('kill-mount: SIGKILL under fio load, repeatedly; ext4 clean, files and sy
     t.equal(synch.code, 0, `sync before kill ${round}: ${synch.stderr}`);
     points.push({ file: (JSON.parse(synch.stdout) as { file: string }).file, files: [...files.keys()] });
 
-    const load = run('fio', ['--name=load', `--directory=${fsMount}`, '--rw=randwrite', '--bs=4k', '--size=24M', '--ioengine=psync', '--verify=crc32c', '--do_verify=1', '--fsync=64', '--time_based=0']);
+    const load = run('fio', ['--name=load', `--directory=${fsMount}`, '--rw=randwrite', '--bs=4k', '--size=24M', '--ioengine=psync', '--verify=crc32c', '--do_verify=1', '--fsync=64', '--verify_state_save=0']);
     await new Promise((r) => setTimeout(r, 300 + Math.floor(random() * 1500)));
     const pid = VolumeLock.owner(volume)!;
     process.kill(pid, 'SIGKILL');
