@@ -8,6 +8,8 @@ import t from 'tap';
 import { Volume } from '../../lib/volume/volume.js';
 import { MemoryStore } from '../../lib/archive/memory-store.js';
 import { createTempVolume, SMALL_POLICY } from '../helpers/temp-volume.js';
+import { FaultyStore } from './faulty-store.js';
+import { figures } from './figures.js';
 
 const BS = 4096;
 
@@ -85,4 +87,48 @@ t.test('archive-faults: a copy of the volume directory cannot mount against the 
   await original.close();
   await t.rejects(Volume.open(copy, { store, onStall: () => undefined }), { code: 'ARCHIVE_CONFLICT', message: /newer than this volume's newest segment/ }, 'the stale copy is refused');
   t.notOk(fs.existsSync(`${copy}/lock`), 'and leaves no lock behind');
+});
+
+t.test('archive-faults: failing puts are retried; truncated, corrupted and timed-out reads are refused, never served', async (t) => {
+  const store = new FaultyStore();
+  store.failEveryPut = 3;
+  const { volume } = await createTempVolume(t, {}, { store, retryDelayMsMax: 5, cacheBytesMax: 64 * 1024 });
+  const model = Buffer.alloc(SMALL_POLICY.sizeBytes);
+  const images = new Map<number, Buffer>();
+  for (let round = 0; round < 10; round++) {
+    for (let block = 0; block < 64; block++) {
+      const data = Buffer.alloc(BS, ((round * 64 + block) % 250) + 1);
+      await volume.write(data, block * BS);
+      data.copy(model, block * BS);
+    }
+    images.set((await volume.synch()).recordSequence, Buffer.from(model));
+  }
+  await volume.archiver.idle();
+  t.ok(store.injected.puts > 3, `${store.injected.puts} puts failed and were retried`);
+  for (const slot of volume.log.slots) {
+    if (slot.state === 'recycle') continue;
+    if (slot.archived) t.ok(store.inner.objects.has(`segments/${slot.sequence.toString(16).padStart(16, '0')}.seg`), `segment ${slot.sequence} is archived only once the store holds it`);
+  }
+  const oldest = volume.catalog.all[0]!;
+  t.notOk(volume.source.onPrimary(oldest.sequence), 'the oldest point needs the archive');
+  let refused = 0;
+  for (const fault of ['truncate', 'corrupt', 'timeout'] as const) {
+    store.readFault = fault;
+    try {
+      const snapshot = await volume.snapshots.open(oldest);
+      const image = await snapshot.read(0, SMALL_POLICY.sizeBytes);
+      t.ok(image.equals(images.get(oldest.recordSequence)!), `${fault}: whatever is served is right (cached before the fault)`);
+    } catch (err) {
+      refused++;
+      t.match(err, { code: fault === 'timeout' ? 'ARCHIVE_UNAVAILABLE' : 'CORRUPT_ARCHIVE' }, `${fault}: the read is refused`);
+    }
+  }
+  t.ok(refused >= 2, `${refused} faulty reads were refused`);
+  store.readFault = 'none';
+  for (const point of volume.catalog.all) {
+    const image = await (await volume.snapshots.open(point)).read(0, SMALL_POLICY.sizeBytes);
+    if (!image.equals(images.get(point.recordSequence)!)) t.fail(`point ${point.recordSequence} reads wrong after the faults`);
+  }
+  t.pass('once the store behaves, every point reads right: no bad bytes were cached');
+  figures(t, 'archive-faults', { 'puts failed and retried': store.injected.puts, 'faulty reads injected': store.injected.reads, 'faulty reads refused': refused });
 });
