@@ -1,0 +1,20 @@
+import t from 'tap';
+import { LruCache } from '../../lib/util/lru-cache.js';
+
+t.test('lru-cache: evicts the least recently used entries to stay within its byte bound', async (t) => {
+  const cache = new LruCache<string, number>(100);
+  cache.set('a', 1, 40);
+  cache.set('b', 2, 40);
+  t.equal(cache.get('a'), 1, 'a hit makes a the most recent');
+  cache.set('c', 3, 40);
+  t.equal(cache.get('b'), undefined, 'b, the least recent, went');
+  t.equal(cache.get('a'), 1);
+  t.equal(cache.bytes, 80);
+  cache.set('huge', 4, 101);
+  t.equal(cache.get('huge'), undefined, 'an entry larger than the bound is not kept');
+  t.equal(cache.bytes, 80, 'and evicts nothing');
+  cache.set('a', 5, 10);
+  t.equal(cache.bytes, 50, 'replacing an entry accounts its new size');
+  cache.clear();
+  t.equal(cache.size, 0);
+});
