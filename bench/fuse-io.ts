@@ -1,0 +1,418 @@
+/**
+ * fio through loop devices (direct=1, libaio) on four files of the same size, side by side:
+ *
+ *   plain   a sparse file on the local disk (the kernel alone: no FUSE)
+ *   pass    bench/passthrough-fs.ts: a minimal fuse-native pass-through to a local file
+ *   memory  bench/memory-fs.ts: an in-memory fuse-native file (the crossing cost alone)
+ *   salvo   <mnt>/live/volume.img of `salvo mount --daemon`
+ *
+ * Each file gets a loop device and is filled once with sequential 1 MiB writes, so reads
+ * read data, not holes. Then rounds of jobs (seq write 1M with end_fsync, seq read 1M,
+ * rand write 4k, rand read 4k; iodepth 16, time-based) run on each target in turn, so every
+ * ratio compares measurements of the same round. Three phases: the loop devices as
+ * `losetup -f --show` makes them (buffered: reads come from the FUSE file's page cache);
+ * second loop devices with --direct-io=on on the FUSE files (every request reaches the
+ * server); ext4 made on the first devices. After each write job on salvo the
+ * benchmark waits until its archive has caught up (the time is reported), so archiving
+ * never runs during another target's measurement. Then the same on ext4 made on each device
+ * (fio on a file of half the size).
+ *
+ *   node dist/bench/fuse-io.js [--quick] [--runs N] [--size 1G] [--runtime 0.7] [--no-dio] [--no-ext4]
+ *                              [--targets plain,pass,memory,salvo] [--workloads seqwrite,seqread,randwrite,randread]
+ *   node dist/bench/fuse-io.js --profile randwrite [--dio]
+ *       salvo only: fill, then the job for 5 s with the mount under --cpu-prof; prints where
+ *       the mount's main thread spent those 5 s (self time by function and by file)
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { controlRequest } from '../lib/agent/control.js';
+import { parseSize } from '../lib/format/units.js';
+import {
+  Cleanup,
+  DIST_DIR,
+  GiB,
+  MiB,
+  attachLoop,
+  cell,
+  exec,
+  fuseLoopUnavailable,
+  isMounted,
+  makeExt4,
+  mbps,
+  mountFs,
+  num,
+  ratioCell,
+  ratios,
+  runIfMain,
+  salvoMount,
+  spawnReady,
+  stopChild,
+  summarize,
+  waitFor,
+  withCleanup,
+  type BenchOptions,
+  type BenchResult,
+  type Benchmark,
+  type SalvoMount,
+  type Table,
+} from './common.js';
+import { monotonicUs, summarizeProfile } from './cpu-profile.js';
+import { fioArgs, runFio, type FioJob, type FioResult } from './fio.js';
+
+type TargetKey = 'plain' | 'pass' | 'memory' | 'salvo';
+
+interface Target {
+  key: TargetKey;
+  label: string;
+  /** The file the loop devices are on. */
+  file: string;
+  /** The loop device on it (buffered, as `losetup -f --show` makes it). */
+  device: string;
+  /** A second loop device with --direct-io=on, during that phase. */
+  dioDevice?: string;
+  salvo?: SalvoMount;
+}
+
+interface Workload {
+  key: 'seqwrite' | 'seqread' | 'randwrite' | 'randread';
+  label: string;
+  rw: FioJob['rw'];
+  blockSize: string;
+  /** Report MB/s (sequential) or IOPS (random). */
+  unit: 'MB/s' | 'IOPS';
+}
+
+const WORKLOADS: Workload[] = [
+  { key: 'seqwrite', label: 'seq write 1M (end_fsync)', rw: 'write', blockSize: '1M', unit: 'MB/s' },
+  { key: 'seqread', label: 'seq read 1M', rw: 'read', blockSize: '1M', unit: 'MB/s' },
+  { key: 'randwrite', label: 'rand write 4k', rw: 'randwrite', blockSize: '4k', unit: 'IOPS' },
+  { key: 'randread', label: 'rand read 4k', rw: 'randread', blockSize: '4k', unit: 'IOPS' },
+];
+const IODEPTH = 16;
+
+const LABELS: Record<TargetKey, string> = {
+  plain: 'plain file',
+  pass: 'pass-through FUSE',
+  memory: 'in-memory FUSE',
+  salvo: 'salvo live',
+};
+
+interface Settings {
+  sizeBytes: number;
+  runtimeSeconds: number;
+  /** Also run the FUSE targets through --direct-io=on loop devices. */
+  dio: boolean;
+  ext4: boolean;
+  workloads: Workload['key'][];
+  /** Through the buffered loop device, where reads come from the page cache: fewer jobs. */
+  bufferedWorkloads: Workload['key'][];
+  targets: TargetKey[];
+  segmentSize: string;
+  segments: number;
+  profile: Workload['key'] | null;
+}
+
+function settings(options: BenchOptions): Settings {
+  const s: Settings = options.quick
+    ? { sizeBytes: 32 * MiB, runtimeSeconds: 0.2, dio: false, ext4: false, workloads: ['randwrite'], bufferedWorkloads: ['randwrite'], targets: ['memory', 'salvo'], segmentSize: '2M', segments: 40, profile: null }
+    : { sizeBytes: 1 * GiB, runtimeSeconds: 0.7, dio: true, ext4: true, workloads: WORKLOADS.map((w) => w.key), bufferedWorkloads: ['seqwrite', 'randwrite', 'randread'], targets: ['plain', 'pass', 'memory', 'salvo'], segmentSize: '64M', segments: 40, profile: null };
+  const a = options.args;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === '--size') s.sizeBytes = parseSize(a[++i]!, '--size');
+    else if (a[i] === '--runtime') s.runtimeSeconds = Number(a[++i]);
+    else if (a[i] === '--no-ext4') s.ext4 = false;
+    else if (a[i] === '--no-dio') s.dio = false;
+    else if (a[i] === '--dio') s.dio = true;
+    else if (a[i] === '--workloads') s.workloads = s.bufferedWorkloads = a[++i]!.split(',') as Workload['key'][];
+    else if (a[i] === '--targets') s.targets = a[++i]!.split(',') as TargetKey[];
+    else if (a[i] === '--profile') s.profile = (a[i + 1] && !a[i + 1]!.startsWith('--') ? a[++i] : 'randwrite') as Workload['key'];
+    else throw new Error(`fuse-io: unknown option ${a[i]}`);
+  }
+  if (s.profile && !a.includes('--dio')) s.dio = false;
+  if (s.profile && !WORKLOADS.some((w) => w.key === s.profile)) throw new Error(`--profile takes one of ${WORKLOADS.map((w) => w.key).join(', ')}`);
+  return s;
+}
+
+// --- targets
+
+async function makeFile(file: string, sizeBytes: number): Promise<void> {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const handle = await fs.promises.open(file, 'w');
+  await handle.truncate(sizeBytes);
+  await handle.close();
+}
+
+async function startChildMount(cleanup: Cleanup, script: string, args: string[], mountpoint: string, what: string): Promise<void> {
+  fs.mkdirSync(mountpoint, { recursive: true });
+  const child = await spawnReady(process.execPath, [path.join(DIST_DIR, script), ...args], what);
+  cleanup.add(`stop ${what}`, async () => {
+    await stopChild(child);
+    if (isMounted(mountpoint)) await exec('umount', ['-l', mountpoint]);
+  });
+}
+
+async function setUpTarget(cleanup: Cleanup, key: TargetKey, base: string, s: Settings, nodeArgs?: string[]): Promise<Target> {
+  const dir = path.join(base, key);
+  fs.mkdirSync(dir, { recursive: true });
+  switch (key) {
+    case 'plain': {
+      const file = path.join(dir, 'volume.img');
+      await makeFile(file, s.sizeBytes);
+      return { key, label: LABELS[key], file, device: (await attachLoop(cleanup, file)).device };
+    }
+    case 'pass': {
+      const backing = path.join(dir, 'backing.img');
+      await makeFile(backing, s.sizeBytes);
+      const mnt = path.join(dir, 'mnt');
+      await startChildMount(cleanup, 'passthrough-fs.js', [backing, mnt], mnt, 'pass-through FUSE');
+      const file = path.join(mnt, 'volume.img');
+      return { key, label: LABELS[key], file, device: (await attachLoop(cleanup, file)).device };
+    }
+    case 'memory': {
+      const mnt = path.join(dir, 'mnt');
+      await startChildMount(cleanup, 'memory-fs.js', [mnt, String(s.sizeBytes)], mnt, 'in-memory FUSE');
+      const file = path.join(mnt, 'volume.img');
+      return { key, label: LABELS[key], file, device: (await attachLoop(cleanup, file)).device };
+    }
+    case 'salvo': {
+      const mount = await salvoMount(cleanup, dir, { size: String(s.sizeBytes), segmentSize: s.segmentSize, segments: s.segments }, { nodeArgs });
+      return { key, label: LABELS[key], file: mount.image, device: (await attachLoop(cleanup, mount.image)).device, salvo: mount };
+    }
+  }
+}
+
+/** Waits until the mount's archiver has nothing queued; returns the seconds it took. */
+async function archiveCatchUp(target: Target): Promise<number> {
+  if (!target.salvo) return 0;
+  const socket = target.salvo.socket;
+  const started = Date.now();
+  await waitFor(
+    'the archive to catch up',
+    async () => {
+      const reply = await controlRequest<{ status: { archive: { pendingItems: number } } }>(socket, { cmd: 'status' }, 10_000);
+      return reply.status.archive.pendingItems === 0;
+    },
+    600_000,
+    100,
+  );
+  return (Date.now() - started) / 1000;
+}
+
+// --- measurements
+
+type Samples = Record<TargetKey, Record<Workload['key'], FioResult[]>>;
+
+function emptySamples(keys: TargetKey[]): Samples {
+  return Object.fromEntries(keys.map((k) => [k, { seqwrite: [], seqread: [], randwrite: [], randread: [] }])) as unknown as Samples;
+}
+
+function jobFor(w: Workload, sizeBytes: number, runtimeSeconds: number, options: Partial<FioJob> = {}): FioJob {
+  return {
+    name: `salvo-bench-${w.key}`,
+    rw: w.rw,
+    blockSize: w.blockSize,
+    iodepth: IODEPTH,
+    sizeBytes,
+    runtimeSeconds,
+    endFsync: w.key === 'seqwrite',
+    ...options,
+  };
+}
+
+/** Rounds of every workload on every target; returns samples and salvo's archive catch-up times. */
+async function rounds(
+  targets: Target[],
+  filenameOf: (t: Target) => string,
+  sizeBytes: number,
+  s: Settings,
+  runs: number,
+  log: (m: string) => void,
+  what: string,
+  workloads: Workload['key'][] = s.workloads,
+): Promise<{ samples: Samples; catchUp: number[] }> {
+  const samples = emptySamples(targets.map((t) => t.key));
+  const catchUp: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    for (const w of WORKLOADS.filter((x) => workloads.includes(x.key))) {
+      for (const t of targets) {
+        const result = await runFio(jobFor(w, sizeBytes, s.runtimeSeconds), filenameOf(t));
+        samples[t.key][w.key].push(result);
+        log(`${what} run ${run + 1}/${runs} ${w.key} ${t.key}: ${w.unit === 'MB/s' ? `${mbps(result.bytesPerSecond)} MB/s` : `${num(result.iops)} IOPS`}`);
+        if (t.salvo && w.rw.includes('write')) catchUp.push(await archiveCatchUp(t));
+      }
+    }
+  }
+  return { samples, catchUp };
+}
+
+/** Sequential 1 MiB writes over the whole file once: reads then read data, not holes. */
+async function fill(targets: Target[], filenameOf: (t: Target) => string, sizeBytes: number, log: (m: string) => void, what: string): Promise<Map<TargetKey, FioResult>> {
+  const out = new Map<TargetKey, FioResult>();
+  for (const t of targets) {
+    const r = await runFio(jobFor(WORKLOADS[0]!, sizeBytes, 0, { runtimeSeconds: undefined, fallocateNone: true }), filenameOf(t));
+    out.set(t.key, r);
+    log(`${what} fill ${t.key}: ${mbps(r.bytesPerSecond)} MB/s`);
+    await archiveCatchUp(t);
+  }
+  return out;
+}
+
+function value(w: Workload, r: FioResult): number {
+  return w.unit === 'MB/s' ? r.bytesPerSecond / 1e6 : r.iops;
+}
+
+function resultTable(title: string, targets: Target[], samples: Samples, fills: Map<TargetKey, FioResult>, notes: string[]): Table {
+  const refs: TargetKey[] = ['pass', 'memory', 'plain'];
+  const columns = ['workload', ...targets.map((t) => t.label), ...refs.filter((r) => targets.some((t) => t.key === r)).map((r) => `salvo/${r}`)];
+  const rows: string[][] = [];
+  if (fills.size > 0) {
+    const fillRow = ['first fill, seq write 1M (MB/s)', ...targets.map((t) => (fills.has(t.key) ? mbps(fills.get(t.key)!.bytesPerSecond) : '–'))];
+    const salvoFill = fills.get('salvo');
+    for (const r of refs) {
+      if (!targets.some((t) => t.key === r)) continue;
+      const ref = fills.get(r);
+      fillRow.push(salvoFill && ref ? `${(salvoFill.bytesPerSecond / ref.bytesPerSecond).toFixed(2)}×` : '–');
+    }
+    rows.push(fillRow);
+  }
+  for (const w of WORKLOADS) {
+    if (samples[targets[0]!.key][w.key].length === 0) continue;
+    const row = [`${w.label} (${w.unit})`];
+    for (const t of targets) row.push(cell(summarize(samples[t.key][w.key].map((r) => value(w, r)))));
+    const salvo = samples.salvo?.[w.key].map((r) => value(w, r));
+    for (const ref of refs) {
+      if (!targets.some((t) => t.key === ref)) continue;
+      row.push(salvo ? ratioCell(ratios(salvo, samples[ref][w.key].map((r) => value(w, r)))) : '–');
+    }
+    rows.push(row);
+  }
+  return { title, columns, rows, notes };
+}
+
+function latencyTable(title: string, targets: Target[], samples: Samples): Table {
+  const rows: string[][] = [];
+  for (const w of WORKLOADS.filter((x) => x.unit === 'IOPS' && samples[targets[0]!.key][x.key].length > 0)) {
+    for (const [p, pick] of [['p50', (r: FioResult) => r.latencyP50Us], ['p99', (r: FioResult) => r.latencyP99Us]] as const) {
+      rows.push([`${w.label} ${p} (µs)`, ...targets.map((t) => cell(summarize(samples[t.key][w.key].map(pick))))]);
+    }
+  }
+  return { title, columns: ['completion latency, QD16', ...targets.map((t) => t.label)], rows };
+}
+
+async function measure(options: BenchOptions, s: Settings): Promise<BenchResult> {
+  const { log, runs, workDir } = options;
+  return withCleanup(log, async (cleanup) => {
+    const targets: Target[] = [];
+    for (const key of s.targets) targets.push(await setUpTarget(cleanup, key, workDir, s));
+    log(`targets: ${targets.map((t) => `${t.key}=${t.device}`).join(' ')}`);
+    const tables: Table[] = [];
+    const fills = await fill(targets, (t) => t.device, s.sizeBytes, log, 'raw');
+    const raw = await rounds(targets, (t) => t.device, s.sizeBytes, s, runs, log, 'raw', s.bufferedWorkloads);
+    const catchUpNote = (c: number[]): string => `salvo's archive caught up ${cell(summarize(c), num, 's')} after each write job (not counted in the job's time; nothing else was measured meanwhile)`;
+    tables.push(
+      resultTable(`fio on a loop device (buffered, as \`losetup -f --show\` makes it), ${num(s.sizeBytes / MiB)} MiB, direct=1, libaio, iodepth ${IODEPTH}, ${s.runtimeSeconds} s per job`, targets, raw.samples, fills, [
+        catchUpNote(raw.catchUp),
+        'a buffered loop device reads its file through the page cache: how many reads reach a FUSE server depends on what the kernel kept of the file (it varies from run to run; this is what a user of the default `losetup` gets); the --direct-io=on table below measures the servers’ read paths.',
+      ]),
+    );
+    tables.push(latencyTable('fio completion latency on the loop device', targets, raw.samples));
+
+    if (s.dio) {
+      // The same with loop devices that open their file O_DIRECT: reads no longer come from the
+      // FUSE file's page cache, so every request reaches the server (the plain file would measure the disk).
+      const fuseTargets = targets.filter((t) => t.key !== 'plain');
+      const dioLoops = [];
+      for (const t of fuseTargets) {
+        const loop = await attachLoop(cleanup, t.file, { directIo: true });
+        t.dioDevice = loop.device;
+        dioLoops.push(loop);
+      }
+      const dio = await rounds(fuseTargets, (t) => t.dioDevice!, s.sizeBytes, s, runs, log, 'dio');
+      for (const loop of dioLoops) await loop.detach();
+      tables.push(
+        resultTable(`the same with \`losetup --direct-io=on\`: every request reaches the FUSE server`, fuseTargets, dio.samples, new Map(), [catchUpNote(dio.catchUp)]),
+      );
+      tables.push(latencyTable('completion latency with --direct-io=on loop devices', fuseTargets, dio.samples));
+    }
+
+    if (s.ext4) {
+      const fileBytes = Math.floor(s.sizeBytes / 4 / MiB) * MiB;
+      for (const t of targets) {
+        await makeExt4(t.device);
+        await mountFs(cleanup, t.device, path.join(workDir, t.key, 'fs'));
+      }
+      const fileOf = (t: Target) => path.join(workDir, t.key, 'fs', 'fio.dat');
+      const extFills = await fill(targets, fileOf, fileBytes, log, 'ext4');
+      const ext = await rounds(targets, fileOf, fileBytes, s, runs, log, 'ext4');
+      tables.push(
+        resultTable(`fio on a ${num(fileBytes / MiB)} MiB file in ext4 on each loop device, direct=1, libaio, iodepth ${IODEPTH}, ${s.runtimeSeconds} s per job`, targets, ext.samples, extFills, [
+          catchUpNote(ext.catchUp),
+        ]),
+      );
+    }
+    const notes: string[] = [];
+    const salvo = targets.find((t) => t.key === 'salvo')?.salvo;
+    if (salvo) {
+      type Status = { status: { bytesWritten: number; bytesCopiedForward: number; archive: { rawBytesArchived: number; storedBytesArchived: number } } };
+      const st = (await controlRequest<Status>(salvo.socket, { cmd: 'status' })).status;
+      notes.push(
+        `salvo policy: --size ${num(s.sizeBytes / MiB)}M --segment-size ${s.segmentSize} --segments ${s.segments}; archive a directory on the same disk. Over the whole run salvo took ${num(st.bytesWritten / MiB)} MiB of writes, copied forward ${num(st.bytesCopiedForward / MiB)} MiB, archived ${num(st.archive.rawBytesArchived / MiB)} MiB raw as ${num(st.archive.storedBytesArchived / MiB)} MiB.`,
+      );
+    }
+    return {
+      tables,
+      notes: [
+        ...notes,
+        'cells: median (min–max) over the runs; ratios are taken run by run against the reference measured in the same round, then summarised.',
+        `reproduce one cell: losetup -f --show <file>; fio ${fioArgs(jobFor(WORKLOADS[2]!, s.sizeBytes, s.runtimeSeconds), '/dev/loopN').join(' ')}`,
+      ],
+    };
+  });
+}
+
+/** salvo alone: fill, then the workload for a while with the mount under --cpu-prof; where its time goes. */
+async function profile(options: BenchOptions, s: Settings): Promise<BenchResult> {
+  const { log, workDir } = options;
+  const w = WORKLOADS.find((x) => x.key === s.profile)!;
+  const profileDir = path.join(workDir, 'profile');
+  fs.mkdirSync(profileDir);
+  let pid = 0;
+  let window = { startUs: 0, endUs: 0 };
+  const result = await withCleanup(log, async (cleanup) => {
+    const t = await setUpTarget(cleanup, 'salvo', workDir, s, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
+    pid = t.salvo!.pid;
+    await fill([t], (x) => x.device, s.sizeBytes, log, 'profile');
+    const seconds = Math.max(5, s.runtimeSeconds * 4);
+    const device = s.dio ? (await attachLoop(cleanup, t.file, { directIo: true })).device : t.device;
+    const startUs = monotonicUs();
+    const r = await runFio(jobFor(w, s.sizeBytes, seconds), device);
+    window = { startUs, endUs: monotonicUs() };
+    log(`profiled ${w.key}: ${w.unit === 'MB/s' ? `${mbps(r.bytesPerSecond)} MB/s` : `${num(r.iops)} IOPS`}`);
+    return r;
+  });
+  const file = fs.readdirSync(profileDir).find((f) => f.includes(`.${pid}.`));
+  if (!file) throw new Error(`no profile of the mount (pid ${pid}) in ${profileDir}`);
+  const tables = summarizeProfile(path.join(profileDir, file), 15, window);
+  return {
+    tables,
+    notes: [
+      `${w.label} on salvo's ${s.dio ? '--direct-io=on ' : ''}loop device (fill first, then ${Math.max(5, s.runtimeSeconds * 4)} s): ${w.unit === 'MB/s' ? `${mbps(result.bytesPerSecond)} MB/s` : `${num(result.iops)} IOPS`}; only samples taken while that job ran are counted.`,
+      '(program) and (idle) are time outside JavaScript: in libfuse/fuse-native native code, syscalls made by native code, or waiting for requests.',
+    ],
+  };
+}
+
+export const bench: Benchmark = {
+  name: 'fuse-io',
+  title: 'Live image I/O against the ceilings',
+  description:
+    'fio (direct=1, libaio, iodepth 16) through loop devices on four files of the same size: a plain file (kernel only), a minimal fuse-native pass-through and an in-memory fuse-native file (both with 128 KiB requests and no per-request timer), and salvo’s live image; then the same through ext4 made on each device.',
+  async run(options) {
+    const unavailable = await fuseLoopUnavailable();
+    if (unavailable) return { tables: [], skipped: unavailable };
+    const s = settings(options);
+    return s.profile ? profile(options, s) : measure(options, s);
+  },
+};
+
+runIfMain(import.meta.url, bench);

@@ -1,0 +1,248 @@
+/**
+ * Resident memory:
+ *
+ * 1. against volume size, engine level, one child process per size (so each starts clean):
+ *    RSS after loading salvo, after Volume.open of a new volume (the index is allocated but
+ *    its pages are not touched yet), after one write every 512 blocks (every page of the
+ *    index touched: what a volume that has been written all over costs), and after opening
+ *    one snapshot of it.
+ * 2. against the number of open snapshots, in the mount process (`salvo mount --daemon`,
+ *    VmRSS from /proc/<pid>/status): a history of synch points written engine-level, then
+ *    snapshots opened through FUSE one by one and kept open, then all closed again.
+ *
+ *   node dist/bench/memory.js [--quick] [--runs N]
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { controlRequest } from '../lib/agent/control.js';
+import { formatBytes } from '../lib/format/units.js';
+import { Volume } from '../lib/volume/volume.js';
+import { BLOCK_BYTES, dataFor } from './history.js';
+import {
+  GiB,
+  MiB,
+  cell,
+  fuseLoopUnavailable,
+  mountExisting,
+  num,
+  residentBytes,
+  runIfMain,
+  summarize,
+  withCleanup,
+  type BenchOptions,
+  type BenchResult,
+  type Benchmark,
+  type Table,
+} from './common.js';
+
+const CHILD_FLAG = '--child-size';
+const TOUCH_EVERY_BLOCKS = 512;
+
+interface ChildReport {
+  blocks: number;
+  indexBytes: number;
+  baseline: number;
+  opened: number;
+  touched: number;
+  synched: number;
+  snapshot: number;
+  snapshotIndexBytes: number;
+}
+
+/** Segment size so that the policy needs about 80 segments whatever the volume size. */
+function segmentSizeFor(sizeBytes: number): number {
+  return Math.min(GiB, Math.max(MiB, sizeBytes / 64));
+}
+
+/** In the child: one volume of `sizeBytes`, RSS at each stage. */
+async function child(sizeBytes: number, dir: string): Promise<ChildReport> {
+  const rss = () => process.memoryUsage().rss;
+  dataFor(0, BLOCK_BYTES); // the 16 MiB of write data, allocated before the baseline
+  globalThis.gc?.();
+  const baseline = rss();
+  const segmentSizeBytes = segmentSizeFor(sizeBytes);
+  await Volume.create(dir, { sizeBytes, blockSizeBytes: BLOCK_BYTES, segmentSizeBytes, spareSegments: 2, archive: `${dir}-archive` });
+  const volume = await Volume.open(dir, { onStall: () => undefined });
+  try {
+    globalThis.gc?.();
+    const opened = rss();
+    const blocks = sizeBytes / BLOCK_BYTES;
+    for (let block = 0, n = 0; block < blocks; block += TOUCH_EVERY_BLOCKS, n++) await volume.write(dataFor(n, BLOCK_BYTES), block * BLOCK_BYTES);
+    globalThis.gc?.();
+    const touched = rss();
+    // The synch point ships the current segment's tail: read whole into memory and compressed.
+    const point = await volume.synch({ label: null, info: {} });
+    await volume.archiver.idle();
+    globalThis.gc?.();
+    const synched = rss();
+    const snap = await volume.snapshots.open(point);
+    await snap.read(0, BLOCK_BYTES);
+    globalThis.gc?.();
+    const snapshot = rss();
+    return { blocks, indexBytes: volume.status().indexBytes, baseline, opened, touched, synched, snapshot, snapshotIndexBytes: snap.memoryBytes };
+  } finally {
+    await volume.close();
+  }
+}
+
+function runChild(sizeBytes: number, dir: string): Promise<ChildReport> {
+  const self = fileURLToPath(import.meta.url);
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--expose-gc', self, CHILD_FLAG, String(sizeBytes), dir], { maxBuffer: MiB, timeout: 600_000 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`memory child for ${sizeBytes} bytes failed: ${stderr || err.message}`));
+      resolve(JSON.parse(stdout) as ChildReport);
+    });
+  });
+}
+
+async function bySize(options: BenchOptions): Promise<Table> {
+  const sizes = options.quick ? [64 * MiB] : [1 * GiB, 16 * GiB, 64 * GiB];
+  const rows: string[][] = [];
+  for (const size of sizes) {
+    const reports: ChildReport[] = [];
+    for (let run = 0; run < options.runs; run++) {
+      const dir = path.join(options.workDir, `size-${size}-${run}`);
+      try {
+        reports.push(await runChild(size, dir));
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+        fs.rmSync(`${dir}-archive`, { recursive: true, force: true });
+      }
+    }
+    const r0 = reports[0]!;
+    const mib = (pick: (r: ChildReport) => number) => cell(summarize(reports.map((r) => pick(r) / MiB)));
+    options.log(`size ${formatBytes(size)}: touched ${num((r0.touched - r0.baseline) / MiB)} MiB above baseline`);
+    rows.push([
+      formatBytes(size),
+      num(r0.blocks),
+      `${num(r0.indexBytes / MiB)} MiB (${r0.indexBytes / r0.blocks} B/block)`,
+      num(segmentSizeFor(size) / MiB),
+      mib((r) => r.baseline),
+      mib((r) => r.opened - r.baseline),
+      mib((r) => r.touched - r.baseline),
+      cell(summarize(reports.map((r) => (r.touched - r.baseline) / r.blocks))),
+      mib((r) => r.synched - r.touched),
+      mib((r) => r.snapshot - r.synched),
+      `${num(r0.snapshotIndexBytes / MiB)} MiB`,
+    ]);
+  }
+  return {
+    title: 'resident memory against volume size (engine, one process per size)',
+    columns: [
+      'volume',
+      'blocks',
+      'live index',
+      'segment (MiB)',
+      'RSS after loading (MiB)',
+      '+ after open (MiB)',
+      '+ after writing all over (MiB)',
+      'RSS above loading per block (B)',
+      '+ after a synch point, archive caught up (MiB)',
+      '+ one open snapshot (MiB)',
+      'snapshot index',
+    ],
+    rows,
+    notes: [
+      `“writing all over”: one 4 KiB write every ${TOUCH_EVERY_BLOCKS} blocks, which touches every page of the index (typed arrays are allocated zeroed and become resident only when written).`,
+      'segment size = volume / 64, so every policy has about 80 slots; the RSS also holds slot descriptors, the compression workers and the current segment’s summary.',
+      `the synch point ships the written part of the current segment as a tail: ${'`'}readRange${'`'} reads it whole into one buffer and the compression pool copies it to a worker, so the peak grows with the segment size (1 GiB segments here for 64 GiB).`,
+    ],
+  };
+}
+
+async function byOpenSnapshots(options: BenchOptions): Promise<Table> {
+  const quick = options.quick;
+  const sizeBytes = quick ? 64 * MiB : 4 * GiB;
+  const points = quick ? 4 : 64;
+  const steps = quick ? [0, 1, 4] : [0, 1, 2, 4, 8, 16, 32, 64];
+  const dir = path.join(options.workDir, 'volume');
+  const archive = path.join(options.workDir, 'archive');
+  const mountpoint = path.join(options.workDir, 'mnt');
+  const segmentSizeBytes = segmentSizeFor(sizeBytes);
+  // The history, engine level: each round writes one block in every 1024 and takes a synch point.
+  await Volume.create(dir, { sizeBytes, blockSizeBytes: BLOCK_BYTES, segmentSizeBytes, spareSegments: 4, archive });
+  const volume = await Volume.open(dir, { onStall: () => undefined });
+  const blocks = sizeBytes / BLOCK_BYTES;
+  try {
+    for (let round = 0, n = 0; round < points; round++) {
+      for (let block = round % 1024; block < blocks; block += 1024, n++) await volume.write(dataFor(n, BLOCK_BYTES), block * BLOCK_BYTES);
+      await volume.synch({ label: null, info: { round: String(round) } });
+    }
+    await volume.archiver.idle();
+  } finally {
+    await volume.close();
+  }
+  return withCleanup(options.log, async (cleanup) => {
+    const mount = await mountExisting(cleanup, dir, mountpoint, archive);
+    const names = (await fs.promises.readdir(path.join(mountpoint, 'snapshots'))).filter((n) => /^\d{4}-.*Z\.img$/.test(n)).sort();
+    const handles: fs.promises.FileHandle[] = [];
+    cleanup.add('close snapshot files', () => Promise.all(handles.splice(0).map((h) => h.close())));
+    const rows: string[][] = [];
+    const cacheBytes = async () =>
+      (await controlRequest<{ status: { cacheBytes: number } }>(mount.socket, { cmd: 'status' })).status.cacheBytes;
+    const buf = Buffer.alloc(BLOCK_BYTES);
+    let pass = 0;
+    /** Reads 4 KiB from every open snapshot at a place not read before (so the page cache cannot answer). */
+    const rereadAll = async () => {
+      pass++;
+      const started = process.hrtime.bigint();
+      for (const h of handles) await h.read(buf, 0, BLOCK_BYTES, pass * 64 * BLOCK_BYTES);
+      return Number(process.hrtime.bigint() - started) / 1e6;
+    };
+    const row = async (label: string, opened: number) => {
+      const reread = opened > 0 ? await rereadAll() : NaN;
+      const { rss, hwm } = residentBytes(mount.pid);
+      rows.push([label, String(opened), num(rss / MiB), num(hwm / MiB), num((await cacheBytes()) / MiB), opened > 0 ? num(reread / opened) : '–']);
+    };
+    for (const step of steps) {
+      while (handles.length < step) {
+        const handle = await fs.promises.open(path.join(mountpoint, 'snapshots', names[handles.length]!), 'r');
+        handles.push(handle);
+        await handle.read(buf, 0, BLOCK_BYTES, 0); // the first read: the snapshot is open and its index built
+      }
+      await row('open and read', step);
+    }
+    await Promise.all(handles.splice(0).map((h) => h.close()));
+    await row('all closed again', 0);
+    return {
+      title: `mount process RSS against open snapshots: ${formatBytes(sizeBytes)} volume, ${points} synch points, each snapshot index ${num((blocks * 6) / MiB)} MiB`,
+      columns: ['snapshots', 'open', 'VmRSS (MiB)', 'VmHWM (MiB)', 'snapshot + chunk caches (MiB, from status)', 'then a 4 KiB read from each open one (ms per read)'],
+      rows,
+      notes: [
+        `each synch point follows a round of writes to one block in every 1024, so every snapshot’s index has all its pages touched; the cache bound is the mount’s default (--cache 256M).`,
+        'an open snapshot file holds only its synch point: its index lives in the mount’s cache, so memory stays within the bound however many are open, and a read of one whose index was evicted rebuilds it (the last column: reads round-robin over all open snapshots).',
+      ],
+    };
+  });
+}
+
+export const bench: Benchmark = {
+  name: 'memory',
+  title: 'Resident memory',
+  description: 'RSS against volume size (index bytes per block) at engine level, and RSS of the mount process against the number of open snapshots.',
+  async run(options): Promise<BenchResult> {
+    const tables = [await bySize(options)];
+    const unavailable = await fuseLoopUnavailable();
+    if (unavailable) return { tables, notes: [`open snapshots through the mount skipped: ${unavailable}`] };
+    tables.push(await byOpenSnapshots(options));
+    return { tables };
+  },
+};
+
+const at = process.argv.indexOf(CHILD_FLAG);
+if (at >= 0) {
+  child(Number(process.argv[at + 1]), process.argv[at + 2]!).then(
+    (report) => {
+      process.stdout.write(JSON.stringify(report));
+      process.exit(0);
+    },
+    (err) => {
+      process.stderr.write(`${(err as Error).stack}\n`);
+      process.exit(1);
+    },
+  );
+} else {
+  runIfMain(import.meta.url, bench);
+}

@@ -1,0 +1,122 @@
+/**
+ * Runs the benchmarks and prints their tables (`npm run bench`).
+ *
+ *   node dist/bench/run.js                    every benchmark, 3 runs of each measurement
+ *   node dist/bench/run.js --quick            tiny inputs, one run: a smoke test (seconds)
+ *   node dist/bench/run.js --only fuse-io     one benchmark (a comma-separated list works too)
+ *   node dist/bench/run.js --runs 5           more repetitions
+ *   node dist/bench/run.js --save             also write the results into BENCHMARKS.md
+ *
+ * With --save, each benchmark's section of BENCHMARKS.md (between its markers) is replaced
+ * and the others are kept, so `--only x --save` refreshes one section. Each section says
+ * when, on what machine and with which command it was measured.
+ *
+ * Benchmark-specific flags go after `--`: `node dist/bench/run.js --only fuse-io -- --size 4G`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { DIST_DIR, machineInfo, parseCommonArgs, renderResult, runBenchmark, type BenchResult, type Benchmark } from './common.js';
+import { bench as engine } from './engine.js';
+import { bench as fuseIo } from './fuse-io.js';
+import { bench as memory } from './memory.js';
+import { bench as openPast } from './open-past.js';
+import { bench as peers } from './peers.js';
+import { bench as synchLatency } from './synch-latency.js';
+
+export const BENCHMARKS: Benchmark[] = [engine, openPast, memory, synchLatency, fuseIo, peers];
+
+const BENCHMARKS_FILE = path.resolve(DIST_DIR, '../../BENCHMARKS.md');
+
+const HEADER = `# Benchmarks
+
+Measured by \`bench/\` (\`npm run bench\`; \`node dist/bench/run.js --only <name> --save\` refreshes one
+section). Each section names the machine, the date and the command. Cells are medians of the runs
+with the range (min–max) in brackets; ratios compare measurements taken in the same round.
+These are single runs on a shared 2-core machine: read differences under ~15% as noise.
+`;
+
+function usage(): string {
+  return `usage: node dist/bench/run.js [--quick] [--runs N] [--only ${BENCHMARKS.map((b) => b.name).join('|')}[,…]] [--save] [-- bench flags]`;
+}
+
+function section(name: string, body: string): string {
+  return `<!-- bench:${name}:start -->\n${body.trim()}\n<!-- bench:${name}:end -->`;
+}
+
+/** Replaces the sections of the benchmarks just run, keeps the others, in BENCHMARKS order. */
+function save(results: Map<string, string>): void {
+  const existing = fs.existsSync(BENCHMARKS_FILE) ? fs.readFileSync(BENCHMARKS_FILE, 'utf8') : '';
+  const sections: string[] = [];
+  for (const b of BENCHMARKS) {
+    const fresh = results.get(b.name);
+    if (fresh) {
+      sections.push(section(b.name, fresh));
+      continue;
+    }
+    const match = new RegExp(`<!-- bench:${b.name}:start -->[\\s\\S]*?<!-- bench:${b.name}:end -->`).exec(existing);
+    if (match) sections.push(match[0]);
+  }
+  fs.writeFileSync(BENCHMARKS_FILE, `${HEADER}\n${sections.join('\n\n')}\n`);
+  process.stderr.write(`wrote ${BENCHMARKS_FILE}\n`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const dash = argv.indexOf('--');
+  const benchArgs = dash >= 0 ? argv.slice(dash + 1) : [];
+  const { quick, runs, rest } = parseCommonArgs(dash >= 0 ? argv.slice(0, dash) : argv);
+  let only: string[] | null = null;
+  let saveResults = false;
+  for (let i = 0; i < rest.length; i++) {
+    if (rest[i] === '--only') only = (rest[++i] ?? '').split(',').filter(Boolean);
+    else if (rest[i] === '--save') saveResults = true;
+    else if (rest[i] === '--help' || rest[i] === '-h') {
+      process.stdout.write(`${usage()}\n`);
+      return 0;
+    } else {
+      process.stderr.write(`unknown option ${rest[i]}\n${usage()}\n`);
+      return 2;
+    }
+  }
+  const unknown = (only ?? []).filter((n) => !BENCHMARKS.some((b) => b.name === n));
+  if (unknown.length > 0) {
+    process.stderr.write(`no benchmark named ${unknown.join(', ')}\n${usage()}\n`);
+    return 2;
+  }
+  if (saveResults && quick) {
+    process.stderr.write('--save with --quick would record smoke-test numbers; run without --quick to save\n');
+    return 2;
+  }
+  const chosen = only ? BENCHMARKS.filter((b) => only!.includes(b.name)) : BENCHMARKS;
+  const machine = await machineInfo();
+  process.stdout.write(`machine: ${Object.entries(machine).map(([k, v]) => `${k} ${v}`).join(', ')}\n\n`);
+  const rendered = new Map<string, string>();
+  let failed = 0;
+  for (const b of chosen) {
+    const started = Date.now();
+    let result: BenchResult;
+    try {
+      result = await runBenchmark(b, { quick, runs, args: benchArgs });
+    } catch (err) {
+      failed++;
+      process.stderr.write(`${b.name} failed: ${(err as Error).stack ?? err}\n`);
+      continue;
+    }
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    const text = renderResult(b, result);
+    process.stdout.write(`${text}\n\n(${b.name}: ${seconds} s)\n\n`);
+    const command = `node dist/bench/run.js --only ${b.name}${runs ? ` --runs ${runs}` : ''}${benchArgs.length ? ` -- ${benchArgs.join(' ')}` : ''}`;
+    const where = `Measured ${machine.date} on ${machine.nproc} × ${machine.cpu}, ${machine.memory}, Linux ${machine.kernel}, Node ${machine.node}, ${machine.fio}; took ${seconds} s. Reproduce: \`npx tsc -p tsconfig.json && ${command}\` (as root).`;
+    const [title, ...body] = text.split('\n');
+    rendered.set(b.name, [title, '', b.description, '', where, ...body].join('\n'));
+  }
+  if (saveResults && rendered.size > 0) save(rendered);
+  return failed > 0 ? 1 : 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`${(err as Error).stack ?? err}\n`);
+    process.exit(1);
+  },
+);

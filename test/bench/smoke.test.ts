@@ -1,0 +1,16 @@
+/**
+ * The benchmarks run on tiny inputs so they cannot rot (their numbers are not checked here:
+ * speed is measured by `npm run bench`, never by a timed test).
+ */
+import path from 'node:path';
+import t from 'tap';
+import { ROOT, run, systemReady } from '../helpers/system.js';
+
+t.test('bench: every benchmark runs on tiny inputs and cleans up after itself', async (t) => {
+  if (!systemReady(t)) return;
+  const result = await run(process.execPath, [path.join(ROOT, 'dist/bench/run.js'), '--quick'], { timeoutMs: 300_000 });
+  t.equal(result.code, 0, `npm run bench -- --quick: ${result.stderr.slice(-2000)}`);
+  t.match(result.stdout, /engine/, 'it printed the tables');
+  const leftovers = (await run('losetup', ['-a'])).stdout.split('\n').filter((l) => l.includes('salvo-bench'));
+  t.same(leftovers, [], 'no loop device left attached');
+});
