@@ -39,7 +39,7 @@ export interface ArchiverOptions {
   blockSizeBytes: number;
   chunkSizeBytes: number;
   /** Called once the store holds the segment whole. */
-  onArchived: (sequence: number) => void;
+  onArchived: (sequence: number) => Promise<void> | void;
   retryDelayMsMax?: number;
   /** Seals every object with the volume's key, when the volume is encrypted. */
   cipher?: ObjectCipher | null;
@@ -132,7 +132,7 @@ export class Archiver {
         this.stats.failingSinceMs = null;
         failures = 0;
         if (item.kind === 'segment') {
-          this.options.onArchived(item.sequence);
+          await this.options.onArchived(item.sequence);
           await this.deleteTails(item.sequence);
         }
       } catch (err) {
@@ -170,13 +170,15 @@ export class Archiver {
       return;
     }
     const raw = await item.read(rawStart, rawEnd - rawStart);
+    const rawLength = raw.length;
     const pieces: Buffer[] = [];
     for (let at = 0; at < raw.length; at += chunkSizeBytes) pieces.push(raw.subarray(at, at + chunkSizeBytes));
-    const compressed = await pool.compress(pieces);
+    const pieceLengths = pieces.map((p) => p.length);
+    const compressed = await pool.compress(pieces, { transfer: true }); // `raw` moves to the worker
     const parts = encodeArchiveObject(
       { blockSizeBytes: this.options.blockSizeBytes, volumeId: this.options.volumeId, sequence: item.sequence, rawStart, rawEnd, chunkSizeBytes },
       item.summary,
-      compressed.map((bytes, i) => ({ bytes, rawLength: pieces[i]!.length })),
+      compressed.map((bytes, i) => ({ bytes, rawLength: pieceLengths[i]! })),
       this.options.cipher ?? null,
     );
     const size = parts.reduce((n, p) => n + p.length, 0);
@@ -197,9 +199,9 @@ export class Archiver {
     } else {
       this.stats.segmentsArchived++;
     }
-    this.stats.rawBytesArchived += raw.length;
+    this.stats.rawBytesArchived += rawLength;
     this.stats.storedBytesArchived += size;
-    debug('archived %s: %d raw bytes as %d', key, raw.length, size);
+    debug('archived %s: %d raw bytes as %d', key, rawLength, size);
   }
 
   private async deleteTails(sequence: number): Promise<void> {

@@ -31,6 +31,8 @@ interface Task {
   id: number;
   op: 'compress' | 'decompress';
   inputs: Uint8Array[];
+  /** ArrayBuffers moved to the worker rather than copied. */
+  transfer: ArrayBuffer[];
   resolve: (outputs: Buffer[]) => void;
   reject: (err: Error) => void;
 }
@@ -53,8 +55,13 @@ export class CompressionPool {
     }
   }
 
-  compress(inputs: Uint8Array[]): Promise<Buffer[]> {
-    return this.submit('compress', inputs);
+  /**
+   * Compresses. With `transfer`, the inputs' memory (one ArrayBuffer of the caller's own,
+   * not Buffer's shared pool) moves to the worker instead of being copied — 64 MiB a
+   * segment — and the inputs are unusable afterwards.
+   */
+  compress(inputs: Uint8Array[], options: { transfer?: boolean } = {}): Promise<Buffer[]> {
+    return this.submit('compress', inputs, options.transfer === true);
   }
 
   /** Decompresses; a chunk that is not valid zstd rejects (the caller reports the object as corrupt). */
@@ -68,10 +75,11 @@ export class CompressionPool {
     await Promise.all([...this.idle, ...this.busy.keys()].map((w) => w.terminate()));
   }
 
-  private submit(op: Task['op'], inputs: Uint8Array[]): Promise<Buffer[]> {
+  private submit(op: Task['op'], inputs: Uint8Array[], transfer = false): Promise<Buffer[]> {
     if (this.closed) return Promise.reject(new Error('compression pool closed'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, op, inputs, resolve, reject });
+      const buffers = transfer ? [...new Set(inputs.map((i) => i.buffer as ArrayBuffer))] : [];
+      this.queue.push({ id: this.nextId++, op, inputs, transfer: buffers, resolve, reject });
       this.dispatch();
     });
   }
@@ -82,7 +90,7 @@ export class CompressionPool {
       const task = this.queue.shift()!;
       this.busy.set(worker, task);
       worker.ref(); // a task in flight keeps the process alive until it answers
-      worker.postMessage({ id: task.id, op: task.op, inputs: task.inputs, level: COMPRESSION_LEVEL });
+      worker.postMessage({ id: task.id, op: task.op, inputs: task.inputs, level: COMPRESSION_LEVEL }, task.transfer);
     }
   }
 

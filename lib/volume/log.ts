@@ -124,7 +124,7 @@ export class Log {
     slot.writeAt([header, bodyBytes], offset);
     this.advance(slot, size);
     slot.summary!.synchs.push({ ...body, offset, recordSequence });
-    this.flush();
+    await this.flushAsync();
     return { ...body, sequence: slot.sequence, offset, recordSequence };
   }
 
@@ -160,12 +160,17 @@ export class Log {
     for (const slot of this.slots) slot.flush();
   }
 
+  /** The same, off the event loop. */
+  async flushAsync(): Promise<void> {
+    await Promise.all(this.slots.map((slot) => slot.flushAsync()));
+  }
+
   /** The archive confirmed segment `sequence` whole: an inactive slot holding it is recycled now. */
-  markArchived(sequence: number): void {
+  async markArchived(sequence: number): Promise<void> {
     const slot = this.slotHolding(sequence);
     if (!slot) return;
     slot.archived = true;
-    if (slot.state === 'inactive') this.recycle(slot);
+    if (slot.state === 'inactive') await this.recycle(slot);
   }
 
   private isZero(data: Buffer, i: number): boolean {
@@ -277,9 +282,9 @@ export class Log {
     // Order matters for power loss: the sealed segment is durable before a newer segment
     // exists (recovery treats all but the newest as whole), and the new header is durable
     // before any record follows it and before the archive sees the sealed segment.
-    sealed.flush();
+    await sealed.flushAsync();
     slot.writeAt([encodeSegmentHeader({ blockSizeBytes: this.config.blockSizeBytes, volumeId: this.config.volumeId, sequence, firstRecordSequence: this.nextRecordSequence, createdAtMs: this.clock() })], 0);
-    slot.flush();
+    await slot.flushAsync();
     slot.state = 'current';
     slot.sequence = sequence;
     slot.tail = SEGMENT_HEADER_SIZE;
@@ -338,14 +343,20 @@ export class Log {
     slot.state = 'inactive';
     this.counters.segmentsRetired++;
     debug('retired %s: %d live blocks copied forward', slot.name, copied);
-    if (slot.archived) this.recycle(slot);
+    if (slot.archived) await this.recycle(slot);
   }
 
-  private recycle(slot: SegmentSlot): void {
+  private async recycle(slot: SegmentSlot): Promise<void> {
+    if (slot.recycling) return; // retirement and the archive's confirmation may both ask
+    slot.recycling = true;
     const name = slot.name;
-    // Copies made by copy-forward must be durable before the only other copy goes.
-    this.flush();
-    slot.discard();
+    try {
+      // Copies made by copy-forward must be durable before the only other copy goes.
+      await this.flushAsync();
+      slot.discard();
+    } finally {
+      slot.recycling = false;
+    }
     this.counters.segmentsRecycled++;
     debug('recycled %s', name);
     for (const wake of this.blankWaiters.splice(0)) wake();

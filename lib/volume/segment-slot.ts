@@ -31,6 +31,8 @@ export class SegmentSlot {
   summary: SegmentSummary | null = null;
   /** Written since the last fdatasync. */
   dirty = false;
+  /** Being discarded (the flush before it is under way). */
+  recycling = false;
   /** The current segment's bytes before this raw offset are in the archive as tail pieces. */
   shippedTo = SEGMENT_HEADER_SIZE;
   /** Record sequence of the first record at `shippedTo`. */
@@ -75,7 +77,8 @@ export class SegmentSlot {
 
   /** Async read of a large range, in pieces, so that copy-forward and archiving do not stall the event loop. */
   async readRange(position: number, length: number): Promise<Buffer> {
-    const bytes = Buffer.allocUnsafe(length);
+    // Never from Buffer's shared pool: the archiver hands this memory to a worker thread.
+    const bytes = Buffer.allocUnsafeSlow(length);
     const pieceBytes = 4 * 1024 * 1024;
     for (let done = 0; done < length; ) {
       const want = Math.min(pieceBytes, length - done);
@@ -106,6 +109,18 @@ export class SegmentSlot {
     if (!this.dirty) return;
     this.file.datasync();
     this.dirty = false;
+  }
+
+  /** fdatasync off the event loop; writes made while it runs leave the slot dirty for the next flush. */
+  async flushAsync(): Promise<void> {
+    if (!this.dirty) return;
+    this.dirty = false;
+    try {
+      await this.file.datasyncAsync();
+    } catch (err) {
+      this.dirty = true;
+      throw err;
+    }
   }
 
   /** Drops everything from `offset` on: the file is cut there and extended again as a hole. */

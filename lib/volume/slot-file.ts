@@ -18,6 +18,8 @@ export interface SlotFile {
   write(parts: Buffer[], position: number): number;
   /** Makes every write so far durable (fdatasync). */
   datasync(): void;
+  /** The same, on the thread pool, so the event loop keeps serving reads meanwhile. */
+  datasyncAsync(): Promise<void>;
   /** Sets the length (a hole when it grows). */
   truncate(length: number): void;
   close(): void;
@@ -80,6 +82,10 @@ class FsSlotFile implements SlotFile {
 
   datasync(): void {
     fs.fdatasyncSync(this.fd);
+  }
+
+  datasyncAsync(): Promise<void> {
+    return new Promise((resolve, reject) => fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
   }
 
   truncate(length: number): void {

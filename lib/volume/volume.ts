@@ -409,9 +409,9 @@ export class Volume {
 
   /** Makes every acknowledged write durable (fdatasync). */
   flush(): Promise<void> {
-    return this.mutex.run(() => {
+    return this.mutex.run(async () => {
       this.checkOpen();
-      this.log.flush();
+      await this.log.flushAsync();
     });
   }
 

@@ -80,6 +80,10 @@ class SimSlotFile implements SlotFile {
     this.pending = [];
   }
 
+  async datasyncAsync(): Promise<void> {
+    this.datasync();
+  }
+
   /** Truncation is a metadata change the simulation treats as durable at once. */
   truncate(length: number): void {
     this.trigger.tick();
