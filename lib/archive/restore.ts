@@ -8,9 +8,8 @@ import { VolumeError, errnoCode } from '../errors.js';
 import type { Snapshot } from '../volume/snapshot.js';
 import type { SegmentSource } from '../volume/segment-source.js';
 
-/** Blocks read and written at once; several batches are in flight to hide archive latency. */
-const BATCH_BLOCKS = 256;
-const BATCHES_IN_FLIGHT = 4;
+/** Runs of blocks read at once, to hide archive latency. */
+const RUNS_IN_FLIGHT = 4;
 
 export interface RestorePlan {
   /** Segments of the window the restore reads from primary storage / from the archive. */
@@ -71,7 +70,7 @@ export async function planRestore(snapshot: Snapshot, source: SegmentSource): Pr
   return plan;
 }
 
-/** Writes the snapshot to `target`, which must not exist. Reports progress in bytes. */
+/** Writes the snapshot to `target`, which must not exist. Reports progress in bytes of data. */
 export async function restoreSnapshot(
   snapshot: Snapshot,
   target: string,
@@ -88,26 +87,22 @@ export async function restoreSnapshot(
   let complete = false;
   try {
     fs.ftruncateSync(fd, sizeBytes);
-    const blocks = sizeBytes / blockSizeBytes;
+    // Blocks go in log order, not block order: each archived chunk is then fetched once.
+    const { starts, lengths } = snapshot.runsInLogOrder();
+    const total = lengths.reduce((n, l) => n + l, 0) * blockSizeBytes;
     let bytesWritten = 0;
     let next = 0;
     let done = 0;
     const worker = async (): Promise<void> => {
-      while (next < blocks) {
-        const first = next;
-        const count = Math.min(BATCH_BLOCKS, blocks - first);
-        next += count;
-        let hasData = false;
-        for (let b = first; b < first + count && !hasData; b++) hasData = !snapshot.isHole(b);
-        if (hasData) {
-          const bytes = await snapshot.read(first * blockSizeBytes, count * blockSizeBytes);
-          bytesWritten += writeSparse(fd, bytes, first * blockSizeBytes, blockSizeBytes);
-        }
-        done += count * blockSizeBytes;
-        onProgress(done, sizeBytes);
+      while (next < starts.length) {
+        const run = next++;
+        const bytes = await snapshot.read(starts[run]! * blockSizeBytes, lengths[run]! * blockSizeBytes);
+        bytesWritten += writeSparse(fd, bytes, starts[run]! * blockSizeBytes, blockSizeBytes);
+        done += bytes.length;
+        onProgress(done, total);
       }
     };
-    await Promise.all(Array.from({ length: BATCHES_IN_FLIGHT }, worker));
+    await Promise.all(Array.from({ length: RUNS_IN_FLIGHT }, worker));
     fs.fsyncSync(fd);
     complete = true;
     return { bytesWritten };

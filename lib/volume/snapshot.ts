@@ -84,6 +84,38 @@ export class Snapshot {
     return s === 0 ? null : { sequence: this.window[s - 1]!, offset: this.offsets[block]! };
   }
 
+  /**
+   * The blocks with data, in the order of their entries in the log (segment, then offset),
+   * with the length of each run of consecutive blocks whose entries are contiguous. Reading
+   * in this order fetches each archived chunk once, whatever order the blocks were written in.
+   */
+  runsInLogOrder(): { starts: Uint32Array; lengths: Uint32Array } {
+    const blocks: number[] = [];
+    for (let b = 0; b < this.segments.length; b++) if (this.segments[b] !== 0) blocks.push(b);
+    // Older segments (higher window index) first, then by offset.
+    const key = (b: number) => (this.window.length - this.segments[b]!) * 0x1_0000_0000 + this.offsets[b]!;
+    blocks.sort((a, b) => key(a) - key(b));
+    const entrySize = BLOCK_CRC_SIZE + this.geometry.blockSizeBytes;
+    const starts: number[] = [];
+    const lengths: number[] = [];
+    for (let i = 0; i < blocks.length; ) {
+      let n = 1;
+      while (
+        i + n < blocks.length &&
+        n < 256 &&
+        blocks[i + n] === blocks[i]! + n &&
+        this.segments[blocks[i + n]!] === this.segments[blocks[i]!] &&
+        this.offsets[blocks[i + n]!] === this.offsets[blocks[i]!]! + n * entrySize
+      ) {
+        n++;
+      }
+      starts.push(blocks[i]!);
+      lengths.push(n);
+      i += n;
+    }
+    return { starts: Uint32Array.from(starts), lengths: Uint32Array.from(lengths) };
+  }
+
   async read(position: number, length: number): Promise<Buffer> {
     const target = Buffer.allocUnsafe(length);
     await this.readInto(target, position);
