@@ -22,8 +22,9 @@ import { bench as memory } from './memory.js';
 import { bench as openPast } from './open-past.js';
 import { bench as peers } from './peers.js';
 import { bench as synchLatency } from './synch-latency.js';
+import { bench as tails } from './tails.js';
 
-export const BENCHMARKS: Benchmark[] = [engine, openPast, memory, synchLatency, fuseIo, peers];
+export const BENCHMARKS: Benchmark[] = [engine, openPast, tails, memory, synchLatency, fuseIo, peers];
 
 const BENCHMARKS_FILE = path.resolve(DIST_DIR, '../../BENCHMARKS.md');
 
