@@ -81,14 +81,8 @@ export interface SynchRequest {
 }
 
 /** What `salvo status` shows of a volume: segment states, archive lag, sizes. */
-export interface VolumeStatus {
+export interface VolumeStatus extends Pick<VolumeConfig, 'volumeId' | 'sizeBytes' | 'blockSizeBytes' | 'segmentSizeBytes' | 'workingSetSegments' | 'spareSegments'> {
   volume: string;
-  volumeId: string;
-  sizeBytes: number;
-  blockSizeBytes: number;
-  segmentSizeBytes: number;
-  workingSetSegments: number;
-  spareSegments: number;
   segments: { current: number; active: number; inactive: number; recycle: number; archivedOnPrimary: number; currentSequence: number };
   bytesWritten: number;
   bytesCopiedForward: number;
