@@ -60,6 +60,8 @@ export interface OpenOptions {
   clock?: () => number;
   /** Told when writes start waiting for the archive (default: written to stderr). */
   onStall?: (message: string) => void;
+  /** Told what recovery had to drop, if anything (default: written to stderr). */
+  onWarning?: (message: string) => void;
   /** Memory for rebuilt snapshot indexes and fetched archive chunks together (default 256 MiB). */
   cacheBytesMax?: number;
   /** Longest wait between retries of a failed archive upload (default 30 s). */
@@ -241,7 +243,10 @@ export class Volume {
     });
     log.setArchiver(archiver);
     const volume = new Volume(dir, config, log, catalog, store, pool, archiver, lock, !options.pool, clock, options.cacheBytesMax ?? CACHE_BYTES_DEFAULT, cipher);
-    if (recovered.cut) debug('recovery cut %d bytes: %s', recovered.cut.bytes, recovered.cut.reason);
+    if (recovered.cut) {
+      const warn = options.onWarning ?? ((message: string) => process.stderr.write(`salvo: warning: ${message}\n`));
+      warn(`recovery dropped the torn end of segment ${recovered.current.sequence} (${recovered.cut.bytes} bytes, never acknowledged as durable): ${recovered.cut.reason}`);
+    }
     let tails: string[] | null;
     try {
       tails = await volume.checkArchiveIsOurs();
