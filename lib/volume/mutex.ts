@@ -1,16 +1,32 @@
 /**
  * A FIFO mutex for the engine's mutating operations (writes, synch points, rolling a
- * segment). Uncontended, `run` costs one microtask, so the write path can take it every time.
+ * segment). When nothing holds it, a task starts at once, in the caller's turn, without a
+ * microtask hop: the kernel sends one write at a time, so that is the write path's usual case.
  */
 export class Mutex {
   private tail: Promise<void> = Promise.resolve();
+  private busy = false;
 
   run<T>(task: () => Promise<T> | T): Promise<T> {
-    const result = this.tail.then(task);
-    this.tail = result.then(
+    let result: Promise<T>;
+    if (this.busy) {
+      result = this.tail.then(task);
+    } else {
+      this.busy = true;
+      try {
+        result = Promise.resolve(task());
+      } catch (err) {
+        result = Promise.reject(err);
+      }
+    }
+    const settled = result.then(
       () => undefined,
       () => undefined,
     );
+    this.tail = settled;
+    void settled.then(() => {
+      if (this.tail === settled) this.busy = false;
+    });
     return result;
   }
 }
