@@ -321,7 +321,8 @@ export class Log {
   /** Copies the segment's live entries forward, then makes it inactive (claims 1, 13). */
   private async retire(slot: SegmentSlot): Promise<void> {
     const summary = slot.summary!;
-    const raw = summary.rawEnd > summary.rawStart ? await slot.readRange(0, summary.rawEnd) : Buffer.alloc(0);
+    // A segment of superseded, zero and synch entries only retires at once, without reading it.
+    const raw = this.hasLiveEntries(slot) ? await slot.readRange(0, summary.rawEnd) : Buffer.alloc(0);
     let copied = 0;
     for (let e = 0; e < summary.extentCount; e++) {
       if (summary.extentIsZero(e)) continue;
@@ -344,6 +345,18 @@ export class Log {
     this.counters.segmentsRetired++;
     debug('retired %s: %d live blocks copied forward', slot.name, copied);
     if (slot.archived) await this.recycle(slot);
+  }
+
+  private hasLiveEntries(slot: SegmentSlot): boolean {
+    const summary = slot.summary!;
+    for (let e = 0; e < summary.extentCount; e++) {
+      if (summary.extentIsZero(e)) continue;
+      const first = summary.extentOffset(e);
+      for (let i = 0; i < summary.extentBlocks(e); i++) {
+        if (this.index.points(summary.extentBlock(e) + i, slot.index, first + i * this.entrySize)) return true;
+      }
+    }
+    return false;
   }
 
   private async recycle(slot: SegmentSlot): Promise<void> {
