@@ -38,14 +38,5 @@ export async function createTempVolume(
   return { dir, store, volume, reopen };
 }
 
-/** Deterministic pseudo-random numbers (mulberry32), so a failing seed can be replayed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers (mulberry32), so a failing seed can be replayed: the benchmarks' own. */
+export { prng } from '../../bench/history.js';
