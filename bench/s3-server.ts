@@ -11,7 +11,7 @@ import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { DIST_DIR, exec, type Cleanup } from './common.js';
 
-const SCRIPT = path.resolve(DIST_DIR, '../scripts/s3-test-server');
+const SCRIPT = path.resolve(DIST_DIR, '../../scripts/s3-test-server');
 
 export interface BenchS3 {
   /** An s3:// location (bucket created) no one else uses. */
