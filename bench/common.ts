@@ -151,9 +151,9 @@ export interface ExecResult {
 }
 
 /** Runs a command to completion (async: the benchmark process may be serving nothing, but never blocks). */
-export function exec(file: string, args: readonly string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<ExecResult> {
+export function exec(file: string, args: readonly string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {}): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    const child = execFile(file, args, { timeout: options.timeoutMs ?? 600_000, maxBuffer: 64 * MiB, env: options.env ?? process.env }, (err, stdout, stderr) => {
+    const child = execFile(file, args, { timeout: options.timeoutMs ?? 600_000, maxBuffer: 64 * MiB, env: options.env ?? process.env, cwd: options.cwd }, (err, stdout, stderr) => {
       if (err) {
         const detail = (stderr || stdout || '').trim().split('\n').slice(-3).join(' / ');
         reject(new Error(`${file} ${args.join(' ')} failed: ${err.message.split('\n')[0]}${detail ? ` (${detail})` : ''}`));
