@@ -40,6 +40,9 @@ const debug = createDebug('salvo:volume');
 /** Largest WRITE record: 128 KiB requests from FUSE fit in one. */
 const MAX_RECORD_BLOCKS = 256;
 
+/** Largest background flush step (a quarter of the segment below 32 MiB segments). */
+const FLUSH_AHEAD_BYTES_MAX = 8 * 1024 * 1024;
+
 export interface LogEvents {
   /** Writes are waiting for a free slot (the archive is behind); called once per stall. */
   onStall(message: string): void;
@@ -50,6 +53,9 @@ export class Log {
   private readonly zeroBlock: Buffer;
   private blankWaiters: (() => void)[] = [];
   private stalledSinceMs: number | null = null;
+  /** Background flushes of the current segment: every this many bytes, last at that tail. */
+  private readonly flushAheadBytes: number;
+  private flushAheadFrom = SEGMENT_HEADER_SIZE;
   /** When the oldest write not yet queued for the archive was made, or null. */
   unshippedSinceMs: number | null = null;
   /** Bytes appended by the application and by copy-forward, for status. */
@@ -68,6 +74,7 @@ export class Log {
   ) {
     this.entrySize = BLOCK_CRC_SIZE + config.blockSizeBytes;
     this.zeroBlock = Buffer.alloc(config.blockSizeBytes);
+    this.flushAheadBytes = Math.min(FLUSH_AHEAD_BYTES_MAX, config.segmentSizeBytes / 4);
   }
 
   setArchiver(archiver: Archiver): void {
@@ -107,6 +114,20 @@ export class Log {
     }
     this.counters.bytesWritten += data.length;
     this.unshippedSinceMs ??= this.clock();
+    this.flushAhead();
+  }
+
+  /**
+   * Starts an fdatasync of the current segment in the background every `flushAheadBytes`, so
+   * that the one a roll must wait for (rule 6a) finds little left to write: without it a
+   * sustained writer stalled ~60 ms on every 64 MiB segment. A failure only leaves the slot
+   * dirty; the roll's own flush reports it.
+   */
+  private flushAhead(): void {
+    const slot = this.current;
+    if (slot.tail - this.flushAheadFrom < this.flushAheadBytes) return;
+    this.flushAheadFrom = slot.tail;
+    slot.flushAsync().catch((err: unknown) => debug('background flush of %s failed: %s', slot.name, (err as Error).message));
   }
 
   /** Appends a SYNCH record and makes everything before it durable. */
@@ -135,7 +156,6 @@ export class Log {
   shipTail(): void {
     const slot = this.current;
     if (!this.archiver || slot.tail <= slot.shippedTo) return;
-    slot.flush(); // the archive must never hold bytes that primary storage could lose
     const rawStart = slot.shippedTo;
     const firstRecordSequence = rawStart === SEGMENT_HEADER_SIZE ? slot.summary!.firstRecordSequence : slot.shippedRecordSequence;
     this.archiver.enqueue({
@@ -143,7 +163,10 @@ export class Log {
       sequence: slot.sequence,
       rawStart,
       summary: slot.summary!.sliceFrom(rawStart, firstRecordSequence),
-      read: (position, length) => slot.readRange(position, length),
+      read: async (position, length) => {
+        await slot.flushAsync(); // the archive must never hold bytes that primary storage could lose
+        return slot.readRange(position, length);
+      },
     });
     slot.shippedTo = slot.tail;
     slot.shippedRecordSequence = this.nextRecordSequence;
@@ -291,6 +314,7 @@ export class Log {
     slot.summary = new SegmentSummary(sequence, this.nextRecordSequence, SEGMENT_HEADER_SIZE, SEGMENT_HEADER_SIZE, this.nextRecordSequence);
     slot.shippedTo = SEGMENT_HEADER_SIZE;
     this.current = slot;
+    this.flushAheadFrom = SEGMENT_HEADER_SIZE;
     this.seal(sealed);
     this.unshippedSinceMs = null; // the sealed segment's writes now wait in the archive queue
     await this.retireExcess();

@@ -31,6 +31,8 @@ export class SegmentSlot {
   summary: SegmentSummary | null = null;
   /** Written since the last fdatasync. */
   dirty = false;
+  /** The fdatasync under way on the thread pool, if any. */
+  private flushing: Promise<void> | null = null;
   /** Being discarded (the flush before it is under way). */
   recycling = false;
   /** The current segment's bytes before this raw offset are in the archive as tail pieces. */
@@ -75,6 +77,15 @@ export class SegmentSlot {
     }
   }
 
+  /** Reads `parts` in turn from `position` in one scatter read (zeros past the file's end). */
+  readvAt(parts: Buffer[], position: number): void {
+    let n = this.file.readv(parts, position);
+    for (const part of parts) {
+      if (n < part.length) part.fill(0, Math.max(0, n));
+      n -= part.length;
+    }
+  }
+
   /** Async read of a large range, in pieces, so that copy-forward and archiving do not stall the event loop. */
   async readRange(position: number, length: number): Promise<Buffer> {
     // Never from Buffer's shared pool: the archiver hands this memory to a worker thread.
@@ -106,20 +117,38 @@ export class SegmentSlot {
   }
 
   flush(): void {
-    if (!this.dirty) return;
+    // An fdatasync in flight off the event loop is not done yet: this one covers it.
+    if (!this.dirty && !this.flushing) return;
     this.file.datasync();
     this.dirty = false;
   }
 
-  /** fdatasync off the event loop; writes made while it runs leave the slot dirty for the next flush. */
+  /**
+   * fdatasync off the event loop; writes made while it runs leave the slot dirty for the next
+   * flush. Resolves only when every write made before the call is durable, also when another
+   * caller's fdatasync is already in flight (it is awaited, then the slot flushed again if dirty).
+   */
   async flushAsync(): Promise<void> {
-    if (!this.dirty) return;
-    this.dirty = false;
-    try {
-      await this.file.datasyncAsync();
-    } catch (err) {
-      this.dirty = true;
-      throw err;
+    for (;;) {
+      if (this.flushing) {
+        await this.flushing;
+        continue;
+      }
+      if (!this.dirty) return;
+      this.dirty = false;
+      const flushing = this.file.datasyncAsync().then(
+        () => {
+          this.flushing = null;
+        },
+        (err: unknown) => {
+          this.flushing = null;
+          this.dirty = true;
+          throw err;
+        },
+      );
+      this.flushing = flushing;
+      await flushing;
+      return;
     }
   }
 

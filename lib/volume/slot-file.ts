@@ -14,6 +14,8 @@ export interface SlotFile {
   read(into: Buffer, offset: number, length: number, position: number): number;
   /** The same, off the event loop (for large reads). */
   readAsync(into: Buffer, offset: number, length: number, position: number): Promise<number>;
+  /** Reads into `parts` in turn (one scatter read); returns the bytes read (fewer only at the end). */
+  readv(parts: Buffer[], position: number): number;
   /** Writes all of `parts` at `position` and returns the bytes written (fewer: the disk is full). */
   write(parts: Buffer[], position: number): number;
   /** Makes every write so far durable (fdatasync). */
@@ -74,6 +76,10 @@ class FsSlotFile implements SlotFile {
 
   readAsync(into: Buffer, offset: number, length: number, position: number): Promise<number> {
     return new Promise((resolve, reject) => fs.read(this.fd, into, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+  }
+
+  readv(parts: Buffer[], position: number): number {
+    return fs.readvSync(this.fd, parts, position);
   }
 
   write(parts: Buffer[], position: number): number {

@@ -65,6 +65,12 @@ class SimSlotFile implements SlotFile {
     return this.read(into, offset, length, position);
   }
 
+  readv(parts: Buffer[], position: number): number {
+    let n = 0;
+    for (const part of parts) n += this.read(part, 0, part.length, position + n);
+    return n;
+  }
+
   write(parts: Buffer[], position: number): number {
     this.trigger.tick();
     const bytes = Buffer.concat(parts);

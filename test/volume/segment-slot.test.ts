@@ -1,0 +1,114 @@
+/**
+ * SegmentSlot's flushes: a flush must not report durability while another caller's fdatasync
+ * of the same slot is still running (the roll, a synch point, a user's fsync and the
+ * background flush-ahead can overlap), and scatter reads fill every part.
+ */
+import t from 'tap';
+import { SegmentSlot } from '../../lib/volume/segment-slot.js';
+import type { SlotFile, SlotFiles } from '../../lib/volume/slot-file.js';
+
+/** A slot file in memory whose async fdatasyncs finish only when the test says so. */
+class ControlledFile implements SlotFile {
+  readonly path = '/nowhere/0000.slot';
+  readonly bytes = Buffer.alloc(64 * 1024);
+  readonly pending: (() => void)[] = [];
+  syncs = 0;
+
+  read(into: Buffer, offset: number, length: number, position: number): number {
+    return this.bytes.copy(into, offset, position, position + length);
+  }
+  async readAsync(into: Buffer, offset: number, length: number, position: number): Promise<number> {
+    return this.read(into, offset, length, position);
+  }
+  readv(parts: Buffer[], position: number): number {
+    let n = 0;
+    for (const part of parts) n += this.read(part, 0, part.length, position + n);
+    return n;
+  }
+  write(parts: Buffer[], position: number): number {
+    return Buffer.concat(parts).copy(this.bytes, position);
+  }
+  datasync(): void {
+    this.syncs++;
+  }
+  datasyncAsync(): Promise<void> {
+    return new Promise((resolve) => this.pending.push(() => {
+      this.syncs++;
+      resolve();
+    }));
+  }
+  truncate(): void {}
+  close(): void {}
+}
+
+function slotOver(file: ControlledFile): SegmentSlot {
+  const files: SlotFiles = { open: () => file };
+  return SegmentSlot.open(files, 0, file.bytes.length);
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+t.test('a flush waits for the fdatasync another caller started', async (t) => {
+  const file = new ControlledFile();
+  const slot = slotOver(file);
+  slot.writeAt([Buffer.from('first')], 100);
+  let firstDone = false;
+  let secondDone = false;
+  void slot.flushAsync().then(() => (firstDone = true));
+  void slot.flushAsync().then(() => (secondDone = true));
+  await tick();
+  t.equal(file.pending.length, 1, 'one fdatasync covers both callers');
+  t.notOk(secondDone, 'the second caller is not told "durable" while the first fdatasync runs');
+  file.pending.shift()!();
+  await tick();
+  t.ok(firstDone && secondDone, 'both resolve once it finished');
+});
+
+t.test('writes made while an fdatasync runs get their own', async (t) => {
+  const file = new ControlledFile();
+  const slot = slotOver(file);
+  slot.writeAt([Buffer.from('one')], 0);
+  const first = slot.flushAsync();
+  slot.writeAt([Buffer.from('two')], 10);
+  let secondDone = false;
+  const second = slot.flushAsync().then(() => (secondDone = true));
+  await tick();
+  file.pending.shift()!();
+  await first;
+  await tick();
+  t.notOk(secondDone, 'the write made during the first fdatasync is not durable yet');
+  t.equal(file.pending.length, 1, 'a second fdatasync was started for it');
+  file.pending.shift()!();
+  await second;
+  t.equal(file.syncs, 2);
+});
+
+t.test('a synchronous flush does not skip an fdatasync still in flight', async (t) => {
+  const file = new ControlledFile();
+  const slot = slotOver(file);
+  slot.writeAt([Buffer.from('data')], 0);
+  const background = slot.flushAsync();
+  slot.flush();
+  t.equal(file.syncs, 1, 'it made the slot durable itself');
+  file.pending.shift()!();
+  await background;
+});
+
+t.test('a failed fdatasync leaves the slot dirty and rejects every waiter', async (t) => {
+  const file = new ControlledFile();
+  file.datasyncAsync = () => Promise.reject(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+  const slot = slotOver(file);
+  slot.writeAt([Buffer.from('data')], 0);
+  const results = await Promise.allSettled([slot.flushAsync(), slot.flushAsync()]);
+  t.same(results.map((r) => r.status), ['rejected', 'rejected']);
+  t.ok(slot.dirty, 'the next flush tries again');
+});
+
+t.test('a scatter read fills each part in turn, zeros past the end', async (t) => {
+  const file = new ControlledFile();
+  file.bytes.write('abcdefgh', file.bytes.length - 8);
+  const slot = slotOver(file);
+  const parts = [Buffer.alloc(4, 0xff), Buffer.alloc(4, 0xff), Buffer.alloc(4, 0xff)];
+  slot.readvAt(parts, file.bytes.length - 8);
+  t.same(parts.map((p) => p.toString('latin1')), ['abcd', 'efgh', '\0\0\0\0']);
+});
