@@ -86,8 +86,9 @@ export class Log {
     return this.slots.filter((s) => s.state === 'current' || s.state === 'active').sort((a, b) => a.sequence - b.sequence);
   }
 
+  /** The slot to read segment `sequence` from; none once its recycling began (the archive holds it). */
   slotHolding(sequence: number): SegmentSlot | undefined {
-    return this.slots.find((s) => s.sequence === sequence && s.state !== 'recycle');
+    return this.slots.find((s) => s.sequence === sequence && s.state !== 'recycle' && !s.recycling);
   }
 
   get stalledSince(): number | null {
@@ -100,19 +101,54 @@ export class Log {
    * the OS: a kill -9 afterwards loses nothing.
    */
   async appendBlocks(block: number, data: Buffer): Promise<void> {
+    const count = this.blockCount(data);
+    if (this.workingSetLength() > this.config.workingSetSegments) await this.retireExcess();
+    for (let done = this.appendWhileRoom(block, data, 0); done < count; done = this.appendWhileRoom(block, data, done)) await this.roll();
+    this.appended(data.length);
+  }
+
+  /**
+   * The same, at once, when it needs neither a retirement nor a roll (the usual case): the
+   * FUSE write is answered in the same turn, without a promise. False, with nothing written,
+   * when it needs them; then the caller uses appendBlocks.
+   */
+  appendBlocksNow(block: number, data: Buffer): boolean {
+    const count = this.blockCount(data);
+    // Worst case: every block its own record.
+    if (this.workingSetLength() > this.config.workingSetSegments || this.free() < count * (RECORD_HEADER_SIZE + this.entrySize)) return false;
+    const done = this.appendWhileRoom(block, data, 0);
+    assert(done === count);
+    this.appended(data.length);
+    return true;
+  }
+
+  private blockCount(data: Buffer): number {
+    const count = data.length / this.config.blockSizeBytes;
+    assert(Number.isInteger(count) && count > 0);
+    return count;
+  }
+
+  /** Appends the blocks of `data` from block `from` on while the current segment has room; returns how far it got. */
+  private appendWhileRoom(block: number, data: Buffer, from: number): number {
     const bs = this.config.blockSizeBytes;
     const count = data.length / bs;
-    assert(Number.isInteger(count) && count > 0);
-    if (this.workingSetLength() > this.config.workingSetSegments) await this.retireExcess();
-    let i = 0;
+    let i = from;
     while (i < count) {
       const zero = this.isZero(data, i);
       let j = i + 1;
       while (j < count && this.isZero(data, j) === zero) j++;
-      await this.appendRun(block + i, data.subarray(i * bs, j * bs), j - i, zero);
-      i = j;
+      const free = this.free() - RECORD_HEADER_SIZE;
+      const fit = zero ? (free >= 0 ? j - i : 0) : Math.min(j - i, Math.floor(free / this.entrySize), MAX_RECORD_BLOCKS);
+      if (fit <= 0) return i;
+      if (zero) this.writeZeroRecord(block + i, fit);
+      else this.writeBlocksRecord(block + i, data.subarray(i * bs, (i + fit) * bs), fit);
+      i += fit;
     }
-    this.counters.bytesWritten += data.length;
+    return i;
+  }
+
+  private appended(bytes: number): void {
+    this.counters.bytesWritten += bytes;
     this.unshippedSinceMs ??= this.clock();
     this.flushAhead();
   }
@@ -209,21 +245,6 @@ export class Log {
     let n = 0;
     for (const s of this.slots) if (s.state === 'current' || s.state === 'active') n++;
     return n;
-  }
-
-  private async appendRun(block: number, data: Buffer, count: number, zero: boolean): Promise<void> {
-    let done = 0;
-    while (done < count) {
-      const free = this.free() - RECORD_HEADER_SIZE;
-      const fit = zero ? (free >= 0 ? count - done : 0) : Math.min(count - done, Math.floor(free / this.entrySize), MAX_RECORD_BLOCKS);
-      if (fit <= 0) {
-        await this.roll();
-        continue;
-      }
-      if (zero) this.writeZeroRecord(block + done, fit);
-      else this.writeBlocksRecord(block + done, data.subarray(done * this.config.blockSizeBytes, (done + fit) * this.config.blockSizeBytes), fit);
-      done += fit;
-    }
   }
 
   private writeBlocksRecord(block: number, data: Buffer, count: number): void {
@@ -390,7 +411,7 @@ export class Log {
     try {
       // Copies made by copy-forward must be durable before the only other copy goes.
       await this.flushAsync();
-      slot.discard();
+      await slot.discard();
     } finally {
       slot.recycling = false;
     }

@@ -5,14 +5,19 @@
  */
 export class Mutex {
   private tail: Promise<void> = Promise.resolve();
-  private busy = false;
+  private held = false;
+
+  /** A task holds the mutex (or waits for it). */
+  get busy(): boolean {
+    return this.held;
+  }
 
   run<T>(task: () => Promise<T> | T): Promise<T> {
     let result: Promise<T>;
-    if (this.busy) {
+    if (this.held) {
       result = this.tail.then(task);
     } else {
-      this.busy = true;
+      this.held = true;
       try {
         result = Promise.resolve(task());
       } catch (err) {
@@ -25,7 +30,7 @@ export class Mutex {
     );
     this.tail = settled;
     void settled.then(() => {
-      if (this.tail === settled) this.busy = false;
+      if (this.tail === settled) this.held = false;
     });
     return result;
   }

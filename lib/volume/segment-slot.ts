@@ -185,10 +185,15 @@ export class SegmentSlot {
     }
   }
 
-  /** Discards the segment: the file becomes a blank hole and the sidecar goes (claim 15). */
-  discard(): void {
-    fs.rmSync(this.sidecarPath, { force: true });
-    this.cutAt(0);
+  /**
+   * Discards the segment: the file becomes a blank hole and the sidecar goes (claim 15). Off
+   * the event loop (freeing a full slot's extents takes tens of milliseconds); the slot becomes
+   * blank, and so takeable, only when it is done.
+   */
+  async discard(): Promise<void> {
+    await fs.promises.rm(this.sidecarPath, { force: true });
+    await this.file.truncateAsync(0);
+    await this.file.truncateAsync(this.sizeBytes);
     this.state = 'recycle';
     this.sequence = 0;
     this.tail = SEGMENT_HEADER_SIZE;

@@ -24,6 +24,8 @@ export interface SlotFile {
   datasyncAsync(): Promise<void>;
   /** Sets the length (a hole when it grows). */
   truncate(length: number): void;
+  /** The same on the thread pool: cutting a full 64 MiB slot takes tens of milliseconds. */
+  truncateAsync(length: number): Promise<void>;
   close(): void;
 }
 
@@ -96,6 +98,10 @@ class FsSlotFile implements SlotFile {
 
   truncate(length: number): void {
     fs.ftruncateSync(this.fd, length);
+  }
+
+  truncateAsync(length: number): Promise<void> {
+    return new Promise((resolve, reject) => fs.ftruncate(this.fd, length, (err) => (err ? reject(err) : resolve())));
   }
 
   close(): void {

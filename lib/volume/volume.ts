@@ -397,6 +397,19 @@ export class Volume {
     return target;
   }
 
+  /**
+   * write() done at once when it can be: block-aligned, nothing else holds the engine, and no
+   * roll or retirement is due. Returns false, having done nothing, otherwise (then call write).
+   * Throws as write() rejects.
+   */
+  writeNow(data: Buffer, position: number): boolean {
+    const bs = this.config.blockSizeBytes;
+    if (this.mutex.busy || position % bs !== 0 || data.length % bs !== 0 || data.length === 0) return false;
+    this.checkOpen();
+    this.checkRange(position, data.length);
+    return this.log.appendBlocksNow(position / bs, data);
+  }
+
   /** Writes `data` at `position` (any alignment); resolves once the bytes are in the OS. */
   write(data: Buffer, position: number): Promise<void> {
     return this.mutex.run(async () => {

@@ -100,6 +100,10 @@ class SimSlotFile implements SlotFile {
       .map((w) => ({ position: w.position, bytes: w.bytes.subarray(0, Math.min(w.bytes.length, length - w.position)) }));
   }
 
+  async truncateAsync(length: number): Promise<void> {
+    this.truncate(length);
+  }
+
   close(): void {}
 }
 

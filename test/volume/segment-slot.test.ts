@@ -38,6 +38,7 @@ class ControlledFile implements SlotFile {
     }));
   }
   truncate(): void {}
+  async truncateAsync(): Promise<void> {}
   close(): void {}
 }
 
