@@ -17,9 +17,19 @@ import { availableParallelism } from 'node:os';
  */
 export const COMPRESSION_LEVEL = 1;
 
+/**
+ * Compression runs at a lower CPU priority than the threads serving the volume (nice 10: about
+ * a tenth of their weight when both want the CPU): a FUSE request, or the application and
+ * kernel threads behind it, never waits behind a segment being compressed, and archiving still
+ * takes every cycle they leave. Sustained writes that leave none stall on spare slots instead.
+ */
+const WORKER_NICE = 10;
+
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const zstd = require(workerData.zstdPath);
+// On Linux the nice value is per thread and pid 0 is this thread: only the worker yields.
+try { require('node:os').setPriority(0, workerData.nice); } catch {}
 parentPort.on('message', ({ id, op, inputs, level }) => {
   try {
     const outputs = inputs.map((input) =>
@@ -51,7 +61,7 @@ export class CompressionPool {
   constructor(size = Math.max(1, Math.min(2, availableParallelism()))) {
     const zstdPath = createRequire(import.meta.url).resolve('zstd-napi');
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { zstdPath } });
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { zstdPath, nice: WORKER_NICE } });
       worker.unref();
       worker.on('message', (message: { id: number; outputs?: Uint8Array[]; error?: string }) => this.finish(worker, message));
       worker.on('error', (err) => this.fail(worker, err));
