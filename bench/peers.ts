@@ -29,13 +29,13 @@ import { spawn } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { controlRequest } from '../lib/agent/control.js';
 import { takeSynchPoint } from '../lib/agent/sync.js';
 import { parseSize } from '../lib/format/units.js';
 import type { VolumeStatus } from '../lib/volume/volume.js';
 import { prng } from './history.js';
-import { benchS3 } from './s3-server.js';
+import { benchS3, benchS3Client } from './s3-server.js';
 import {
   GiB,
   MiB,
@@ -561,6 +561,7 @@ async function ensureS3backer(log: (message: string) => void): Promise<string | 
 }
 
 async function bucketBytes(client: S3Client, bucket: string, prefix: string): Promise<number> {
+  const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
   let bytes = 0;
   let token: string | undefined;
   do {
@@ -584,14 +585,7 @@ async function runS3backer(options: BenchOptions, s: Settings, w: Workload, run:
     const prefix = `${key}/`;
     const accessFile = path.join(base, 'passwd');
     await fs.promises.writeFile(accessFile, `${s3.env.AWS_ACCESS_KEY_ID}:${s3.env.AWS_SECRET_ACCESS_KEY}\n`, { mode: 0o600 });
-    const client = new S3Client({
-      region: s3.env.AWS_REGION ?? 'us-east-1',
-      endpoint: s3.env.AWS_ENDPOINT_URL,
-      credentials: { accessKeyId: s3.env.AWS_ACCESS_KEY_ID!, secretAccessKey: s3.env.AWS_SECRET_ACCESS_KEY! },
-      forcePathStyle: true,
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    const client = await benchS3Client(s3.env);
     cleanup.add('S3 client', () => client.destroy());
     const mnt = path.join(base, 'mnt');
     const file = path.join(mnt, 'file');

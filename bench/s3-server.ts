@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { DIST_DIR, exec, type Cleanup } from './common.js';
 
 const SCRIPT = path.resolve(DIST_DIR, '../../scripts/s3-test-server');
@@ -46,14 +46,8 @@ export async function benchS3(cleanup: Cleanup, name: string, log: (message: str
     base = 's3://salvo-bench/run';
   }
   const bucket = /^s3:\/\/([^/]+)/.exec(base)![1]!;
-  const client = new S3Client({
-    region: env.AWS_REGION ?? 'us-east-1',
-    endpoint: env.AWS_ENDPOINT_URL,
-    credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! },
-    forcePathStyle: true,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  const client = await benchS3Client(env);
+  const { CreateBucketCommand } = await import('@aws-sdk/client-s3');
   try {
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
   } catch (err) {
@@ -63,6 +57,22 @@ export async function benchS3(cleanup: Cleanup, name: string, log: (message: str
   }
   const url = `${base.replace(/\/+$/, '')}/${name}-${randomBytes(4).toString('hex')}`;
   return { url, env, endpoint: new URL(env.AWS_ENDPOINT_URL!).host };
+}
+
+/**
+ * An S3 client for the server. The SDK is loaded only here, on first use: merely loaded into a
+ * benchmark process, its large heap makes every GC dearer and the in-process benchmarks slower.
+ */
+export async function benchS3Client(env: Record<string, string>): Promise<S3Client> {
+  const { S3Client } = await import('@aws-sdk/client-s3');
+  return new S3Client({
+    region: env.AWS_REGION ?? 'us-east-1',
+    endpoint: env.AWS_ENDPOINT_URL,
+    credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! },
+    forcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
 }
 
 function pick(source: NodeJS.ProcessEnv): Record<string, string> {
