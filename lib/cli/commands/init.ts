@@ -1,7 +1,6 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { formatBytes, parseSize } from '../../format/units.js';
-import { Volume } from '../../volume/volume.js';
 import { print, printJson } from '../output.js';
 import { s3Settings, wholeNumber } from './options.js';
 
@@ -32,6 +31,7 @@ Examples:
     )
     .action(async (dir: string, options: Record<string, string | boolean | undefined>) => {
       const archive = (options.archive as string | undefined) ?? `${path.resolve(dir).replace(/\/+$/, '')}-archive`;
+      const { Volume } = await import('../../volume/volume.js'); // heavy: loaded only when init runs (see main.ts)
       const config = await Volume.create(path.resolve(dir), {
         sizeBytes: parseSize(options.size as string, '--size'),
         blockSizeBytes: parseSize(options.blockSize as string, '--block-size'),

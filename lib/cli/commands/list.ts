@@ -1,11 +1,6 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { SegmentSlot } from '../../volume/segment-slot.js';
-import { FsSlotFiles, slotFileName } from '../../volume/slot-file.js';
 import { Catalog, synchPointTime, type SynchPoint } from '../../volume/synch-point.js';
-import { slotsDirectory } from '../../volume/recovery.js';
-import { readVolumeConfig } from '../../volume/volume.js';
-import { openArchive, isVolumeDirectory } from '../target.js';
 import { print, printJson, printTable } from '../output.js';
 
 export interface ListedPoint {
@@ -22,6 +17,14 @@ export interface ListedPoint {
  * volume is mounted) or of an archive, oldest first.
  */
 export async function listPoints(target: string): Promise<ListedPoint[]> {
+  // heavy: loaded only when list runs (see main.ts)
+  const [{ SegmentSlot }, { FsSlotFiles, slotFileName }, { slotsDirectory }, { readVolumeConfig }, { isVolumeDirectory, openArchive }] = await Promise.all([
+    import('../../volume/segment-slot.js'),
+    import('../../volume/slot-file.js'),
+    import('../../volume/recovery.js'),
+    import('../../volume/volume.js'),
+    import('../target.js'),
+  ]);
   if (isVolumeDirectory(target)) {
     const config = readVolumeConfig(target);
     const onPrimary = new Set<number>();

@@ -6,8 +6,7 @@ import createDebug from 'debug';
 import { VolumeError, errnoCode } from '../../errors.js';
 import { parseDuration, parseSize } from '../../format/units.js';
 import { ControlServer, controlSocketPath } from '../../agent/control.js';
-import { VolumeMount } from '../../fuse/mount.js';
-import { CACHE_BYTES_DEFAULT, Volume } from '../../volume/volume.js';
+import type { VolumeMount } from '../../fuse/mount.js';
 import { print } from '../output.js';
 
 const debug = createDebug('salvo:mount');
@@ -37,6 +36,8 @@ async function checkMountpoint(mountpoint: string): Promise<void> {
 /** Serves the volume on the mountpoint until SIGINT, SIGTERM or `salvo unmount`. */
 export async function serveMount(dir: string, mountpoint: string, options: MountCommandOptions, onReady: () => void): Promise<void> {
   await checkMountpoint(mountpoint);
+  // heavy (volume engine, fuse-native): loaded only when a mount is served, not by `--daemon`'s parent (see main.ts)
+  const [{ CACHE_BYTES_DEFAULT, Volume }, { VolumeMount }] = await Promise.all([import('../../volume/volume.js'), import('../../fuse/mount.js')]);
   const socket = controlSocketPath(dir);
   const volume = await Volume.open(dir, { cacheBytesMax: options.cache ? parseSize(options.cache, '--cache') : CACHE_BYTES_DEFAULT });
   let mount: VolumeMount | null = null;

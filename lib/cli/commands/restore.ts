@@ -1,9 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { formatBytes } from '../../format/units.js';
-import { planRestore, restoreSnapshot } from '../../archive/restore.js';
 import { synchPointTime } from '../../volume/synch-point.js';
-import { openHistory } from '../target.js';
 import { print, printJson, progressBar } from '../output.js';
 
 export function registerRestore(program: Command): void {
@@ -23,6 +21,8 @@ Examples:
   salvo restore s3://backups/db --at before-upgrade db.img --dry-run`,
     )
     .action(async (target: string, out: string, options: { at: string; dryRun?: boolean; json?: boolean }) => {
+      // heavy: loaded only when restore runs (see main.ts)
+      const [{ planRestore, restoreSnapshot }, { openHistory }] = await Promise.all([import('../../archive/restore.js'), import('../target.js')]);
       const bar = progressBar('reading summaries');
       const history = await openHistory(target, (done, total) => bar.update(done, total));
       bar.finish();

@@ -2,9 +2,8 @@ import type { Command } from 'commander';
 import { isVolumeError } from '../../errors.js';
 import { formatBytes } from '../../format/units.js';
 import { controlRequest, resolveControl } from '../../agent/control.js';
-import { Volume, type VolumeStatus } from '../../volume/volume.js';
+import type { VolumeStatus } from '../../volume/volume.js';
 import { synchPointTime } from '../../volume/synch-point.js';
-import { isVolumeDirectory, openArchive } from '../target.js';
 import { print, printJson } from '../output.js';
 
 /** Status from the running mount if there is one, else by opening the volume or the archive. */
@@ -16,6 +15,8 @@ async function readStatus(target: string): Promise<{ kind: 'volume'; status: Vol
   } catch (err) {
     if (!isVolumeError(err, 'NOT_MOUNTED')) throw err;
   }
+  // heavy: loaded only when there is no mount to ask (see main.ts)
+  const [{ Volume }, { isVolumeDirectory, openArchive }] = await Promise.all([import('../../volume/volume.js'), import('../target.js')]);
   if (isVolumeDirectory(target)) {
     const volume = await Volume.open(target, { onStall: () => undefined });
     try {

@@ -1,9 +1,8 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { VolumeError } from '../../errors.js';
-import { emptyCounts, verifyArchive, verifyPoints, verifySlots, type Problem } from '../../archive/verify.js';
+import type { Problem } from '../../archive/verify.js';
 import { fsckSnapshot, snapshotFiles, type FsckResult } from '../../agent/fsck.js';
-import { openHistory } from '../target.js';
 import { print, printJson, progressBar } from '../output.js';
 import { wholeNumber } from './options.js';
 
@@ -11,6 +10,8 @@ import { wholeNumber } from './options.js';
 export const EXIT_PROBLEMS = 3;
 
 async function verifyChecksums(target: string, json: boolean | undefined): Promise<number> {
+  // heavy: loaded only when the checksums are verified (see main.ts)
+  const [{ emptyCounts, verifyArchive, verifyPoints, verifySlots }, { openHistory }] = await Promise.all([import('../../archive/verify.js'), import('../target.js')]);
   const history = await openHistory(target);
   const counts = emptyCounts();
   let problems: Problem[] = [];
