@@ -20,6 +20,7 @@ import { VolumeError } from '../errors.js';
 import type { Volume } from '../volume/volume.js';
 import { snapshotFileName, synchPointTime, type SynchPoint } from '../volume/synch-point.js';
 import { toErrno } from './errno.js';
+import { ReadAhead } from './read-ahead.js';
 
 const debug = createDebug('salvo:fuse');
 const run = promisify(execFile);
@@ -57,6 +58,7 @@ export class VolumeMount {
   private byLabel = new Map<string, SynchPoint>();
   private indexedPoints = -1;
   private readonly report: (message: string) => void;
+  private readonly readAhead: ReadAhead;
 
   private readonly fuse: Fuse;
 
@@ -72,6 +74,7 @@ export class VolumeMount {
       force: true,
       allowOther: options.allowOther ?? false,
     });
+    this.readAhead = new ReadAhead(volume);
     this.controlBytes = Buffer.from(JSON.stringify(options.control, null, 2) + '\n');
     this.report = options.report ?? ((m) => process.stderr.write(`salvo: ${m}\n`));
   }
@@ -217,7 +220,7 @@ export class VolumeMount {
     if (n === 0) return cb(0);
     if (handle.kind === 'live') {
       try {
-        this.volume.readInto(buf.subarray(0, n), pos);
+        this.readAhead.readInto(buf.subarray(0, n), pos);
         return cb(n);
       } catch (err) {
         return cb(toErrno(err, `reading ${n} bytes at ${pos} of the live volume`, this.report));

@@ -91,6 +91,11 @@ export class Log {
     return this.slots.find((s) => s.sequence === sequence && s.state !== 'recycle' && !s.recycling);
   }
 
+  /** Record sequence of the next record: it changes with every append, so a cached read can tell it may be stale. */
+  get appendStamp(): number {
+    return this.nextRecordSequence;
+  }
+
   get stalledSince(): number | null {
     return this.stalledSinceMs;
   }

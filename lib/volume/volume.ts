@@ -322,6 +322,11 @@ export class Volume {
     return this.config.sizeBytes;
   }
 
+  /** Changes whenever blocks may have changed (every record appended). */
+  get appendStamp(): number {
+    return this.log.appendStamp;
+  }
+
   get index(): BlockIndex {
     return this.log.index;
   }

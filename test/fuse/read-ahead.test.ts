@@ -1,0 +1,99 @@
+/**
+ * The live image's read-ahead: a sequential reader is answered from the range read ahead,
+ * and never with bytes a later write changed; other patterns read the volume directly.
+ */
+import t from 'tap';
+import { ReadAhead } from '../../lib/fuse/read-ahead.js';
+import { createTempVolume } from '../helpers/temp-volume.js';
+
+const CHUNK = 16 * 1024;
+const idle = () => new Promise((resolve) => setImmediate(resolve));
+
+function pattern(seed: number, length: number): Buffer {
+  const b = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) b[i] = (seed * 131 + i * 7) & 0xff;
+  return b;
+}
+
+t.test('sequential reads are answered from the range read ahead, with the right bytes', async (t) => {
+  const { volume } = await createTempVolume(t);
+  const image = pattern(1, volume.sizeBytes);
+  await volume.write(image, 0);
+  let direct = 0;
+  const readInto = volume.readInto.bind(volume);
+  volume.readInto = (target, position) => {
+    direct++;
+    readInto(target, position);
+  };
+  const ahead = new ReadAhead(volume);
+  const got = Buffer.alloc(CHUNK);
+  ahead.readInto(got, 0);
+  ahead.readInto(got, CHUNK);
+  t.ok(got.equals(image.subarray(CHUNK, 2 * CHUNK)));
+  await idle(); // the read-ahead of [2, 3) chunks runs here
+  const before = direct;
+  ahead.readInto(got, 2 * CHUNK);
+  t.ok(got.equals(image.subarray(2 * CHUNK, 3 * CHUNK)), 'the prefetched bytes are the volume’s');
+  t.equal(direct, before, 'answered by a copy of the range read ahead');
+});
+
+t.test('the read-ahead does not depend on the request buffer, which fuse-native detaches once answered', async (t) => {
+  const { volume } = await createTempVolume(t);
+  const image = pattern(4, volume.sizeBytes);
+  await volume.write(image, 0);
+  const ahead = new ReadAhead(volume);
+  // Like fuse-native: each request's buffer is detached (length 0) as soon as it is answered.
+  const request = (position: number): Buffer => {
+    const memory = new ArrayBuffer(CHUNK);
+    const target = Buffer.from(memory);
+    ahead.readInto(target, position);
+    const copy = Buffer.from(target);
+    structuredClone(memory, { transfer: [memory] });
+    return copy;
+  };
+  request(0);
+  request(CHUNK);
+  await idle();
+  let direct = 0;
+  const readInto = volume.readInto.bind(volume);
+  volume.readInto = (target, position) => {
+    direct++;
+    readInto(target, position);
+  };
+  t.ok(request(2 * CHUNK).equals(image.subarray(2 * CHUNK, 3 * CHUNK)));
+  t.equal(direct, 0, 'answered from the range read ahead');
+});
+
+t.test('a write after the read-ahead is never hidden by it', async (t) => {
+  const { volume } = await createTempVolume(t);
+  await volume.write(pattern(1, volume.sizeBytes), 0);
+  const ahead = new ReadAhead(volume);
+  const got = Buffer.alloc(CHUNK);
+  ahead.readInto(got, 0);
+  ahead.readInto(got, CHUNK);
+  await idle();
+  const fresh = pattern(2, CHUNK);
+  await volume.write(fresh, 2 * CHUNK);
+  ahead.readInto(got, 2 * CHUNK);
+  t.ok(got.equals(fresh), 'the new bytes, not the prefetched ones');
+});
+
+t.test('random reads never read ahead', async (t) => {
+  const { volume } = await createTempVolume(t);
+  const image = pattern(3, volume.sizeBytes);
+  await volume.write(image, 0);
+  let direct = 0;
+  const readInto = volume.readInto.bind(volume);
+  volume.readInto = (target, position) => {
+    direct++;
+    readInto(target, position);
+  };
+  const ahead = new ReadAhead(volume);
+  const got = Buffer.alloc(CHUNK);
+  for (const chunk of [5, 1, 9, 3, 12]) {
+    ahead.readInto(got, chunk * CHUNK);
+    t.ok(got.equals(image.subarray(chunk * CHUNK, (chunk + 1) * CHUNK)));
+    await idle();
+  }
+  t.equal(direct, 5, 'one read of the volume per request, none ahead');
+});
