@@ -11,6 +11,14 @@ import type { SegmentSource } from '../volume/segment-source.js';
 /** Runs of blocks read at once, to hide archive latency. */
 const RUNS_IN_FLIGHT = 4;
 
+/**
+ * Archived chunks fetched ahead of the reads. Runs in log order mostly share a chunk (a
+ * random-write history packs ~250 runs into one), so reading runs in parallel alone keeps
+ * about one fetch in flight; the read-ahead keeps this many. It stays within this many
+ * chunks of the reads, so the cache never evicts a chunk before it is read.
+ */
+const CHUNKS_AHEAD = 8;
+
 export interface RestorePlan {
   /** Segments of the window the restore reads from primary storage / from the archive. */
   segmentsOnPrimary: number;
@@ -93,22 +101,85 @@ export async function restoreSnapshot(
     let bytesWritten = 0;
     let next = 0;
     let done = 0;
+    const ahead = new ChunkReadAhead(snapshot, starts);
     const worker = async (): Promise<void> => {
       while (next < starts.length) {
         const run = next++;
+        ahead.reading(run);
         const bytes = await snapshot.read(starts[run]! * blockSizeBytes, lengths[run]! * blockSizeBytes);
         bytesWritten += writeSparse(fd, bytes, starts[run]! * blockSizeBytes, blockSizeBytes);
         done += bytes.length;
         onProgress(done, total);
       }
     };
-    await Promise.all(Array.from({ length: RUNS_IN_FLIGHT }, worker));
+    try {
+      await Promise.all([...Array.from({ length: RUNS_IN_FLIGHT }, worker), ahead.run()]);
+    } finally {
+      ahead.stop();
+    }
     fs.fsyncSync(fd);
     complete = true;
     return { bytesWritten };
   } finally {
     fs.closeSync(fd);
     if (!complete) fs.rmSync(target, { force: true });
+  }
+}
+
+/**
+ * Walks the runs ahead of the reads and fetches the chunks they will need, up to CHUNKS_AHEAD
+ * at once and no further than CHUNKS_AHEAD chunks past the run being read. A failed fetch is
+ * left to the read of that run, which retries it and reports the error.
+ */
+class ChunkReadAhead {
+  /** Run index at which each chunk fetched ahead is first needed, oldest first. */
+  private readonly firstRuns: number[] = [];
+  private reader = 0;
+  private stopped = false;
+  private wake: (() => void) | null = null;
+
+  constructor(
+    private readonly snapshot: Snapshot,
+    private readonly starts: Uint32Array,
+  ) {}
+
+  /** The reads have reached run `run`. */
+  reading(run: number): void {
+    this.reader = Math.max(this.reader, run);
+    while (this.firstRuns.length > 0 && this.firstRuns[0]! < this.reader) this.firstRuns.shift();
+    this.wake?.();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.wake?.();
+  }
+
+  async run(): Promise<void> {
+    const inFlight = new Set<Promise<unknown>>();
+    let last: string | null = null;
+    for (let run = 0; run < this.starts.length && !this.stopped; run++) {
+      let chunk;
+      try {
+        chunk = await this.snapshot.chunkOf(this.starts[run]!);
+      } catch {
+        continue; // the read of that run meets the same problem and reports it
+      }
+      if (!chunk || chunk.name === last || run < this.reader) continue;
+      while (!this.stopped && (inFlight.size >= CHUNKS_AHEAD || this.firstRuns.length >= CHUNKS_AHEAD)) {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          for (const p of inFlight) void p.then(() => resolve());
+        });
+        this.wake = null;
+      }
+      last = chunk.name;
+      this.firstRuns.push(run);
+      const fetching = chunk.fetch().catch(() => undefined);
+      inFlight.add(fetching);
+      void fetching.then(() => inFlight.delete(fetching));
+    }
+    await Promise.all(inFlight);
   }
 }
 

@@ -107,6 +107,20 @@ export class SegmentSource {
     return out;
   }
 
+  /**
+   * The archived chunk holding raw byte `offset` of segment `sequence`: its name and a fetch
+   * into the cache; null for a segment on primary storage. Restore uses it to fetch several
+   * chunks ahead of its reads.
+   */
+  async chunkAt(sequence: number, offset: number): Promise<{ name: string; fetch: () => Promise<unknown> } | null> {
+    if (this.primary?.slotHolding(sequence)) return null;
+    const segment = await this.archivedSegment(sequence);
+    const piece = segment.pieces.find((p) => offset >= p.index.header.rawStart && offset < p.index.header.rawEnd);
+    if (!piece) return null;
+    const chunk = Math.floor((offset - piece.index.header.rawStart) / piece.index.header.chunkSizeBytes);
+    return { name: `${piece.key}#${chunk}`, fetch: () => this.chunk(piece, chunk) };
+  }
+
   /** The archived pieces of a segment, in raw order (for restore's dry run and verify). */
   async pieces(sequence: number): Promise<{ key: string; index: ArchiveObjectIndex }[]> {
     return (await this.archivedSegment(sequence)).pieces;

@@ -84,6 +84,12 @@ export class Snapshot {
     return s === 0 ? null : { sequence: this.window[s - 1]!, offset: this.offsets[block]! };
   }
 
+  /** The archived chunk that holds the block's entry (see SegmentSource.chunkAt); null for a hole or on primary. */
+  async chunkOf(block: number): Promise<{ name: string; fetch: () => Promise<unknown> } | null> {
+    const at = this.locate(block);
+    return at ? this.source.chunkAt(at.sequence, at.offset) : null;
+  }
+
   /**
    * The blocks with data, in the order of their entries in the log (segment, then offset),
    * with the length of each run of consecutive blocks whose entries are contiguous. Reading
