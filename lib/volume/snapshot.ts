@@ -136,6 +136,9 @@ export class Snapshot {
     }
     const entrySize = BLOCK_CRC_SIZE + bs;
     const end = position + target.length;
+    // The runs are read at once: in a random-write history each lies in another archived
+    // chunk, and fetching them one after another would cost a round trip each.
+    const reads: Promise<void>[] = [];
     let block = Math.floor(position / bs);
     while (block * bs < end) {
       const s = this.segments[block]!;
@@ -146,20 +149,27 @@ export class Snapshot {
       } else {
         const first = this.offsets[block]!;
         while ((block + run) * bs < end && this.segments[block + run] === s && this.offsets[block + run] === first + run * entrySize) run++;
-        const sequence = this.window[s - 1]!;
-        const bytes = await this.source.read(sequence, first, run * entrySize);
-        for (let i = 0; i < run; i++) {
-          const entry = bytes.subarray(i * entrySize, (i + 1) * entrySize);
-          const data = entry.subarray(BLOCK_CRC_SIZE);
-          if (crc32c(data) !== entry.readUInt32LE(0)) {
-            const err = VolumeError.corruptBlock(`segment ${sequence} at offset ${first + i * entrySize}`, block + i);
-            debug('%s', err.message);
-            throw err;
-          }
-          copyBlockPart(data, (block + i) * bs, target, position);
-        }
+        reads.push(this.readRun(this.window[s - 1]!, first, block, run, target, position));
       }
       block += run;
+    }
+    await Promise.all(reads);
+  }
+
+  /** Blocks [block, block + run) from their entries at `first` in segment `sequence`, checked, into `target`. */
+  private async readRun(sequence: number, first: number, block: number, run: number, target: Buffer, position: number): Promise<void> {
+    const bs = this.geometry.blockSizeBytes;
+    const entrySize = BLOCK_CRC_SIZE + bs;
+    const bytes = await this.source.read(sequence, first, run * entrySize);
+    for (let i = 0; i < run; i++) {
+      const entry = bytes.subarray(i * entrySize, (i + 1) * entrySize);
+      const data = entry.subarray(BLOCK_CRC_SIZE);
+      if (crc32c(data) !== entry.readUInt32LE(0)) {
+        const err = VolumeError.corruptBlock(`segment ${sequence} at offset ${first + i * entrySize}`, block + i);
+        debug('%s', err.message);
+        throw err;
+      }
+      copyBlockPart(data, (block + i) * bs, target, position);
     }
   }
 }

@@ -1,7 +1,8 @@
 /**
- * Restore from the archive alone keeps several chunk fetches in flight: a random-write
- * history read in log order mostly shares one chunk between consecutive runs, so without its
- * read-ahead a remote archive would be fetched one chunk per round trip.
+ * Reads from the archive keep several chunk fetches in flight. Restore: a random-write history
+ * read in log order mostly shares one chunk between consecutive runs, so without its read-ahead
+ * a remote archive would be fetched one chunk per round trip. A snapshot read (through FUSE):
+ * the blocks of one request lie in many chunks, fetched at once rather than one after another.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -60,4 +61,13 @@ t.test('restore from the archive alone fetches chunks ahead, several at once, an
   await restoreSnapshot(snapshot, target);
   t.ok(fs.readFileSync(target).equals(model), 'the image is the volume at the point');
   t.ok(store.maxInFlight >= 4, `up to ${store.maxInFlight} chunk fetches in flight (${store.gets - before} fetches)`);
+
+  // A fresh view: nothing cached, so one read of scattered blocks must fetch their chunks.
+  const cold = await ArchiveView.open(store);
+  t.teardown(() => cold.close());
+  const scattered = await cold.snapshots.open(cold.catalog.find(point.label!));
+  store.maxInFlight = 0;
+  const read = await scattered.read(0, 32 * BS);
+  t.ok(read.equals(model.subarray(0, 32 * BS)), 'a 128 KiB snapshot read returns the blocks of the point');
+  t.ok(store.maxInFlight >= 4, `its chunks were fetched at once (up to ${store.maxInFlight} in flight)`);
 });
