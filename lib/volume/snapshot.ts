@@ -153,7 +153,10 @@ export class Snapshot {
       }
       block += run;
     }
-    await Promise.all(reads);
+    // All settle before an error is reported: no fetch of this read outlives it (a caller that
+    // retries after a failure starts afresh, and nothing writes into a buffer already answered).
+    const failed = (await Promise.allSettled(reads)).find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Blocks [block, block + run) from their entries at `first` in segment `sequence`, checked, into `target`. */
