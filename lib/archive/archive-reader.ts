@@ -15,8 +15,13 @@ import type { ObjectCipher } from '../format/object-cipher.js';
 import type { ArchiveStore } from './archive-store.js';
 import type { CompressionPool } from './compression-pool.js';
 
-export async function fetchArchiveIndex(store: ArchiveStore, key: string, cipher: ObjectCipher | null = null): Promise<ArchiveObjectIndex> {
-  const first = await store.get(key, { offset: 0, length: ARCHIVE_PROLOGUE_GUESS });
+/**
+ * The object's index by one range request of `guess` bytes, or two when its prologue is
+ * longer (a reader of many objects passes the length it last saw: summaries of one history
+ * are alike in size).
+ */
+export async function fetchArchiveIndex(store: ArchiveStore, key: string, cipher: ObjectCipher | null = null, guess = ARCHIVE_PROLOGUE_GUESS): Promise<ArchiveObjectIndex> {
+  const first = await store.get(key, { offset: 0, length: guess });
   const length = prologueLength(decodeArchiveHeader(first, key));
   const bytes =
     length <= first.length ? first : Buffer.concat([first, await store.get(key, { offset: first.length, length: length - first.length })]);

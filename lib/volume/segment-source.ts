@@ -12,7 +12,7 @@ import createDebug from 'debug';
 import { VolumeError, isVolumeError } from '../errors.js';
 import { SEGMENT_HEADER_SIZE } from '../format/segment-header.js';
 import { SegmentSummary } from '../format/summary.js';
-import type { ArchiveObjectIndex } from '../format/archive-object.js';
+import { ARCHIVE_PROLOGUE_GUESS, prologueLength, type ArchiveObjectIndex } from '../format/archive-object.js';
 import type { ObjectCipher } from '../format/object-cipher.js';
 import { ArchiveKeys, tailChain, type ArchiveStore } from '../archive/archive-store.js';
 import { fetchArchiveIndex, fetchChunk } from '../archive/archive-reader.js';
@@ -21,6 +21,8 @@ import { LruCache } from '../util/lru-cache.js';
 import type { SegmentSlot } from './segment-slot.js';
 
 const debug = createDebug('salvo:snapshot');
+/** Largest first request for an object's index (a 64 MiB segment of 4 KiB writes has a ~200 KiB prologue). */
+const PROLOGUE_GUESS_MAX = 1024 * 1024;
 
 /** The part of the log on primary storage a source may read from. */
 export interface PrimarySegments {
@@ -49,6 +51,8 @@ export class SegmentSource {
   private readonly archived: LruCache<number, ArchivedSegment>;
   private readonly chunks: LruCache<string, Buffer>;
   private readonly inFlight = new Map<string, Promise<unknown>>();
+  /** Bytes of an object's first range request: the prologue length last seen. */
+  private prologueGuess = ARCHIVE_PROLOGUE_GUESS;
   /** Tail pieces known for segments not archived whole, by sequence (from a listing of the archive). */
   readonly tailKeys = new Map<number, string[]>();
 
@@ -143,7 +147,7 @@ export class SegmentSource {
       let pieces: Piece[];
       try {
         const key = ArchiveKeys.segment(sequence);
-        pieces = [{ key, index: await fetchArchiveIndex(store, key, this.cipher) }];
+        pieces = [{ key, index: await this.fetchIndex(store, key) }];
       } catch (err) {
         const tails = this.tailKeys.get(sequence);
         if (!isVolumeError(err, 'NOT_FOUND') || !tails) {
@@ -155,7 +159,7 @@ export class SegmentSource {
           throw err;
         }
         const chain = tailChain(tails, SEGMENT_HEADER_SIZE).keys;
-        pieces = await Promise.all(chain.map(async (key) => ({ key, index: await fetchArchiveIndex(store, key, this.cipher) })));
+        pieces = await Promise.all(chain.map(async (key) => ({ key, index: await this.fetchIndex(store, key) })));
       }
       for (const { key, index } of pieces) {
         // A foreign object, or one stored under another name, must not pass for this one.
@@ -171,6 +175,13 @@ export class SegmentSource {
       debug('segment %d: %d archived pieces, %d extents', sequence, pieces.length, summary.extentCount);
       return segment;
     });
+  }
+
+  /** An object's index in one request when its prologue is no longer than the last one seen. */
+  private async fetchIndex(store: ArchiveStore, key: string): Promise<ArchiveObjectIndex> {
+    const index = await fetchArchiveIndex(store, key, this.cipher, this.prologueGuess);
+    this.prologueGuess = Math.min(PROLOGUE_GUESS_MAX, Math.max(ARCHIVE_PROLOGUE_GUESS, prologueLength(index.header)));
+    return index;
   }
 
   private async chunk(piece: Piece, chunk: number): Promise<Buffer> {
