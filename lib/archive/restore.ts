@@ -159,13 +159,14 @@ class ChunkReadAhead {
     const inFlight = new Set<Promise<unknown>>();
     let last: string | null = null;
     for (let run = 0; run < this.starts.length && !this.stopped; run++) {
+      if (run < this.reader) continue; // the reads are past it already
       let chunk;
       try {
         chunk = await this.snapshot.chunkOf(this.starts[run]!);
       } catch {
         continue; // the read of that run meets the same problem and reports it
       }
-      if (!chunk || chunk.name === last || run < this.reader) continue;
+      if (!chunk || chunk.name === last) continue;
       while (!this.stopped && (inFlight.size >= CHUNKS_AHEAD || this.firstRuns.length >= CHUNKS_AHEAD)) {
         await new Promise<void>((resolve) => {
           this.wake = resolve;
