@@ -370,10 +370,28 @@ export class Log {
 
   /** Copies the segment's live entries forward, then makes it inactive (claims 1, 13). */
   private async retire(slot: SegmentSlot): Promise<void> {
-    const summary = slot.summary!;
-    // A segment of superseded, zero and synch entries only retires at once, without reading it.
-    const raw = this.hasLiveEntries(slot) ? await slot.readRange(0, summary.rawEnd) : Buffer.alloc(0);
+    const runs = this.liveRuns(slot);
     let copied = 0;
+    // A segment of superseded, zero and synch entries only retires at once, without reading it.
+    if (runs.length > 0) {
+      // Retirement runs inside a write or a roll, under the engine's mutex: no write can
+      // supersede a run while the segment is read.
+      const raw = await slot.readRange(0, slot.summary!.rawEnd);
+      for (const { block, count, offset } of runs) {
+        this.writeCopiedRecord(block, count, raw.subarray(offset, offset + count * this.entrySize));
+        copied += count;
+      }
+    }
+    slot.state = 'inactive';
+    this.counters.segmentsRetired++;
+    debug('retired %s: %d live blocks copied forward', slot.name, copied);
+    if (slot.archived) await this.recycle(slot);
+  }
+
+  /** The segment's entries the index still points to, as runs of consecutive blocks with contiguous entries. */
+  private liveRuns(slot: SegmentSlot): { block: number; count: number; offset: number }[] {
+    const summary = slot.summary!;
+    const runs: { block: number; count: number; offset: number }[] = [];
     for (let e = 0; e < summary.extentCount; e++) {
       if (summary.extentIsZero(e)) continue;
       const block = summary.extentBlock(e);
@@ -384,29 +402,12 @@ export class Log {
         const live = i < blocks && this.index.points(block + i, slot.index, first + i * this.entrySize);
         if (live && runStart < 0) runStart = i;
         if (!live && runStart >= 0) {
-          const entries = raw.subarray(first + runStart * this.entrySize, first + i * this.entrySize);
-          this.writeCopiedRecord(block + runStart, i - runStart, entries);
-          copied += i - runStart;
+          runs.push({ block: block + runStart, count: i - runStart, offset: first + runStart * this.entrySize });
           runStart = -1;
         }
       }
     }
-    slot.state = 'inactive';
-    this.counters.segmentsRetired++;
-    debug('retired %s: %d live blocks copied forward', slot.name, copied);
-    if (slot.archived) await this.recycle(slot);
-  }
-
-  private hasLiveEntries(slot: SegmentSlot): boolean {
-    const summary = slot.summary!;
-    for (let e = 0; e < summary.extentCount; e++) {
-      if (summary.extentIsZero(e)) continue;
-      const first = summary.extentOffset(e);
-      for (let i = 0; i < summary.extentBlocks(e); i++) {
-        if (this.index.points(summary.extentBlock(e) + i, slot.index, first + i * this.entrySize)) return true;
-      }
-    }
-    return false;
+    return runs;
   }
 
   private async recycle(slot: SegmentSlot): Promise<void> {
