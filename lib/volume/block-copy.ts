@@ -1,4 +1,34 @@
-/** Copying the covered part of a block into a read's target buffer. */
+/** Copying checked blocks into a read's target buffer: the live volume and snapshots alike. */
+import createDebug from 'debug';
+import { VolumeError } from '../errors.js';
+import { crc32c } from '../format/checksum.js';
+import { BLOCK_CRC_SIZE } from '../format/record.js';
+
+const debug = createDebug('salvo:volume');
+
+/** Where a run of block entries (each a CRC32C, then the block) was read: the first at raw `offset`, for blocks from `block` on. */
+export interface EntryRun {
+  where: string;
+  offset: number;
+  block: number;
+}
+
+/** CORRUPT_BLOCK for entry `i` of the run, logged (the read refuses it; the log says where). */
+export function corruptEntry(run: EntryRun, i: number, blockSizeBytes: number): VolumeError {
+  const err = VolumeError.corruptBlock(`${run.where} at offset ${run.offset + i * (BLOCK_CRC_SIZE + blockSizeBytes)}`, run.block + i);
+  debug('%s', err.message);
+  return err;
+}
+
+/** Copies the blocks of `entries` into `target` (which starts at volume byte `position`), each only once it matched its CRC. */
+export function copyCheckedEntries(entries: Buffer, run: EntryRun, blockSizeBytes: number, target: Buffer, position: number): void {
+  const entrySize = BLOCK_CRC_SIZE + blockSizeBytes;
+  for (let i = 0; i * entrySize < entries.length; i++) {
+    const data = entries.subarray(i * entrySize + BLOCK_CRC_SIZE, (i + 1) * entrySize);
+    if (crc32c(data) !== entries.readUInt32LE(i * entrySize)) throw corruptEntry(run, i, blockSizeBytes);
+    copyBlockPart(data, (run.block + i) * blockSizeBytes, target, position);
+  }
+}
 
 /** Copies the part of `block` (which starts at volume byte `blockStart`) that `target` (starting at `position`) covers. */
 export function copyBlockPart(block: Buffer, blockStart: number, target: Buffer, position: number): void {

@@ -10,14 +10,13 @@
 import assert from 'node:assert';
 import createDebug from 'debug';
 import { VolumeError } from '../errors.js';
-import { crc32c } from '../format/checksum.js';
 import { BLOCK_CRC_SIZE } from '../format/record.js';
 import type { VolumeConfig } from '../format/volume-config.js';
 import { LruCache } from '../util/lru-cache.js';
 import { scanBackward } from './backward-scan.js';
 import type { SegmentSource } from './segment-source.js';
 import { synchPointTime, type SynchPoint } from './synch-point.js';
-import { copyBlockPart } from './block-copy.js';
+import { copyCheckedEntries } from './block-copy.js';
 
 const debug = createDebug('salvo:snapshot');
 /** Summaries fetched at once while opening a snapshot from the archive. */
@@ -162,18 +161,8 @@ export class Snapshot {
   /** Blocks [block, block + run) from their entries at `first` in segment `sequence`, checked, into `target`. */
   private async readRun(sequence: number, first: number, block: number, run: number, target: Buffer, position: number): Promise<void> {
     const bs = this.geometry.blockSizeBytes;
-    const entrySize = BLOCK_CRC_SIZE + bs;
-    const bytes = await this.source.read(sequence, first, run * entrySize);
-    for (let i = 0; i < run; i++) {
-      const entry = bytes.subarray(i * entrySize, (i + 1) * entrySize);
-      const data = entry.subarray(BLOCK_CRC_SIZE);
-      if (crc32c(data) !== entry.readUInt32LE(0)) {
-        const err = VolumeError.corruptBlock(`segment ${sequence} at offset ${first + i * entrySize}`, block + i);
-        debug('%s', err.message);
-        throw err;
-      }
-      copyBlockPart(data, (block + i) * bs, target, position);
-    }
+    const bytes = await this.source.read(sequence, first, run * (BLOCK_CRC_SIZE + bs));
+    copyCheckedEntries(bytes, { where: `segment ${sequence}`, offset: first, block }, bs, target, position);
   }
 }
 

@@ -31,7 +31,7 @@ import { fetchArchiveIndex } from '../archive/archive-reader.js';
 import { CompressionPool } from '../archive/compression-pool.js';
 import { openArchiveStore } from '../archive/open-store.js';
 import { BlockIndex } from './block-index.js';
-import { copyBlockPart } from './block-copy.js';
+import { copyCheckedEntries, corruptEntry } from './block-copy.js';
 import { Log, segmentItem } from './log.js';
 import { Mutex } from './mutex.js';
 import { recover, slotsDirectory } from './recovery.js';
@@ -371,29 +371,17 @@ export class Volume {
       for (let i = done; i < done + n; i++) parts.push(this.crcs.subarray((i - done) * BLOCK_CRC_SIZE, (i - done + 1) * BLOCK_CRC_SIZE), into.subarray(i * bs, (i + 1) * bs));
       holder.readvAt(parts, first + done * entrySize);
       for (let i = 0; i < n; i++) {
-        if (crc32c(parts[2 * i + 1]!) !== this.crcs.readUInt32LE(i * BLOCK_CRC_SIZE)) throw this.corruptBlock(holder, first, block, done + i);
+        if (crc32c(parts[2 * i + 1]!) !== this.crcs.readUInt32LE(i * BLOCK_CRC_SIZE)) throw corruptEntry({ where: holder.name, offset: first, block }, done + i, bs);
       }
     }
   }
 
   /** A run that starts or ends inside a block: whole entries into the scratch buffer, then the covered parts. */
   private readPartialBlocks(holder: SegmentSlot, first: number, block: number, run: number, target: Buffer, position: number): void {
-    const bs = this.config.blockSizeBytes;
-    const entrySize = BLOCK_CRC_SIZE + bs;
+    const entrySize = BLOCK_CRC_SIZE + this.config.blockSizeBytes;
     if (this.scratch.length < run * entrySize) this.scratch = Buffer.allocUnsafe(Math.max(run, 256) * entrySize);
     holder.readAt(this.scratch, 0, run * entrySize, first);
-    for (let i = 0; i < run; i++) {
-      const entry = this.scratch.subarray(i * entrySize, (i + 1) * entrySize);
-      const data = entry.subarray(BLOCK_CRC_SIZE);
-      if (crc32c(data) !== entry.readUInt32LE(0)) throw this.corruptBlock(holder, first, block, i);
-      copyBlockPart(data, (block + i) * bs, target, position);
-    }
-  }
-
-  private corruptBlock(holder: SegmentSlot, first: number, block: number, i: number): VolumeError {
-    const err = VolumeError.corruptBlock(`${holder.name} at offset ${first + i * (BLOCK_CRC_SIZE + this.config.blockSizeBytes)}`, block + i);
-    debug('%s', err.message);
-    return err;
+    copyCheckedEntries(this.scratch.subarray(0, run * entrySize), { where: holder.name, offset: first, block }, this.config.blockSizeBytes, target, position);
   }
 
   read(position: number, length: number): Buffer {
