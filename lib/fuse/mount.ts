@@ -241,20 +241,18 @@ export class VolumeMount {
     if (handle.kind !== 'live') return cb(Fuse.EROFS);
     if (pos + len > this.volume.sizeBytes) return cb(Fuse.EFBIG);
     const data = buf.subarray(0, len);
+    const written = () => {
+      this.liveMtimeMs = Date.now();
+      cb(len);
+    };
     const failed = (err: unknown) => cb(toErrno(err, `writing ${len} bytes at ${pos} of the live volume`, this.report));
     try {
       // Most writes complete in this turn; the rest (a roll, an unaligned write) wait their turn.
-      if (this.volume.writeNow(data, pos)) {
-        this.liveMtimeMs = Date.now();
-        return cb(len);
-      }
+      if (this.volume.writeNow(data, pos)) return written();
     } catch (err) {
       return failed(err);
     }
-    this.volume.write(data, pos).then(() => {
-      this.liveMtimeMs = Date.now();
-      cb(len);
-    }, failed);
+    this.volume.write(data, pos).then(written, failed);
   }
 
   op_flush(_path: string, _fd: number, cb: (err: number) => void): void {
