@@ -40,6 +40,13 @@ export interface CrashStats {
   torn: number;
 }
 
+/** A scatter read made of plain reads, for slot files kept in memory. */
+export function readInTurn(file: Pick<SlotFile, 'read'>, parts: Buffer[], position: number): number {
+  let n = 0;
+  for (const part of parts) n += file.read(part, 0, part.length, position + n);
+  return n;
+}
+
 class SimSlotFile implements SlotFile {
   visible: Buffer;
   durable: Buffer;
@@ -66,9 +73,7 @@ class SimSlotFile implements SlotFile {
   }
 
   readv(parts: Buffer[], position: number): number {
-    let n = 0;
-    for (const part of parts) n += this.read(part, 0, part.length, position + n);
-    return n;
+    return readInTurn(this, parts, position);
   }
 
   write(parts: Buffer[], position: number): number {

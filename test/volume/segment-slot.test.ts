@@ -6,6 +6,7 @@
 import t from 'tap';
 import { SegmentSlot } from '../../lib/volume/segment-slot.js';
 import type { SlotFile, SlotFiles } from '../../lib/volume/slot-file.js';
+import { readInTurn } from '../faults/sim-slot-files.js';
 
 /** A slot file in memory whose async fdatasyncs finish only when the test says so. */
 class ControlledFile implements SlotFile {
@@ -21,9 +22,7 @@ class ControlledFile implements SlotFile {
     return this.read(into, offset, length, position);
   }
   readv(parts: Buffer[], position: number): number {
-    let n = 0;
-    for (const part of parts) n += this.read(part, 0, part.length, position + n);
-    return n;
+    return readInTurn(this, parts, position);
   }
   write(parts: Buffer[], position: number): number {
     return Buffer.concat(parts).copy(this.bytes, position);
