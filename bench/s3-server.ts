@@ -27,7 +27,7 @@ export async function benchS3(cleanup: Cleanup, name: string, log: (message: str
   let env: Record<string, string>;
   let base: string;
   if (process.env.S3_TEST_URL && process.env.AWS_ENDPOINT_URL) {
-    env = pick(process.env);
+    env = s3Env(process.env);
     base = process.env.S3_TEST_URL;
   } else {
     const state = fs.mkdtempSync(path.join(os.tmpdir(), 'salvo-bench-s3-'));
@@ -45,16 +45,7 @@ export async function benchS3(cleanup: Cleanup, name: string, log: (message: str
     env = Object.fromEntries(started.stdout.split('\n').filter((l) => /^AWS_[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
     base = 's3://salvo-bench/run';
   }
-  const bucket = /^s3:\/\/([^/]+)/.exec(base)![1]!;
-  const client = await benchS3Client(env);
-  const { CreateBucketCommand } = await import('@aws-sdk/client-s3');
-  try {
-    await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  } catch (err) {
-    if (!/BucketAlreadyOwnedByYou|BucketAlreadyExists/.test((err as Error).name)) throw err;
-  } finally {
-    client.destroy();
-  }
+  await ensureBucket(env, base);
   const url = `${base.replace(/\/+$/, '')}/${name}-${randomBytes(4).toString('hex')}`;
   return { url, env, endpoint: new URL(env.AWS_ENDPOINT_URL!).host };
 }
@@ -75,7 +66,21 @@ export async function benchS3Client(env: Record<string, string>): Promise<S3Clie
   });
 }
 
-function pick(source: NodeJS.ProcessEnv): Record<string, string> {
+/** Creates the bucket of `location` (s3://bucket/...) unless it exists. */
+export async function ensureBucket(env: Record<string, string>, location: string): Promise<void> {
+  const client = await benchS3Client(env);
+  const { CreateBucketCommand } = await import('@aws-sdk/client-s3');
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: /^s3:\/\/([^/]+)/.exec(location)![1]! }));
+  } catch (err) {
+    if (!/BucketAlreadyOwnedByYou|BucketAlreadyExists/.test((err as Error).name)) throw err;
+  } finally {
+    client.destroy();
+  }
+}
+
+/** The AWS_* settings of an environment (the server's endpoint and credentials). */
+export function s3Env(source: NodeJS.ProcessEnv): Record<string, string> {
   const env: Record<string, string> = {};
   for (const key of ['AWS_ENDPOINT_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION']) if (source[key]) env[key] = source[key]!;
   return env;

@@ -4,7 +4,7 @@
  * Without it S3 tests skip with the reason, except under SALVO_REQUIRE_S3=1, where they fail.
  */
 import { randomBytes } from 'node:crypto';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { ensureBucket, s3Env } from '../../bench/s3-server.js';
 
 interface Tap {
   skip(message: string): void;
@@ -20,20 +20,6 @@ export async function s3TestLocation(t: Tap, name: string): Promise<string | nul
     else t.skip(reason);
     return null;
   }
-  const bucket = /^s3:\/\/([^/]+)/.exec(base)![1]!;
-  const client = new S3Client({
-    region: process.env.AWS_REGION || 'us-east-1',
-    endpoint: process.env.AWS_ENDPOINT_URL,
-    forcePathStyle: true,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  try {
-    await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  } catch (err) {
-    if (!/BucketAlreadyOwnedByYou|BucketAlreadyExists/.test((err as Error).name)) throw err;
-  } finally {
-    client.destroy();
-  }
+  await ensureBucket(s3Env(process.env), base);
   return `${base.replace(/\/+$/, '')}/${name}-${randomBytes(4).toString('hex')}`;
 }
