@@ -542,24 +542,6 @@ function s3backerArgs(endpoint: string, accessFile: string, sizeBytes: number, p
   return ['-f', `--baseURL=http://${endpoint}/`, `--accessFile=${accessFile}`, `--size=${sizeBytes / MiB}M`, '--blockSize=256k', '--compress', `--prefix=${prefix}`, '--listBlocks'];
 }
 
-/** s3backer, installed from Debian if need be (as root, with apt); a reason when it cannot be had. */
-async function ensureS3backer(log: (message: string) => void): Promise<string | null> {
-  if (await commandExists('s3backer')) return null;
-  if (process.getuid?.() !== 0 || !(await commandExists('apt-get'))) return 's3backer is not installed (apt-get install s3backer)';
-  log('installing s3backer (apt-get install s3backer)…');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = () => exec('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 's3backer'], { env, timeoutMs: 300_000 });
-  try {
-    await install().catch(async () => {
-      await exec('apt-get', ['update', '-qq'], { env, timeoutMs: 300_000 });
-      await install();
-    });
-    return null;
-  } catch (err) {
-    return `s3backer is not installed and apt-get could not install it: ${(err as Error).message.split('\n')[0]}`;
-  }
-}
-
 async function bucketBytes(client: S3Client, bucket: string, prefix: string): Promise<number> {
   const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
   let bytes = 0;
@@ -574,8 +556,7 @@ async function bucketBytes(client: S3Client, bucket: string, prefix: string): Pr
 
 async function runS3backer(options: BenchOptions, s: Settings, w: Workload, run: Run): Promise<string | null> {
   const { log } = options;
-  const missing = await ensureS3backer(log);
-  if (missing) return missing;
+  if (!(await commandExists('s3backer'))) return 's3backer is not installed (scripts/setup installs it)';
   const base = path.join(options.workDir, 's3backer');
   fs.mkdirSync(base, { recursive: true });
   return withCleanup(log, async (cleanup) => {
@@ -710,7 +691,7 @@ export const bench: Benchmark = {
     const plain: ('restic' | 'borg')[] = [];
     for (const tool of ['restic', 'borg'] as const) {
       if (!s.tools.includes(tool)) continue;
-      if (!(await commandExists(tool))) skipped.push(`${tool}: not installed (apt-get install ${tool === 'borg' ? 'borgbackup' : 'restic'})`);
+      if (!(await commandExists(tool))) skipped.push(`${tool}: not installed (scripts/setup installs it)`);
       // restic derives its key with scrypt at every command (about a second here): the smoke run leaves it to borg.
       else if (tool === 'restic' && options.quick && s.tools.includes('borg') && (await commandExists('borg'))) skipped.push('restic: left out of --quick (its key derivation costs seconds per command)');
       else plain.push(tool);
