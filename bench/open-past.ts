@@ -389,7 +389,7 @@ function tables(s: Settings, results: CaseResult[], large: LargeResult | null): 
   main.notes!.push(
     'fetched: compressed bytes read from the archive while opening and reading the whole snapshot once; window archived: the compressed size of the window’s segment objects (raw: window × segment size).',
     'a recent point’s window reaches one segment past the working set, which has usually left primary storage already: its summary is then fetched from the archive.',
-    'this process has the AWS SDK loaded (as a mount with an S3 archive has): with it, reading chunks from the archive sets off about 6× as many full GCs, each about twice as long (node --trace-gc), and whole reads from the archive run 2–3× slower, restores up to 2×, than in a process without it.',
+    'this process has the AWS SDK loaded for its S3 rows, as a mount with an S3 archive has (a mount with a directory archive does not load it); its large heap makes the full GCs that fetched chunks set off dearer, so the archive-directory rows read slower than such a mount would.',
   );
   if (results.some((r) => r.rows.some((row) => row.where === 's3'))) {
     main.notes!.push(
