@@ -166,11 +166,13 @@ export async function controlRequest<T>(socketPath: string, request: ControlRequ
  * The control socket for a mountpoint (its `/.salvo.json` names it) or a volume directory.
  * Runs in the agent's process, never in the mount's, so reading the mount is safe here.
  */
-export async function resolveControl(target: string): Promise<{ socket: string; volumeDir: string }> {
+export async function resolveControl(target: string): Promise<{ socket: string; volumeDir: string; pid?: number }> {
   const fromMount = path.join(target, '.salvo.json');
   try {
-    const control = JSON.parse(await fs.promises.readFile(fromMount, 'utf8')) as { socket?: unknown; volume?: unknown };
-    if (typeof control.socket === 'string' && typeof control.volume === 'string') return { socket: control.socket, volumeDir: control.volume };
+    const control = JSON.parse(await fs.promises.readFile(fromMount, 'utf8')) as { socket?: unknown; volume?: unknown; pid?: unknown };
+    if (typeof control.socket === 'string' && typeof control.volume === 'string') {
+      return { socket: control.socket, volumeDir: control.volume, ...(Number.isSafeInteger(control.pid) ? { pid: control.pid as number } : {}) };
+    }
   } catch (err) {
     if (errnoCode(err) !== 'ENOENT' && errnoCode(err) !== 'ENOTDIR') debug('reading %s: %s', fromMount, (err as Error).message);
   }

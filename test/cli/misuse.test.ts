@@ -102,13 +102,14 @@ t.test('cli: mount refuses a busy volume, a non-empty or missing mountpoint; the
   r = await salvo(['restore', volume, '--at', 'latest', path.join(root, 'x.img')]);
   t.equal(r.code, 4);
   oneLine(t, r.stderr, /LOCKED: .* is mounted — read its archive instead/, 'restore from a mounted volume directory');
-  const status = JSON.parse((await salvo(['status', mnt, '--json'])).stdout) as { segments: { current: number }; mountpoint: string };
+  const status = JSON.parse((await salvo(['status', mnt, '--json'])).stdout) as { segments: { current: number }; mountpoint: string; pid: number };
   t.equal(status.mountpoint, mnt, 'status answers from the running mount');
 
   // A foreground mount stops on SIGTERM, unmounted and with exit 0.
   const fg = path.join(root, 'fg');
   fs.mkdirSync(fg);
   t.equal((await salvo(['unmount', mnt])).code, 0, 'unmount');
+  t.throws(() => process.kill(status.pid, 0), { code: 'ESRCH' }, 'unmount returns once the mount process has closed the volume and exited');
   const { spawn } = await import('node:child_process');
   const child = spawn(process.execPath, [CLI, 'mount', volume, fg], { stdio: ['ignore', 'pipe', 'pipe'] });
   cleanup.add(async () => child.kill('SIGKILL'));

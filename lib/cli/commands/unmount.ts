@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Command } from 'commander';
-import { VolumeError, isVolumeError } from '../../errors.js';
+import { VolumeError, errnoCode, isVolumeError } from '../../errors.js';
 import { controlRequest, resolveControl } from '../../agent/control.js';
 import { print } from '../output.js';
 
@@ -16,18 +16,34 @@ function isMounted(mountpoint: string): boolean {
     .some((line) => line.split(' ')[1] === mountpoint);
 }
 
-/** Asks the mount to flush and exit; a dead mount (its process killed) is detached directly. */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === 'EPERM';
+  }
+}
+
+/**
+ * Asks the mount to flush and exit; a dead mount (its process killed) is detached directly.
+ * Returns once the serving process is gone too: it closes the volume after the FUSE unmount
+ * (flush, the archive upload in flight, the lock), and "unmounted" means all of that is done.
+ */
 export async function unmount(mountpoint: string): Promise<void> {
   const target = path.resolve(mountpoint);
+  let pid: number | undefined;
   try {
-    const { socket } = await resolveControl(target);
-    await controlRequest(socket, { cmd: 'unmount' });
+    const control = await resolveControl(target);
+    pid = control.pid;
+    await controlRequest(control.socket, { cmd: 'unmount' });
   } catch (err) {
     if (!isVolumeError(err, 'NOT_MOUNTED') || !isMounted(target)) throw err;
     await run('fusermount', ['-u', '-z', target]); // the serving process is gone: nothing to flush
   }
-  for (let waited = 0; isMounted(target); waited += 100) {
-    if (waited > 60_000) throw new VolumeError('COMMAND_FAILED', `${target} is still mounted after 60 s`);
+  const stillThere = () => isMounted(target) || (pid !== undefined && isRunning(pid));
+  for (let waited = 0; stillThere(); waited += 100) {
+    if (waited > 60_000) throw new VolumeError('COMMAND_FAILED', `${target} ${isMounted(target) ? 'is still mounted' : `was unmounted but its process ${pid} still runs`} after 60 s`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
