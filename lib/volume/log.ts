@@ -43,6 +43,13 @@ const MAX_RECORD_BLOCKS = 256;
 /** Largest background flush step (a quarter of the segment below 32 MiB segments). */
 const FLUSH_AHEAD_BYTES_MAX = 8 * 1024 * 1024;
 
+/** Live entries of a segment: `count` consecutive blocks from `block`, their entries back to back at raw `offset`. */
+interface LiveRun {
+  block: number;
+  count: number;
+  offset: number;
+}
+
 export interface LogEvents {
   /** Writes are waiting for a free slot (the archive is behind); called once per stall. */
   onStall(message: string): void;
@@ -56,6 +63,8 @@ export class Log {
   /** Background flushes of the current segment: every this many bytes, last at that tail. */
   private readonly flushAheadBytes: number;
   private flushAheadFrom = SEGMENT_HEADER_SIZE;
+  /** Where copyAhead goes on in the oldest active segment: its sequence and summary extent. */
+  private copyAheadAt = { sequence: 0, extent: 0 };
   /** When the oldest write not yet queued for the archive was made, or null. */
   unshippedSinceMs: number | null = null;
   /** Bytes appended by the application and by copy-forward, for status. */
@@ -389,25 +398,62 @@ export class Log {
   }
 
   /** The segment's entries the index still points to, as runs of consecutive blocks with contiguous entries. */
-  private liveRuns(slot: SegmentSlot): { block: number; count: number; offset: number }[] {
+  private liveRuns(slot: SegmentSlot): LiveRun[] {
+    const runs: LiveRun[] = [];
+    for (let e = 0; e < slot.summary!.extentCount; e++) runs.push(...this.liveRunsOfExtent(slot, e));
+    return runs;
+  }
+
+  private liveRunsOfExtent(slot: SegmentSlot, e: number): LiveRun[] {
     const summary = slot.summary!;
-    const runs: { block: number; count: number; offset: number }[] = [];
-    for (let e = 0; e < summary.extentCount; e++) {
-      if (summary.extentIsZero(e)) continue;
-      const block = summary.extentBlock(e);
-      const blocks = summary.extentBlocks(e);
-      const first = summary.extentOffset(e);
-      let runStart = -1;
-      for (let i = 0; i <= blocks; i++) {
-        const live = i < blocks && this.index.points(block + i, slot.index, first + i * this.entrySize);
-        if (live && runStart < 0) runStart = i;
-        if (!live && runStart >= 0) {
-          runs.push({ block: block + runStart, count: i - runStart, offset: first + runStart * this.entrySize });
-          runStart = -1;
-        }
+    if (summary.extentIsZero(e)) return [];
+    const runs: LiveRun[] = [];
+    const block = summary.extentBlock(e);
+    const blocks = summary.extentBlocks(e);
+    const first = summary.extentOffset(e);
+    let runStart = -1;
+    for (let i = 0; i <= blocks; i++) {
+      const live = i < blocks && this.index.points(block + i, slot.index, first + i * this.entrySize);
+      if (live && runStart < 0) runStart = i;
+      if (!live && runStart >= 0) {
+        runs.push({ block: block + runStart, count: i - runStart, offset: first + runStart * this.entrySize });
+        runStart = -1;
       }
     }
     return runs;
+  }
+
+  /**
+   * Copy-forward ahead of time. With the working set full, the next roll must retire the
+   * oldest active segment and copy its live blocks first, under the engine's mutex: writes
+   * stall for as long as that copy takes (up to a whole segment). Called when the volume is
+   * idle, this makes up to `budgetBytes` of those copies now, and only into room the current
+   * segment already has: no roll, so nothing cascades. They are the records retirement would
+   * write (rule 4): each follows every record before it, and a block superseded meanwhile is
+   * simply no longer live. Returns true when more is left that would fit.
+   */
+  copyAhead(budgetBytes: number): boolean {
+    if (this.workingSetLength() !== this.config.workingSetSegments) return false;
+    const oldest = this.workingSet()[0]!;
+    if (oldest === this.current) return false;
+    // Extents before the cursor hold nothing live any more: copies moved them, and new writes go elsewhere.
+    if (this.copyAheadAt.sequence !== oldest.sequence) this.copyAheadAt = { sequence: oldest.sequence, extent: 0 };
+    let copied = 0;
+    for (; this.copyAheadAt.extent < oldest.summary!.extentCount; this.copyAheadAt.extent++) {
+      for (const run of this.liveRunsOfExtent(oldest, this.copyAheadAt.extent)) {
+        for (let done = 0; done < run.count; ) {
+          if (copied >= budgetBytes) return true;
+          const fit = Math.min(run.count - done, Math.floor((this.free() - RECORD_HEADER_SIZE) / this.entrySize), MAX_RECORD_BLOCKS);
+          if (fit <= 0) return false; // the roll copies the rest
+          const entries = Buffer.allocUnsafe(fit * this.entrySize);
+          oldest.readAt(entries, 0, entries.length, run.offset + done * this.entrySize);
+          this.writeCopiedRecord(run.block + done, fit, entries);
+          done += fit;
+          copied += entries.length;
+        }
+      }
+    }
+    return false;
   }
 
   private async recycle(slot: SegmentSlot): Promise<void> {

@@ -134,6 +134,11 @@ export function readVolumeConfig(dir: string): VolumeConfig {
 /** Blocks per scatter read: two buffers each, within the kernel's 1024 (IOV_MAX). */
 const SCATTER_BLOCKS_MAX = 256;
 
+/** Quiet time after the last write before copy-forward runs ahead of the next retirement. */
+const COPY_AHEAD_IDLE_MS = 100;
+/** Copied forward per turn while idle: a write that arrives meanwhile waits for one batch at most. */
+const COPY_AHEAD_BATCH_BYTES = 1024 * 1024;
+
 export class Volume {
   private readonly mutex = new Mutex();
   private scratch = Buffer.alloc(0);
@@ -141,6 +146,9 @@ export class Volume {
   private readonly crcs = Buffer.allocUnsafe(SCATTER_BLOCKS_MAX * BLOCK_CRC_SIZE);
   private lastSynchMs = 0;
   private closed = false;
+  /** performance.now() of the last write, and the timer that waits for writes to pause (copyAheadWhenIdle). */
+  private lastWriteMs = 0;
+  private copyAheadTimer: NodeJS.Timeout | null = null;
   /** Past blocks: from primary storage while slots hold them, else from the archive. */
   readonly source: SegmentSource;
   readonly snapshots: SnapshotCache;
@@ -400,7 +408,9 @@ export class Volume {
     if (this.mutex.busy || position % bs !== 0 || data.length % bs !== 0 || data.length === 0) return false;
     this.checkOpen();
     this.checkRange(position, data.length);
-    return this.log.appendBlocksNow(position / bs, data);
+    if (!this.log.appendBlocksNow(position / bs, data)) return false;
+    this.wrote();
+    return true;
   }
 
   /** Writes `data` at `position` (any alignment); resolves once the bytes are in the OS. */
@@ -409,6 +419,7 @@ export class Volume {
       this.checkOpen();
       this.checkRange(position, data.length);
       if (data.length === 0) return;
+      this.wrote();
       const bs = this.config.blockSizeBytes;
       const first = Math.floor(position / bs);
       if (position % bs === 0 && data.length % bs === 0) {
@@ -423,6 +434,37 @@ export class Volume {
       data.copy(merged, position - first * bs);
       await this.log.appendBlocks(first, merged);
     });
+  }
+
+  private wrote(): void {
+    this.lastWriteMs = performance.now();
+    if (this.copyAheadTimer) return;
+    this.copyAheadTimer = setTimeout(() => this.copyAheadWhenIdle(), COPY_AHEAD_IDLE_MS);
+    this.copyAheadTimer.unref();
+  }
+
+  /**
+   * Once writes pause, makes the copies the next retirement would make under a roll
+   * (Log.copyAhead), a batch per turn, so that roll does not stall the writes that come next.
+   */
+  private copyAheadWhenIdle(): void {
+    this.copyAheadTimer = null;
+    if (this.closed) return;
+    const quietMs = performance.now() - this.lastWriteMs;
+    const again = (ms: number) => {
+      this.copyAheadTimer = setTimeout(() => this.copyAheadWhenIdle(), ms);
+      this.copyAheadTimer.unref();
+    };
+    if (quietMs < COPY_AHEAD_IDLE_MS) return again(COPY_AHEAD_IDLE_MS - quietMs);
+    this.mutex
+      .run(() => !this.closed && this.log.copyAhead(COPY_AHEAD_BATCH_BYTES))
+      .then(
+        (more) => {
+          if (more && !this.copyAheadTimer) again(0);
+        },
+        // A failing copy (a full disk) fails the next write or roll the same way; that one reports it.
+        (err: unknown) => debug('copy-forward ahead of retirement failed: %s', (err as Error).message),
+      );
   }
 
   /** Records a synch point: the volume's blocks are consistent now (claim 1). Durable when it resolves. */
@@ -531,6 +573,7 @@ export class Volume {
       if (this.closed) return;
       this.log.flush();
       this.closed = true;
+      if (this.copyAheadTimer) clearTimeout(this.copyAheadTimer);
       await this.archiver.stop();
       for (const slot of this.log.slots) slot.close();
       if (this.ownsPool) await this.pool.close();

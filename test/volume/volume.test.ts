@@ -97,3 +97,35 @@ t.test('volume: random writes over many segment cycles match a model', async (t)
   await volume.archiver.idle();
   await volume.close();
 });
+
+t.test('volume: once writes pause, copy-forward runs ahead of the next retirement, without a roll', async (t) => {
+  const { volume } = await createTempVolume(t);
+  const W = SMALL_POLICY.workingSetSegments;
+  const cold = Buffer.alloc(16 * BS);
+  for (let i = 0; i < 16; i++) cold.fill(100 + i, i * BS, (i + 1) * BS);
+  await volume.write(cold, 0);
+  const before = await volume.synch({ label: 'cold' });
+  // Rewrite a few hot blocks until the working set is full and its oldest segment holds the cold blocks.
+  let n = 0;
+  const hot = (i: number) => Buffer.alloc(BS, i % 251);
+  while (volume.log.workingSet().length < W || volume.log.current.tail > SMALL_POLICY.segmentSizeBytes / 4) {
+    await volume.write(hot(n), (32 + (n % 4)) * BS);
+    n++;
+  }
+  const oldest = volume.log.workingSet()[0]!;
+  t.equal(volume.index.slotOf(0), oldest.index, 'the cold blocks live in the oldest active segment');
+  const sealed = volume.log.counters.segmentsSealed;
+  for (let waited = 0; volume.index.slotOf(15) === oldest.index && waited < 3000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+  t.equal(volume.index.slotOf(0), volume.log.current.index, 'idle: the cold blocks were copied into the current segment');
+  t.equal(volume.index.slotOf(15), volume.log.current.index);
+  t.equal(volume.log.counters.bytesCopiedForward, cold.length, 'each once');
+  t.equal(volume.log.counters.segmentsSealed, sealed, 'without a roll');
+  t.same(volume.read(0, cold.length), cold);
+  // The next roll retires the oldest segment with nothing left to copy; the past stays as it was.
+  while (volume.log.counters.segmentsSealed === sealed) await volume.write(hot(n++), (32 + (n % 4)) * BS);
+  t.equal(volume.log.counters.bytesCopiedForward, cold.length, 'the retirement had nothing left to copy');
+  t.not(oldest.state, 'active', 'the oldest segment retired');
+  t.same(volume.read(0, cold.length), cold);
+  const snapshot = await volume.snapshots.open(before);
+  t.same(await snapshot.read(0, cold.length), cold, 'the point before the copies reads the same');
+});
