@@ -31,13 +31,12 @@ const zstd = require(workerData.zstdPath);
 // On Linux the nice value is per thread and pid 0 is this thread: only the worker yields.
 try { require('node:os').setPriority(0, workerData.nice); } catch {}
 // Outputs travel back by transfer, not by copy: cloning them cost the main thread a copy into
-// fresh memory of every chunk. One that shares its memory (Buffer's small pool) is copied here.
-const owned = (o) => o.byteOffset === 0 && o.byteLength === o.buffer.byteLength;
+// fresh memory of every chunk. Below 4 KiB a Buffer may lie in Buffer's shared pool, which
+// must stay here: those few bytes are copied.
+const movable = (o) => (o.byteLength >= 4096 ? o : new Uint8Array(o));
 parentPort.on('message', ({ id, op, inputs, level }) => {
   try {
-    const outputs = inputs
-      .map((input) => (op === 'compress' ? zstd.compress(input, { compressionLevel: level }) : zstd.decompress(input)))
-      .map((output) => (owned(output) ? output : new Uint8Array(output)));
+    const outputs = inputs.map((input) => movable(op === 'compress' ? zstd.compress(input, { compressionLevel: level }) : zstd.decompress(input)));
     parentPort.postMessage({ id, outputs }, outputs.map((output) => output.buffer));
   } catch (err) {
     parentPort.postMessage({ id, error: String(err && err.message) });
