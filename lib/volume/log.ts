@@ -68,7 +68,7 @@ export class Log {
   /** When the oldest write not yet queued for the archive was made, or null. */
   unshippedSinceMs: number | null = null;
   /** Bytes appended by the application and by copy-forward, for status. */
-  readonly counters = { bytesWritten: 0, bytesCopiedForward: 0, segmentsSealed: 0, segmentsRetired: 0, segmentsRecycled: 0 };
+  readonly counters = { bytesWritten: 0, bytesCopiedForward: 0, bytesCopiedAhead: 0, segmentsSealed: 0, segmentsRetired: 0, segmentsRecycled: 0 };
 
   constructor(
     readonly config: VolumeConfig,
@@ -448,6 +448,7 @@ export class Log {
           const entries = Buffer.allocUnsafe(fit * this.entrySize);
           oldest.readAt(entries, 0, entries.length, run.offset + done * this.entrySize);
           this.writeCopiedRecord(run.block + done, fit, entries);
+          this.counters.bytesCopiedAhead += fit * this.config.blockSizeBytes;
           done += fit;
           copied += entries.length;
         }

@@ -71,6 +71,8 @@ export interface OpenOptions {
   slotFiles?: SlotFiles;
   /** The key of an encrypted volume (default: read from the config's `encryptKeyFile`). */
   cipher?: ObjectCipher;
+  /** Quiet time after the last write before copy-forward runs ahead (default 100 ms); the crash tests make it short. */
+  copyAheadIdleMs?: number;
 }
 
 
@@ -147,6 +149,7 @@ export class Volume {
   private lastSynchMs = 0;
   private closed = false;
   /** performance.now() of the last write, and the timer that waits for writes to pause (copyAheadWhenIdle). */
+  private copyAheadIdleMs = COPY_AHEAD_IDLE_MS;
   private lastWriteMs = 0;
   private copyAheadTimer: NodeJS.Timeout | null = null;
   /** Past blocks: from primary storage while slots hold them, else from the archive. */
@@ -257,6 +260,7 @@ export class Volume {
     });
     log.setArchiver(archiver);
     const volume = new Volume(dir, config, log, catalog, store, pool, archiver, lock, !options.pool, clock, options.cacheBytesMax ?? CACHE_BYTES_DEFAULT, cipher);
+    if (options.copyAheadIdleMs !== undefined) volume.copyAheadIdleMs = options.copyAheadIdleMs;
     if (recovered.cut) {
       const warn = options.onWarning ?? ((message: string) => process.stderr.write(`salvo: warning: ${message}\n`));
       warn(`recovery dropped the torn end of segment ${recovered.current.sequence} (${recovered.cut.bytes} bytes, never acknowledged as durable): ${recovered.cut.reason}`);
@@ -439,7 +443,7 @@ export class Volume {
   private wrote(): void {
     this.lastWriteMs = performance.now();
     if (this.copyAheadTimer) return;
-    this.copyAheadTimer = setTimeout(() => this.copyAheadWhenIdle(), COPY_AHEAD_IDLE_MS);
+    this.copyAheadTimer = setTimeout(() => this.copyAheadWhenIdle(), this.copyAheadIdleMs);
     this.copyAheadTimer.unref();
   }
 
@@ -455,7 +459,7 @@ export class Volume {
       this.copyAheadTimer = setTimeout(() => this.copyAheadWhenIdle(), ms);
       this.copyAheadTimer.unref();
     };
-    if (quietMs < COPY_AHEAD_IDLE_MS) return again(COPY_AHEAD_IDLE_MS - quietMs);
+    if (quietMs < this.copyAheadIdleMs) return again(this.copyAheadIdleMs - quietMs);
     this.mutex
       .run(() => !this.closed && this.log.copyAhead(COPY_AHEAD_BATCH_BYTES))
       .then(
