@@ -148,8 +148,9 @@ export class Volume {
   private readonly crcs = Buffer.allocUnsafe(SCATTER_BLOCKS_MAX * BLOCK_CRC_SIZE);
   private lastSynchMs = 0;
   private closed = false;
-  /** performance.now() of the last write, and the timer that waits for writes to pause (copyAheadWhenIdle). */
+  /** Quiet time before copy-forward runs ahead (OpenOptions.copyAheadIdleMs). */
   private copyAheadIdleMs = COPY_AHEAD_IDLE_MS;
+  /** performance.now() of the last write, and the timer that waits for writes to pause (copyAheadWhenIdle). */
   private lastWriteMs = 0;
   private copyAheadTimer: NodeJS.Timeout | null = null;
   /** Past blocks: from primary storage while slots hold them, else from the archive. */
