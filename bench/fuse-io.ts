@@ -360,10 +360,10 @@ async function measure(options: BenchOptions, s: Settings): Promise<BenchResult>
     const notes: string[] = [];
     const salvo = targets.find((t) => t.key === 'salvo')?.salvo;
     if (salvo) {
-      type Status = { status: { bytesWritten: number; bytesCopiedForward: number; archive: { rawBytesArchived: number; storedBytesArchived: number } } };
+      type Status = { status: { bytesWritten: number; bytesCopiedForward: number; writeStalls: { count: number; totalMs: number }; archive: { rawBytesArchived: number; storedBytesArchived: number } } };
       const st = (await controlRequest<Status>(salvo.socket, { cmd: 'status' })).status;
       notes.push(
-        `salvo policy: --size ${num(s.sizeBytes / MiB)}M --segment-size ${s.segmentSize} --segments ${s.segments}; archive a directory on the same disk. Over the whole run salvo took ${num(st.bytesWritten / MiB)} MiB of writes, copied forward ${num(st.bytesCopiedForward / MiB)} MiB, archived ${num(st.archive.rawBytesArchived / MiB)} MiB raw as ${num(st.archive.storedBytesArchived / MiB)} MiB.`,
+        `salvo policy: --size ${num(s.sizeBytes / MiB)}M --segment-size ${s.segmentSize} --segments ${s.segments}; archive a directory on the same disk. Over the whole run salvo took ${num(st.bytesWritten / MiB)} MiB of writes, copied forward ${num(st.bytesCopiedForward / MiB)} MiB, archived ${num(st.archive.rawBytesArchived / MiB)} MiB raw as ${num(st.archive.storedBytesArchived / MiB)} MiB. Writes waited for a free slot (every spare one full, its segment not yet archived) ${st.writeStalls.count} times, ${num(st.writeStalls.totalMs / 1000)} s in all.`,
       );
     }
     return {

@@ -68,7 +68,7 @@ export class Log {
   /** When the oldest write not yet queued for the archive was made, or null. */
   unshippedSinceMs: number | null = null;
   /** Bytes appended by the application and by copy-forward, for status. */
-  readonly counters = { bytesWritten: 0, bytesCopiedForward: 0, bytesCopiedAhead: 0, segmentsSealed: 0, segmentsRetired: 0, segmentsRecycled: 0 };
+  readonly counters = { bytesWritten: 0, bytesCopiedForward: 0, bytesCopiedAhead: 0, segmentsSealed: 0, segmentsRetired: 0, segmentsRecycled: 0, writeStalls: 0, writeStalledMs: 0 };
 
   constructor(
     readonly config: VolumeConfig,
@@ -479,7 +479,10 @@ export class Log {
       const slot = this.slots.find((s) => s.state === 'recycle');
       if (slot) {
         if (this.stalledSinceMs !== null) {
-          debug('writes resume after %d ms', this.clock() - this.stalledSinceMs);
+          const ms = this.clock() - this.stalledSinceMs;
+          debug('writes resume after %d ms', ms);
+          this.counters.writeStalls++;
+          this.counters.writeStalledMs += ms;
           this.stalledSinceMs = null;
         }
         return slot;

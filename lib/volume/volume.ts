@@ -97,6 +97,8 @@ export interface VolumeStatus extends Pick<VolumeConfig, 'volumeId' | 'sizeBytes
   synchPoints: number;
   latest: string | null;
   writesStalledSince: string | null;
+  /** Stalls that ended since the volume was opened (writes waited for a free slot), and their total length. */
+  writeStalls: { count: number; totalMs: number };
   archive: {
     location: string;
     segmentsArchived: number;
@@ -553,6 +555,7 @@ export class Volume {
       synchPoints: this.catalog.all.length,
       latest: this.catalog.latest ? new Date(this.catalog.latest.timeMs).toISOString() : null,
       writesStalledSince: this.log.stalledSince === null ? null : new Date(this.log.stalledSince).toISOString(),
+      writeStalls: { count: this.log.counters.writeStalls, totalMs: this.log.counters.writeStalledMs },
       archive: {
         location: this.store.location,
         segmentsArchived: a.segmentsArchived,

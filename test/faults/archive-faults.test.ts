@@ -53,6 +53,8 @@ t.test('archive-faults: an outage stalls writes once the spare slots are full, a
   for (let j = 0; j < 200; j++) await write(i + j);
   await volume.archiver.idle();
   t.equal(volume.status().writesStalledSince, null, 'the stall is over');
+  t.equal(volume.status().writeStalls.count, stalls.length, 'status counts every stall reported, once it is over (draining the backlog may stall again)');
+  t.ok(volume.status().writeStalls.totalMs >= 200, 'with how long writes waited');
   t.ok(store.objects.size > archivedBefore + 5, 'the backlog drained to the archive');
   t.ok(volume.read(0, SMALL_POLICY.sizeBytes).equals(model), 'no write was lost');
 });

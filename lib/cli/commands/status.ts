@@ -72,6 +72,7 @@ function printVolumeStatus(s: VolumeStatus & { mountpoint?: string }): void {
   print(`  requests    PUT ${a.requests.puts}, GET ${a.requests.gets}, HEAD ${a.requests.heads}, LIST ${a.requests.lists}, DELETE ${a.requests.deletes}`);
   if (a.lastError) print(`  failing     since ${a.failingSince}: ${a.lastError}`);
   if (s.writesStalledSince) print(`STALLED       writes wait for a free slot since ${s.writesStalledSince}`);
+  if (s.writeStalls.count > 0) print(`stalls        writes waited for a free slot ${s.writeStalls.count} times since opened, ${(s.writeStalls.totalMs / 1000).toFixed(1)} s in all`);
   print(`synch points  ${s.synchPoints}${s.latest ? `, latest ${s.latest}` : ''}`);
   print(`snapshot I/O  ${s.snapshotReads.summariesFetched} summaries and ${s.snapshotReads.chunksFetched} chunks (${formatBytes(s.snapshotReads.bytesFetched)}) fetched from the archive`);
 }
