@@ -63,8 +63,6 @@ export class Log {
   /** Background flushes of the current segment: every this many bytes, last at that tail. */
   private readonly flushAheadBytes: number;
   private flushAheadFrom = SEGMENT_HEADER_SIZE;
-  /** Where copyAhead goes on in the oldest active segment: its sequence and summary extent. */
-  private copyAheadAt = { sequence: 0, extent: 0 };
   /** When the oldest write not yet queued for the archive was made, or null. */
   unshippedSinceMs: number | null = null;
   /** Bytes appended by the application and by copy-forward, for status. */
@@ -436,11 +434,11 @@ export class Log {
     if (this.workingSetLength() !== this.config.workingSetSegments) return false;
     const oldest = this.workingSet()[0]!;
     if (oldest === this.current) return false;
-    // Extents before the cursor hold nothing live any more: copies moved them, and new writes go elsewhere.
-    if (this.copyAheadAt.sequence !== oldest.sequence) this.copyAheadAt = { sequence: oldest.sequence, extent: 0 };
+    // Each call walks the segment from its start: what earlier calls copied is no longer live, so
+    // it is skipped (an index lookup a block, far less than the copy of one batch).
     let copied = 0;
-    for (; this.copyAheadAt.extent < oldest.summary!.extentCount; this.copyAheadAt.extent++) {
-      for (const run of this.liveRunsOfExtent(oldest, this.copyAheadAt.extent)) {
+    for (let e = 0; e < oldest.summary!.extentCount; e++) {
+      for (const run of this.liveRunsOfExtent(oldest, e)) {
         for (let done = 0; done < run.count; ) {
           if (copied >= budgetBytes) return true;
           const fit = Math.min(run.count - done, Math.floor((this.free() - RECORD_HEADER_SIZE) / this.entrySize), MAX_RECORD_BLOCKS);
