@@ -27,13 +27,17 @@ function countReads(volume: Volume): { count: number } {
   return counter;
 }
 
-t.test('sequential reads are answered from the range read ahead, with the right bytes', async (t) => {
+/** A volume holding pattern `seed` everywhere, and a read-ahead over it. */
+async function setUp(t: Parameters<typeof createTempVolume>[0], seed: number): Promise<{ volume: Volume; image: Buffer; ahead: ReadAhead; got: Buffer }> {
   const { volume } = await createTempVolume(t);
-  const image = pattern(1, volume.sizeBytes);
+  const image = pattern(seed, volume.sizeBytes);
   await volume.write(image, 0);
+  return { volume, image, ahead: new ReadAhead(volume), got: Buffer.alloc(CHUNK) };
+}
+
+t.test('sequential reads are answered from the range read ahead, with the right bytes', async (t) => {
+  const { volume, image, ahead, got } = await setUp(t, 1);
   const direct = countReads(volume);
-  const ahead = new ReadAhead(volume);
-  const got = Buffer.alloc(CHUNK);
   ahead.readInto(got, 0);
   ahead.readInto(got, CHUNK);
   t.ok(got.equals(image.subarray(CHUNK, 2 * CHUNK)));
@@ -45,10 +49,7 @@ t.test('sequential reads are answered from the range read ahead, with the right 
 });
 
 t.test('the read-ahead does not depend on the request buffer, which fuse-native detaches once answered', async (t) => {
-  const { volume } = await createTempVolume(t);
-  const image = pattern(4, volume.sizeBytes);
-  await volume.write(image, 0);
-  const ahead = new ReadAhead(volume);
+  const { volume, image, ahead } = await setUp(t, 4);
   // Like fuse-native: each request's buffer is detached (length 0) as soon as it is answered.
   const request = (position: number): Buffer => {
     const memory = new ArrayBuffer(CHUNK);
@@ -67,10 +68,7 @@ t.test('the read-ahead does not depend on the request buffer, which fuse-native 
 });
 
 t.test('a write after the read-ahead is never hidden by it', async (t) => {
-  const { volume } = await createTempVolume(t);
-  await volume.write(pattern(1, volume.sizeBytes), 0);
-  const ahead = new ReadAhead(volume);
-  const got = Buffer.alloc(CHUNK);
+  const { volume, ahead, got } = await setUp(t, 1);
   ahead.readInto(got, 0);
   ahead.readInto(got, CHUNK);
   await idle();
@@ -81,12 +79,8 @@ t.test('a write after the read-ahead is never hidden by it', async (t) => {
 });
 
 t.test('random reads never read ahead', async (t) => {
-  const { volume } = await createTempVolume(t);
-  const image = pattern(3, volume.sizeBytes);
-  await volume.write(image, 0);
+  const { volume, image, ahead, got } = await setUp(t, 3);
   const direct = countReads(volume);
-  const ahead = new ReadAhead(volume);
-  const got = Buffer.alloc(CHUNK);
   for (const chunk of [5, 1, 9, 3, 12]) {
     ahead.readInto(got, chunk * CHUNK);
     t.ok(got.equals(image.subarray(chunk * CHUNK, (chunk + 1) * CHUNK)));
