@@ -1,18 +1,25 @@
 /**
  * An archive in a local directory (or a mounted network filesystem): one file per object.
- * A put writes a temporary file, fsyncs it, and links it to its final name — link() fails if
- * the name exists, which gives "never overwrite" atomically — then fsyncs the directory.
+ * A put writes a temporary file, fsyncs it, drops its pages from the cache, and links it to its
+ * final name — link() fails if the name exists, which gives "never overwrite" atomically — then
+ * fsyncs the directory.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import createDebug from 'debug';
 import { VolumeError, errnoCode } from '../errors.js';
+import { checkPageCacheAddon, dropCache } from '../util/page-cache.js';
 import { emptyStats, type ArchiveStore, type ByteRange } from './archive-store.js';
+
+const debug = createDebug('salvo:archive');
 
 export class DirectoryStore implements ArchiveStore {
   readonly stats = emptyStats();
 
-  constructor(readonly location: string) {}
+  constructor(readonly location: string) {
+    checkPageCacheAddon();
+  }
 
   private pathOf(key: string): string {
     return path.join(this.location, ...key.split('/'));
@@ -28,6 +35,8 @@ export class DirectoryStore implements ArchiveStore {
       try {
         await handle.writev(parts as Buffer[]);
         await handle.sync();
+        // Durable now, and rarely read again: its pages go back for the next writes (util/page-cache.ts).
+        await dropCache(handle.fd).catch((err: unknown) => debug('dropping the cached pages of %s failed: %s', key, (err as Error).message));
       } finally {
         await handle.close();
       }

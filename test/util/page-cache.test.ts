@@ -1,0 +1,55 @@
+/**
+ * The native fadvise helper really lets the kernel drop a file's pages (fincore counts them),
+ * and the directory store leaves no archive object in the page cache once it is durable.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { DirectoryStore } from '../../lib/archive/directory-store.js';
+import { dropCache } from '../../lib/util/page-cache.js';
+
+const MiB = 1024 * 1024;
+
+/** Bytes of the file in the page cache. */
+function residentBytes(file: string): number {
+  return Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' }).trim());
+}
+
+async function scratch(t: Tap.Test): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'salvo-page-cache-'));
+  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+t.test('page-cache: dropCache empties the cache of a synced file', async (t) => {
+  const file = path.join(await scratch(t), 'object');
+  const handle = await fs.open(file, 'w');
+  try {
+    await handle.write(randomBytes(4 * MiB));
+    await handle.sync();
+    t.equal(residentBytes(file), 4 * MiB, 'written pages are cached');
+    await dropCache(handle.fd);
+  } finally {
+    await handle.close();
+  }
+  t.equal(residentBytes(file), 0, 'none left after dropCache');
+  t.same(await fs.readFile(file).then((b) => b.length), 4 * MiB, 'the file itself is whole');
+});
+
+t.test('page-cache: a bad descriptor rejects with its errno code', async (t) => {
+  await t.rejects(dropCache(1 << 30), { code: 'EBADF' });
+  t.throws(() => dropCache(-1 as number), { code: 'ERR_INVALID_ARG_TYPE' });
+});
+
+t.test('page-cache: the directory store leaves no object in the page cache', async (t) => {
+  const dir = await scratch(t);
+  const store = new DirectoryStore(dir);
+  const bytes = randomBytes(3 * MiB);
+  await store.put('segments/0000000000000001.seg', [bytes.subarray(0, MiB), bytes.subarray(MiB)]);
+  const file = path.join(dir, 'segments', '0000000000000001.seg');
+  t.equal(residentBytes(file), 0, 'the durable object holds no cached pages');
+  t.same(await store.get('segments/0000000000000001.seg'), bytes, 'and reads back whole');
+});
