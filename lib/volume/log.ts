@@ -58,6 +58,8 @@ export interface LogEvents {
 export class Log {
   readonly entrySize: number;
   private readonly zeroBlock: Buffer;
+  /** Copy-forward's bytes pass through here, a piece at a time (copyRun). */
+  private readonly copyBuffer: Buffer;
   private blankWaiters: (() => void)[] = [];
   private stalledSinceMs: number | null = null;
   /** Background flushes of the current segment: every this many bytes, last at that tail. */
@@ -81,6 +83,7 @@ export class Log {
   ) {
     this.entrySize = BLOCK_CRC_SIZE + config.blockSizeBytes;
     this.zeroBlock = Buffer.alloc(config.blockSizeBytes);
+    this.copyBuffer = Buffer.allocUnsafe(MAX_RECORD_BLOCKS * this.entrySize);
     this.flushAheadBytes = Math.min(FLUSH_AHEAD_BYTES_MAX, config.segmentSizeBytes / 4);
   }
 
@@ -283,25 +286,6 @@ export class Log {
     this.commitWrite(slot, block, count, offset);
   }
 
-  /** Writes a WRITE record whose entries (CRC + block, back to back) are copied verbatim. */
-  private writeCopiedRecord(block: number, count: number, entries: Buffer): void {
-    const slot = this.current;
-    const offset = slot.tail;
-    assert(this.free() >= RECORD_HEADER_SIZE + entries.length, 'copy-forward overflowed the current segment');
-    const head = Buffer.allocUnsafe(RECORD_HEADER_SIZE);
-    encodeRecordHeader(head, 0, {
-      type: RecordType.Write,
-      flags: FLAG_COPY_FORWARD,
-      sequence: this.nextRecordSequence,
-      block,
-      count,
-      bodyLength: entries.length,
-    });
-    slot.writeAt([head, entries], offset);
-    this.commitWrite(slot, block, count, offset);
-    this.counters.bytesCopiedForward += count * this.config.blockSizeBytes;
-  }
-
   private commitWrite(slot: SegmentSlot, block: number, count: number, offset: number): void {
     const first = offset + RECORD_HEADER_SIZE;
     slot.summary!.addExtent(block, count, false, first);
@@ -377,22 +361,43 @@ export class Log {
 
   /** Copies the segment's live entries forward, then makes it inactive (claims 1, 13). */
   private async retire(slot: SegmentSlot): Promise<void> {
-    const runs = this.liveRuns(slot);
+    // Retirement runs inside a write or a roll, under the engine's mutex: no write can
+    // supersede a run while it is copied. Each live run becomes one record, as long as the
+    // run, so the copy never takes more record headers than the segment had (it fits a fresh
+    // current segment). Only the live runs are read: after random writes they are a few
+    // percent of the segment, and a segment of superseded, zero and synch entries reads nothing.
     let copied = 0;
-    // A segment of superseded, zero and synch entries only retires at once, without reading it.
-    if (runs.length > 0) {
-      // Retirement runs inside a write or a roll, under the engine's mutex: no write can
-      // supersede a run while the segment is read.
-      const raw = await slot.readRange(0, slot.summary!.rawEnd);
-      for (const { block, count, offset } of runs) {
-        this.writeCopiedRecord(block, count, raw.subarray(offset, offset + count * this.entrySize));
-        copied += count;
-      }
+    for (const run of this.liveRuns(slot)) {
+      this.copyRun(slot, run.block, run.count, run.offset);
+      copied += run.count;
     }
     slot.state = 'inactive';
     this.counters.segmentsRetired++;
     debug('retired %s: %d live blocks copied forward', slot.name, copied);
     if (slot.archived) await this.recycle(slot);
+  }
+
+  /**
+   * Writes one COPY_FORWARD record for blocks [block, block + count) whose entries lie back to
+   * back at raw `offset` of `from`, entries copied verbatim (rule 4). They pass through a reused
+   * buffer in pieces, read and written synchronously (page-cache hits, under the mutex anyway).
+   */
+  private copyRun(from: SegmentSlot, block: number, count: number, offset: number): void {
+    const slot = this.current;
+    const at = slot.tail;
+    const bodyLength = count * this.entrySize;
+    assert(this.free() >= RECORD_HEADER_SIZE + bodyLength, 'copy-forward overflowed the current segment');
+    const head = Buffer.allocUnsafe(RECORD_HEADER_SIZE);
+    encodeRecordHeader(head, 0, { type: RecordType.Write, flags: FLAG_COPY_FORWARD, sequence: this.nextRecordSequence, block, count, bodyLength });
+    slot.writeAt([head], at);
+    for (let done = 0; done < bodyLength; ) {
+      const piece = this.copyBuffer.subarray(0, Math.min(this.copyBuffer.length, bodyLength - done));
+      from.readAt(piece, 0, piece.length, offset + done);
+      slot.writeAt([piece], at + RECORD_HEADER_SIZE + done);
+      done += piece.length;
+    }
+    this.commitWrite(slot, block, count, at);
+    this.counters.bytesCopiedForward += count * this.config.blockSizeBytes;
   }
 
   /** The segment's entries the index still points to, as runs of consecutive blocks with contiguous entries. */
@@ -443,12 +448,10 @@ export class Log {
           if (copied >= budgetBytes) return true;
           const fit = Math.min(run.count - done, Math.floor((this.free() - RECORD_HEADER_SIZE) / this.entrySize), MAX_RECORD_BLOCKS);
           if (fit <= 0) return false; // the roll copies the rest
-          const entries = Buffer.allocUnsafe(fit * this.entrySize);
-          oldest.readAt(entries, 0, entries.length, run.offset + done * this.entrySize);
-          this.writeCopiedRecord(run.block + done, fit, entries);
+          this.copyRun(oldest, run.block + done, fit, run.offset + done * this.entrySize);
           this.counters.bytesCopiedAhead += fit * this.config.blockSizeBytes;
           done += fit;
-          copied += entries.length;
+          copied += fit * this.entrySize;
         }
       }
     }

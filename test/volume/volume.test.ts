@@ -1,4 +1,7 @@
+import path from 'node:path';
 import t from 'tap';
+import { slotsDirectory } from '../../lib/volume/recovery.js';
+import { FsSlotFiles, type SlotFile } from '../../lib/volume/slot-file.js';
 import { createTempVolume, prng, SMALL_POLICY } from '../helpers/temp-volume.js';
 
 const BS = 4096;
@@ -128,4 +131,42 @@ t.test('volume: once writes pause, copy-forward runs ahead of the next retiremen
   t.same(volume.read(0, cold.length), cold);
   const snapshot = await volume.snapshots.open(before);
   t.same(await snapshot.read(0, cold.length), cold, 'the point before the copies reads the same');
+});
+
+t.test('volume: a retirement reads only the live entries of its segment', async (t) => {
+  // Synchronous reads of each slot, by file name (the archiver's reads are asynchronous).
+  const syncReads = new Map<string, number>();
+  const { dir, volume: first, reopen } = await createTempVolume(t);
+  await first.close();
+  const files = new FsSlotFiles(slotsDirectory(dir));
+  const counting = {
+    open(index: number): SlotFile {
+      const file = files.open(index);
+      const name = path.basename(file.path);
+      return Object.assign(Object.create(file) as SlotFile, {
+        read(into: Buffer, offset: number, length: number, position: number): number {
+          syncReads.set(name, (syncReads.get(name) ?? 0) + length);
+          return file.read(into, offset, length, position);
+        },
+      });
+    },
+  };
+  // No copy-ahead: the roll's retirement does the copy.
+  const volume = await reopen({ slotFiles: counting, copyAheadIdleMs: 60_000 });
+  t.teardown(() => volume.close().catch(() => undefined));
+  const cold = Buffer.alloc(3 * BS, 7);
+  await volume.write(cold, 0);
+  // Fill the oldest segment with hot blocks that are rewritten later: superseded, never read.
+  let n = 0;
+  const hot = () => volume.write(Buffer.alloc(BS, 1 + (n % 250)), (32 + (n++ % 4)) * BS);
+  while (volume.log.workingSet().length < SMALL_POLICY.workingSetSegments) await hot();
+  const oldest = volume.log.workingSet()[0]!;
+  const name = path.basename(oldest.path);
+  t.equal(volume.index.slotOf(0), oldest.index, 'the cold blocks live in the oldest segment');
+  syncReads.clear();
+  const retired = volume.log.counters.segmentsRetired;
+  while (volume.log.counters.segmentsRetired === retired) await hot();
+  t.equal(volume.log.counters.bytesCopiedForward, cold.length, 'the retirement copied the cold blocks');
+  t.equal(syncReads.get(name), 3 * (4 + BS), 'and read only their entries from the segment, not all of it');
+  t.same(volume.read(0, cold.length), cold);
 });
