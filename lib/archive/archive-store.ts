@@ -33,6 +33,10 @@ export interface ArchiveStore {
   /** Where the store is, for messages: a path or an s3:// URL (never a secret). */
   readonly location: string;
   readonly stats: StoreStats;
+  /**
+   * Stores the concatenation of `parts` under `key`, never over an existing object. Once the
+   * promise settles the store holds no reference to `parts`: the archiver reuses their memory.
+   */
   put(key: string, parts: readonly Buffer[]): Promise<void>;
   get(key: string, range?: ByteRange): Promise<Buffer>;
   head(key: string): Promise<number | null>;

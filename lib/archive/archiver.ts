@@ -16,7 +16,7 @@ import { archiveObjectSize, encodeArchiveObject } from '../format/archive-object
 import type { ObjectCipher } from '../format/object-cipher.js';
 import type { SegmentSummary } from '../format/summary.js';
 import { ArchiveKeys, type ArchiveStore } from './archive-store.js';
-import type { CompressionPool } from './compression-pool.js';
+import { chunksBound, sharedBuffer, type CompressionPool } from './compression-pool.js';
 import { fetchArchiveIndex } from './archive-reader.js';
 
 const debug = createDebug('salvo:archive');
@@ -28,8 +28,8 @@ export interface ArchiveItem {
   rawStart: number;
   /** Summary of exactly the records in [rawStart, summary.rawEnd). */
   summary: SegmentSummary;
-  /** Reads raw bytes [position, position+length) of the segment from its slot. */
-  read(position: number, length: number): Promise<Buffer>;
+  /** Reads raw bytes [position, position + into.length) of the segment from its slot into `into`. */
+  readInto(into: Buffer, position: number): Promise<void>;
 }
 
 export interface ArchiverOptions {
@@ -66,6 +66,7 @@ export class Archiver {
   /** Tail pieces in the archive, by segment, to delete once the segment is archived whole. */
   private readonly tails = new Map<number, string[]>();
   private readonly queuedAt = new WeakMap<ArchiveItem, number>();
+  private scratch: { raw: Buffer; compressed: Buffer } | null = null;
   readonly stats: ArchiverStats = {
     segmentsArchived: 0,
     tailsShipped: 0,
@@ -144,6 +145,7 @@ export class Archiver {
         await this.sleep(delayMs);
       }
     }
+    this.scratch = null;
   }
 
   private sleep(ms: number): Promise<void> {
@@ -154,6 +156,20 @@ export class Archiver {
         resolve();
       };
     });
+  }
+
+  /**
+   * Shared memory for one item's raw bytes and its compressed chunks, reused from item to
+   * item while the queue lasts (drain drops it once the queue is empty). A fresh 64 MiB read
+   * buffer and fresh zstd outputs for every segment cost ~10k page faults a segment, and V8
+   * garbage collections driven by that much external memory.
+   */
+  private scratchFor(rawLength: number): { raw: Buffer; compressed: Buffer } {
+    const bound = chunksBound(rawLength, this.options.chunkSizeBytes);
+    if (!this.scratch || this.scratch.raw.length < rawLength || this.scratch.compressed.length < bound) {
+      this.scratch = { raw: sharedBuffer(Math.max(rawLength, this.scratch?.raw.length ?? 0)), compressed: sharedBuffer(Math.max(bound, this.scratch?.compressed.length ?? 0)) };
+    }
+    return { raw: this.scratch.raw.subarray(0, rawLength), compressed: this.scratch.compressed };
   }
 
   private keyOf(item: ArchiveItem): string {
@@ -169,16 +185,21 @@ export class Archiver {
       debug('segment %d was already archived', item.sequence);
       return;
     }
-    const raw = await item.read(rawStart, rawEnd - rawStart);
-    const rawLength = raw.length;
-    const pieces: Buffer[] = [];
-    for (let at = 0; at < raw.length; at += chunkSizeBytes) pieces.push(raw.subarray(at, at + chunkSizeBytes));
-    const pieceLengths = pieces.map((p) => p.length);
-    const compressed = await pool.compress(pieces, { transfer: true }); // `raw` moves to the worker
+    const rawLength = rawEnd - rawStart;
+    const { raw, compressed } = this.scratchFor(rawLength);
+    await item.readInto(raw, rawStart);
+    const { lengths, crcs } = await pool.compressChunks(raw, chunkSizeBytes, compressed);
+    let at = 0;
+    const chunks = lengths.map((length, i) => {
+      const chunk = { bytes: compressed.subarray(at, at + length), rawLength: Math.min(chunkSizeBytes, rawLength - i * chunkSizeBytes), crc: crcs[i]! };
+      at += length;
+      return chunk;
+    });
+    // The parts point into the scratch memory: they are consumed before the next item reuses it.
     const parts = encodeArchiveObject(
       { blockSizeBytes: this.options.blockSizeBytes, volumeId: this.options.volumeId, sequence: item.sequence, rawStart, rawEnd, chunkSizeBytes },
       item.summary,
-      compressed.map((bytes, i) => ({ bytes, rawLength: pieceLengths[i]! })),
+      chunks,
       this.options.cipher ?? null,
     );
     const size = parts.reduce((n, p) => n + p.length, 0);

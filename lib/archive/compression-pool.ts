@@ -6,6 +6,7 @@
  * The worker is a few lines of CommonJS passed as a string, so that it runs the same way
  * whether salvo runs compiled or from TypeScript under the test runner.
  */
+import assert from 'node:assert';
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
@@ -28,14 +29,37 @@ const WORKER_NICE = 10;
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const zstd = require(workerData.zstdPath);
+const binding = require(workerData.zstdBindingPath);
+const { crc32c } = require(workerData.crcPath);
 // On Linux the nice value is per thread and pid 0 is this thread: only the worker yields.
 try { require('node:os').setPriority(0, workerData.nice); } catch {}
 // Outputs travel back by transfer, not by copy: cloning them cost the main thread a copy into
 // fresh memory of every chunk. Below 4 KiB a Buffer may lie in Buffer's shared pool, which
 // must stay here: those few bytes are copied.
 const movable = (o) => (o.byteLength >= 4096 ? o : new Uint8Array(o));
-parentPort.on('message', ({ id, op, inputs, level }) => {
+let cctx = null;
+// Each chunk of src compressed into dst, back to back (dst has room for every chunk's bound):
+// both are shared memory the caller reuses, so nothing is allocated, copied or faulted in.
+function compressChunks({ src, dst, chunkSize, level }) {
+  if (!cctx) {
+    cctx = new binding.CCtx();
+    cctx.setParameter(binding.CParameter.compressionLevel, level);
+  }
+  const lengths = [];
+  const crcs = [];
+  let out = 0;
+  for (let at = 0; at < src.length; at += chunkSize) {
+    const n = cctx.compress2(dst.subarray(out), src.subarray(at, Math.min(at + chunkSize, src.length)));
+    crcs.push(crc32c(dst.subarray(out, out + n)) >>> 0);
+    lengths.push(n);
+    out += n;
+  }
+  return { lengths, crcs };
+}
+parentPort.on('message', (message) => {
+  const { id, op, inputs, level } = message;
   try {
+    if (op === 'compressChunks') return parentPort.postMessage({ id, chunks: compressChunks(message) });
     const outputs = inputs.map((input) => movable(op === 'compress' ? zstd.compress(input, { compressionLevel: level }) : zstd.decompress(input)));
     parentPort.postMessage({ id, outputs }, outputs.map((output) => output.buffer));
   } catch (err) {
@@ -44,14 +68,37 @@ parentPort.on('message', ({ id, op, inputs, level }) => {
 });
 `;
 
+/** Compressed chunks laid back to back in a shared output buffer, with each one's CRC32C. */
+export interface CompressedChunks {
+  lengths: number[];
+  crcs: number[];
+}
+
+type Message =
+  | { op: 'compress' | 'decompress'; inputs: Uint8Array[] }
+  | { op: 'compressChunks'; src: Uint8Array; dst: Uint8Array; chunkSize: number };
+
 interface Task {
   id: number;
-  op: 'compress' | 'decompress';
-  inputs: Uint8Array[];
-  /** ArrayBuffers moved to the worker rather than copied. */
-  transfer: ArrayBuffer[];
-  resolve: (outputs: Buffer[]) => void;
+  message: Message;
+  resolve: (result: Buffer[] | CompressedChunks) => void;
   reject: (err: Error) => void;
+}
+
+type Reply = { id: number; outputs?: Uint8Array[]; chunks?: CompressedChunks; error?: string };
+
+const zstdBinding = createRequire(import.meta.url)('zstd-napi/binding') as { compressBound(size: number): number };
+
+/** Room compressChunks needs in `dst` for `length` raw bytes cut into chunks of `chunkSizeBytes`. */
+export function chunksBound(length: number, chunkSizeBytes: number): number {
+  let bound = 0;
+  for (let at = 0; at < length; at += chunkSizeBytes) bound += zstdBinding.compressBound(Math.min(chunkSizeBytes, length - at));
+  return bound;
+}
+
+/** A Buffer over shared memory: a worker reads and writes it in place. */
+export function sharedBuffer(size: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(size));
 }
 
 export class CompressionPool {
@@ -62,28 +109,38 @@ export class CompressionPool {
   private closed = false;
 
   constructor(size = Math.max(1, Math.min(2, availableParallelism()))) {
-    const zstdPath = createRequire(import.meta.url).resolve('zstd-napi');
+    const require = createRequire(import.meta.url);
+    const workerData = { zstdPath: require.resolve('zstd-napi'), zstdBindingPath: require.resolve('zstd-napi/binding'), crcPath: require.resolve('@node-rs/crc32'), nice: WORKER_NICE };
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { zstdPath, nice: WORKER_NICE } });
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
       worker.unref();
-      worker.on('message', (message: { id: number; outputs?: Uint8Array[]; error?: string }) => this.finish(worker, message));
+      worker.on('message', (message: Reply) => this.finish(worker, message));
       worker.on('error', (err) => this.fail(worker, err));
       this.idle.push(worker);
     }
   }
 
-  /**
-   * Compresses. With `transfer`, the inputs' memory (one ArrayBuffer of the caller's own,
-   * not Buffer's shared pool) moves to the worker instead of being copied — 64 MiB a
-   * segment — and the inputs are unusable afterwards.
-   */
-  compress(inputs: Uint8Array[], options: { transfer?: boolean } = {}): Promise<Buffer[]> {
-    return this.submit('compress', inputs, options.transfer === true);
+  /** Compresses each input on its own (copied to the worker and back). */
+  compress(inputs: Uint8Array[]): Promise<Buffer[]> {
+    return this.submit({ op: 'compress', inputs }) as Promise<Buffer[]>;
   }
 
   /** Decompresses; a chunk that is not valid zstd rejects (the caller reports the object as corrupt). */
   decompress(inputs: Uint8Array[]): Promise<Buffer[]> {
-    return this.submit('decompress', inputs);
+    return this.submit({ op: 'decompress', inputs }) as Promise<Buffer[]>;
+  }
+
+  /**
+   * Compresses `src` cut into chunks of `chunkSizeBytes`, each on its own, into `dst` back to
+   * back. Both must lie in shared memory (sharedBuffer), where the worker works in place:
+   * the archiver reuses them for every segment, so its 64 MiB a segment is neither allocated,
+   * copied nor faulted in anew. `dst` needs chunksBound(src.length) bytes. Neither may be
+   * touched until the promise settles.
+   */
+  compressChunks(src: Buffer, chunkSizeBytes: number, dst: Buffer): Promise<CompressedChunks> {
+    assert(src.buffer instanceof SharedArrayBuffer && dst.buffer instanceof SharedArrayBuffer, 'compressChunks works in shared memory');
+    assert(dst.length >= chunksBound(src.length, chunkSizeBytes), 'compressChunks: dst too small');
+    return this.submit({ op: 'compressChunks', src, dst, chunkSize: chunkSizeBytes }) as Promise<CompressedChunks>;
   }
 
   async close(): Promise<void> {
@@ -92,11 +149,10 @@ export class CompressionPool {
     await Promise.all([...this.idle, ...this.busy.keys()].map((w) => w.terminate()));
   }
 
-  private submit(op: Task['op'], inputs: Uint8Array[], transfer = false): Promise<Buffer[]> {
+  private submit(message: Message): Promise<Buffer[] | CompressedChunks> {
     if (this.closed) return Promise.reject(new Error('compression pool closed'));
     return new Promise((resolve, reject) => {
-      const buffers = transfer ? [...new Set(inputs.map((i) => i.buffer as ArrayBuffer))] : [];
-      this.queue.push({ id: this.nextId++, op, inputs, transfer: buffers, resolve, reject });
+      this.queue.push({ id: this.nextId++, message, resolve, reject });
       this.dispatch();
     });
   }
@@ -107,17 +163,18 @@ export class CompressionPool {
       const task = this.queue.shift()!;
       this.busy.set(worker, task);
       worker.ref(); // a task in flight keeps the process alive until it answers
-      worker.postMessage({ id: task.id, op: task.op, inputs: task.inputs, level: COMPRESSION_LEVEL }, task.transfer);
+      worker.postMessage({ id: task.id, level: COMPRESSION_LEVEL, ...task.message });
     }
   }
 
-  private finish(worker: Worker, message: { id: number; outputs?: Uint8Array[]; error?: string }): void {
+  private finish(worker: Worker, message: Reply): void {
     const task = this.busy.get(worker);
     this.busy.delete(worker);
     worker.unref();
     this.idle.push(worker);
     if (task && task.id === message.id) {
-      if (message.error !== undefined) task.reject(new Error(`zstd ${task.op}: ${message.error}`));
+      if (message.error !== undefined) task.reject(new Error(`zstd ${task.message.op}: ${message.error}`));
+      else if (message.chunks) task.resolve(message.chunks);
       else task.resolve(message.outputs!.map((o) => Buffer.from(o.buffer, o.byteOffset, o.byteLength)));
     }
     this.dispatch();

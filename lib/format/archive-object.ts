@@ -65,11 +65,12 @@ export interface ArchiveObjectIndex {
 export function encodeArchiveObject(
   header: Omit<ArchiveObjectHeader, 'summaryLength' | 'chunkCount' | 'encrypted'>,
   summary: SegmentSummary,
-  compressedChunks: { bytes: Buffer; rawLength: number }[],
+  compressedChunks: { bytes: Buffer; rawLength: number; crc?: number }[],
   cipher: ObjectCipher | null = null,
 ): Buffer[] {
   const context = (part: PartContext['part']): PartContext => ({ ...header, part });
   const summaryBytes = cipher ? cipher.seal(summary.encode(), context('summary')) : summary.encode();
+  // A chunk's CRC covers the bytes stored: sealed ones get their own.
   if (cipher) compressedChunks = compressedChunks.map((c, i) => ({ bytes: cipher.seal(c.bytes, context(i)), rawLength: c.rawLength }));
   const head = Buffer.alloc(ARCHIVE_HEADER_SIZE);
   (cipher ? ARCHIVE_MAGIC_ENCRYPTED : ARCHIVE_MAGIC).copy(head, 0);
@@ -92,7 +93,7 @@ export function encodeArchiveObject(
     table.writeUInt32LE(objectOffset, at);
     table.writeUInt32LE(chunk.bytes.length, at + 4);
     table.writeUInt32LE(chunk.rawLength, at + 8);
-    table.writeUInt32LE(crc32c(chunk.bytes), at + 12);
+    table.writeUInt32LE(chunk.crc ?? crc32c(chunk.bytes), at + 12);
     objectOffset += chunk.bytes.length;
   });
   assert(objectOffset < 2 ** 32, 'archived object too large');

@@ -214,9 +214,9 @@ export class Log {
       sequence: slot.sequence,
       rawStart,
       summary: slot.summary!.sliceFrom(rawStart, firstRecordSequence),
-      read: async (position, length) => {
+      readInto: async (into, position) => {
         await slot.flushAsync(); // the archive must never hold bytes that primary storage could lose
-        return slot.readRange(position, length);
+        await slot.readRangeInto(into, position);
       },
     });
     slot.shippedTo = slot.tail;
@@ -507,6 +507,6 @@ export function segmentItem(slot: SegmentSlot): ArchiveItem {
     sequence: slot.sequence,
     rawStart: SEGMENT_HEADER_SIZE,
     summary: slot.summary!,
-    read: (position, length) => slot.readRange(position, length),
+    readInto: (into, position) => slot.readRangeInto(into, position),
   };
 }

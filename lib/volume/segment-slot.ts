@@ -88,19 +88,23 @@ export class SegmentSlot {
 
   /** Async read of a large range, in pieces, so that copy-forward and archiving do not stall the event loop. */
   async readRange(position: number, length: number): Promise<Buffer> {
-    // Never from Buffer's shared pool: the archiver hands this memory to a worker thread.
-    const bytes = Buffer.allocUnsafeSlow(length);
+    const bytes = Buffer.allocUnsafe(length);
+    await this.readRangeInto(bytes, position);
+    return bytes;
+  }
+
+  /** The same into `into` (all of it; zeros past the file's end). */
+  async readRangeInto(into: Buffer, position: number): Promise<void> {
     const pieceBytes = 4 * 1024 * 1024;
-    for (let done = 0; done < length; ) {
-      const want = Math.min(pieceBytes, length - done);
-      const n = await this.file.readAsync(bytes, done, want, position + done);
+    for (let done = 0; done < into.length; ) {
+      const want = Math.min(pieceBytes, into.length - done);
+      const n = await this.file.readAsync(into, done, want, position + done);
       if (n === 0) {
-        bytes.fill(0, done);
-        break;
+        into.fill(0, done);
+        return;
       }
       done += n;
     }
-    return bytes;
   }
 
   /** Writes `parts` at `position`; NO_SPACE when the disk is full (nothing is acknowledged then). */

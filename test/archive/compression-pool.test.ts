@@ -1,24 +1,54 @@
 import t from 'tap';
-import { CompressionPool } from '../../lib/archive/compression-pool.js';
+import { crc32c } from '../../lib/format/checksum.js';
+import { CompressionPool, chunksBound, sharedBuffer } from '../../lib/archive/compression-pool.js';
 
-t.test('chunks come back whole, small and large, compressed or not, and the inputs are moved only when asked', async (t) => {
-  const pool = new CompressionPool();
-  t.teardown(() => pool.close());
+function samples(): { patterned: Buffer; random: Buffer } {
   const patterned = Buffer.alloc(2 << 20);
   for (let i = 0; i < patterned.length; i++) patterned[i] = (i * 7919) % 251;
   const random = Buffer.alloc(1 << 20);
   for (let i = 0; i < random.length; i++) random[i] = Math.floor(Math.random() * 256);
+  return { patterned, random };
+}
+
+t.test('chunks come back whole, small and large, compressed or not', async (t) => {
+  const pool = new CompressionPool();
+  t.teardown(() => pool.close());
+  const { patterned, random } = samples();
   // Highly compressible chunks come back under 4 KiB, so from Buffer's shared pool in the worker.
   const inputs = [patterned.subarray(0, 1 << 20), patterned.subarray(1 << 20), Buffer.alloc(1 << 20), random, Buffer.alloc(0)];
   const compressed = await pool.compress(inputs);
   t.ok(compressed[2]!.length < 4096, 'a chunk of zeros compresses to a few bytes');
   t.ok(compressed[3]!.length >= random.length, 'random bytes do not compress');
-  t.equal(patterned.length, 2 << 20, 'without transfer the inputs stay usable');
+  t.equal(patterned.length, 2 << 20, 'the inputs stay usable');
   const restored = await pool.decompress(compressed);
   t.same(restored.map((b, i) => b.equals(inputs[i]!)), [true, true, true, true, true]);
+});
 
-  const moved = Buffer.from(random);
-  const [again] = await pool.compress([moved], { transfer: true });
-  t.equal(moved.length, 0, 'a transferred input is gone from the caller');
-  t.ok((await pool.decompress([again!]))[0]!.equals(random));
+t.test('compressChunks compresses shared memory in place, chunk by chunk, with each chunk’s CRC', async (t) => {
+  const pool = new CompressionPool();
+  t.teardown(() => pool.close());
+  const { patterned, random } = samples();
+  const chunk = 1 << 20;
+  // Four full chunks and a short last one: patterned, zeros, random, patterned, 1000 random bytes.
+  const raw = Buffer.concat([patterned.subarray(0, chunk), Buffer.alloc(chunk), random, patterned.subarray(chunk), random.subarray(0, 1000)]);
+  const src = sharedBuffer(raw.length);
+  raw.copy(src);
+  const dst = sharedBuffer(chunksBound(raw.length, chunk));
+  const { lengths, crcs } = await pool.compressChunks(src, chunk, dst);
+  t.equal(lengths.length, 5, 'one output a chunk');
+  const outputs: Buffer[] = [];
+  for (let i = 0, at = 0; i < lengths.length; at += lengths[i]!, i++) outputs.push(Buffer.from(dst.subarray(at, at + lengths[i]!)));
+  t.same(crcs, outputs.map((o) => crc32c(o)), 'each CRC is that of the chunk as stored');
+  t.ok(lengths[1]! < 100 && lengths[2]! >= chunk, 'zeros shrink, random bytes do not');
+  const restored = await pool.decompress(outputs);
+  t.ok(Buffer.concat(restored).equals(raw), 'they decompress to the raw bytes, in order');
+  t.ok(src.equals(raw), 'the input is left as it was');
+
+  // The same memory serves again (the archiver reuses it from segment to segment).
+  random.copy(src, 0, 0, chunk);
+  const again = await pool.compressChunks(src.subarray(0, chunk), chunk, dst);
+  t.ok((await pool.decompress([Buffer.from(dst.subarray(0, again.lengths[0]!))]))[0]!.equals(random));
+
+  t.throws(() => pool.compressChunks(Buffer.from(raw), chunk, dst), /shared memory/, 'ordinary buffers are refused');
+  t.throws(() => pool.compressChunks(src, chunk, dst.subarray(0, 100)), /dst too small/);
 });
