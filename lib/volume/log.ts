@@ -40,6 +40,9 @@ const debug = createDebug('salvo:volume');
 /** Largest WRITE record: 128 KiB requests from FUSE fit in one. */
 const MAX_RECORD_BLOCKS = 256;
 
+/** Retirement lets the event loop turn after copying this much (copyRun itself is synchronous). */
+const RETIRE_YIELD_BYTES = 4 * 1024 * 1024;
+
 /** Largest background flush step (a quarter of the segment below 32 MiB segments). */
 const FLUSH_AHEAD_BYTES_MAX = 8 * 1024 * 1024;
 
@@ -367,9 +370,16 @@ export class Log {
     // current segment). Only the live runs are read: after random writes they are a few
     // percent of the segment, and a segment of superseded, zero and synch entries reads nothing.
     let copied = 0;
+    let sinceYield = 0;
     for (const run of this.liveRuns(slot)) {
       this.copyRun(slot, run.block, run.count, run.offset);
       copied += run.count;
+      sinceYield += run.count * this.entrySize;
+      // Reads of the live volume need no mutex: let them in between runs of a dense segment.
+      if (sinceYield >= RETIRE_YIELD_BYTES) {
+        sinceYield = 0;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
     }
     slot.state = 'inactive';
     this.counters.segmentsRetired++;
@@ -380,7 +390,8 @@ export class Log {
   /**
    * Writes one COPY_FORWARD record for blocks [block, block + count) whose entries lie back to
    * back at raw `offset` of `from`, entries copied verbatim (rule 4). They pass through a reused
-   * buffer in pieces, read and written synchronously (page-cache hits, under the mutex anyway).
+   * buffer in pieces, read and written synchronously: page-cache hits, cheaper than a trip
+   * through the thread pool, and the caller holds the mutex, so no write waits on them twice.
    */
   private copyRun(from: SegmentSlot, block: number, count: number, offset: number): void {
     const slot = this.current;

@@ -86,7 +86,7 @@ export class SegmentSlot {
     }
   }
 
-  /** Async read of a large range, in pieces, so that copy-forward and archiving do not stall the event loop. */
+  /** Async read of a large range, in pieces, so that recovery, verify and the archiver do not stall the event loop. */
   async readRange(position: number, length: number): Promise<Buffer> {
     const bytes = Buffer.allocUnsafe(length);
     await this.readRangeInto(bytes, position);

@@ -170,3 +170,26 @@ t.test('volume: a retirement reads only the live entries of its segment', async 
   t.equal(syncReads.get(name), 3 * (4 + BS), 'and read only their entries from the segment, not all of it');
   t.same(volume.read(0, cold.length), cold);
 });
+
+t.test('volume: the event loop turns while a dense segment retires', async (t) => {
+  const MiB = 1024 * 1024;
+  const { volume } = await createTempVolume(t, { sizeBytes: 6 * MiB, segmentSizeBytes: 8 * MiB, workingSetSegments: 3, spareSegments: 2 });
+  // 6 MiB that stay live fill most of the first segment: its retirement copies them all.
+  const cold = Buffer.alloc(6 * MiB);
+  for (let i = 0; i < cold.length / BS; i++) cold.fill(i % 251, i * BS, (i + 1) * BS);
+  for (let at = 0; at < cold.length; at += 128 * 1024) await volume.write(cold.subarray(at, at + 128 * 1024), at);
+  const oldest = volume.log.workingSet()[0]!;
+  // Rewrite one block until the roll that retires the oldest segment; watch from the event loop meanwhile.
+  const seen: number[] = [];
+  const watch = () => {
+    if (volume.log.counters.segmentsRetired > 0) return;
+    seen.push(volume.log.counters.bytesCopiedForward);
+    setImmediate(watch);
+  };
+  setImmediate(watch);
+  for (let n = 0; volume.log.counters.segmentsRetired === 0; n++) await volume.write(Buffer.alloc(BS, n % 250), 0);
+  t.not(oldest.state, 'active', 'the oldest segment retired');
+  const midway = seen.filter((copied) => copied > 0 && copied < cold.length - BS);
+  t.ok(midway.length > 0, `the event loop ran with part of the copy done (${midway.length} turns)`);
+  t.same(volume.read(BS, cold.length - BS), cold.subarray(BS), 'the copied blocks read the same');
+});
