@@ -1,8 +1,8 @@
 {
   'targets': [
     {
-      'target_name': 'page_cache',
-      'sources': ['native/page-cache.c'],
+      'target_name': 'salvo_native',
+      'sources': ['native/salvo.c', 'native/page-cache.c', 'native/crc32c.c'],
       'cflags': ['-Wall', '-Wextra', '-O2'],
     },
   ],

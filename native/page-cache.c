@@ -1,7 +1,7 @@
 /*
  * dropCache(fd): a promise that posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) ran, on the
  * thread pool. Node has no fadvise; salvo uses it to let go of the page cache behind archive
- * objects once they are durable (lib/archive/page-cache.ts says why).
+ * objects once they are durable (lib/util/page-cache.ts says why).
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -76,9 +76,8 @@ static napi_value drop_cache(napi_env env, napi_callback_info info) {
   return promise;
 }
 
-NAPI_MODULE_INIT() {
+void register_page_cache(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "dropCache", NAPI_AUTO_LENGTH, drop_cache, NULL, &fn);
   napi_set_named_property(env, exports, "dropCache", fn);
-  return exports;
 }

@@ -17,7 +17,7 @@
 import assert from 'node:assert';
 import createDebug from 'debug';
 import { VolumeError } from '../errors.js';
-import { crc32c } from '../format/checksum.js';
+import { crc32cBlocks } from '../format/checksum.js';
 import {
   BLOCK_CRC_SIZE,
   FLAG_COPY_FORWARD,
@@ -278,12 +278,11 @@ export class Log {
       count,
       bodyLength: count * this.entrySize,
     });
+    crc32cBlocks(data, bs, head, RECORD_HEADER_SIZE);
     const parts: Buffer[] = [head.subarray(0, RECORD_HEADER_SIZE)];
     for (let i = 0; i < count; i++) {
       const at = RECORD_HEADER_SIZE + i * BLOCK_CRC_SIZE;
-      const blockData = data.subarray(i * bs, (i + 1) * bs);
-      head.writeUInt32LE(crc32c(blockData), at);
-      parts.push(head.subarray(at, at + BLOCK_CRC_SIZE), blockData);
+      parts.push(head.subarray(at, at + BLOCK_CRC_SIZE), data.subarray(i * bs, (i + 1) * bs));
     }
     slot.writeAt(parts, offset);
     this.commitWrite(slot, block, count, offset);

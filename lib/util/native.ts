@@ -1,0 +1,37 @@
+/**
+ * salvo's own native addon (native/, built by `npm ci` with node-gyp): posix_fadvise for the
+ * page cache (page-cache.ts) and a batched CRC32C (format/checksum.ts). Loaded on first use.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeAddon {
+  dropCache(fd: number): Promise<void>;
+  /** Absent where the CPU has no CRC32 instruction. */
+  crc32cBlocks?(data: Uint8Array, blockSize: number, out: Uint8Array, outOffset: number): void;
+}
+
+let addon: NativeAddon | null = null;
+
+export function native(): NativeAddon {
+  addon ??= load();
+  return addon;
+}
+
+function load(): NativeAddon {
+  // From lib/util (under the test runner) or dist/lib/util (compiled): the package root is the first folder up with package.json.
+  let root = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(root, 'package.json'))) {
+    const up = path.dirname(root);
+    if (up === root) throw new Error(`salvo’s package root not found above ${fileURLToPath(import.meta.url)}`);
+    root = up;
+  }
+  const file = path.join(root, 'build', 'Release', 'salvo_native.node');
+  try {
+    return createRequire(import.meta.url)(file) as NativeAddon;
+  } catch (err) {
+    throw new Error(`salvo’s native addon ${file} cannot be loaded (${(err as Error).message}); build it with \`npm ci\` or \`npx node-gyp rebuild\` in ${root}`, { cause: err });
+  }
+}

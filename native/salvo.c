@@ -1,0 +1,15 @@
+/*
+ * salvo's native addon: what Node does not offer and no well-kept package does better.
+ * Loaded by lib/util/native.ts; built by `npm ci` (the package's install script, node-gyp).
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+void register_page_cache(napi_env env, napi_value exports);
+void register_crc32c(napi_env env, napi_value exports);
+
+NAPI_MODULE_INIT() {
+  register_page_cache(env, exports);
+  register_crc32c(env, exports);
+  return exports;
+}
