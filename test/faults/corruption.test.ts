@@ -79,6 +79,19 @@ t.test('corruption: verify finds each flipped byte; reads refuse the damaged dat
   t.equal(good.code, 0, `the newest point restores from the archive alone: ${good.stderr}`);
 });
 
+t.test('corruption: a read of many blocks names the damaged one, wherever it lies in the record', async (t) => {
+  const { volume } = await createTempVolume(t);
+  const data = Buffer.alloc(16 * BS);
+  for (let i = 0; i < 16; i++) data.fill(i + 1, i * BS, (i + 1) * BS);
+  await volume.write(data, 0); // one record: the sixteen entries back to back
+  const slot = volume.log.slots[volume.index.slotOf(0)]!;
+  t.equal(volume.index.offsetOf(11), volume.index.offsetOf(0) + 11 * (4 + BS), 'the entries are contiguous');
+  flipByte(slot.path, volume.index.offsetOf(11) + 4 + 2000);
+  t.throws(() => volume.read(0, 16 * BS), { code: 'CORRUPT_BLOCK', message: /block 11 failed/ }, 'the read refuses, naming block 11');
+  t.same(volume.read(0, 11 * BS), data.subarray(0, 11 * BS), 'the blocks before it still read');
+  t.same(volume.read(12 * BS, 4 * BS), data.subarray(12 * BS), 'and those after it');
+});
+
 t.test('corruption: a slot recycled under an open snapshot is read from the archive instead', async (t) => {
   const { volume } = await createTempVolume(t);
   for (let block = 0; block < 64; block++) await volume.write(Buffer.alloc(BS, block + 1), block * BS);
