@@ -399,11 +399,12 @@ export class Log {
     assert(this.free() >= RECORD_HEADER_SIZE + bodyLength, 'copy-forward overflowed the current segment');
     const head = Buffer.allocUnsafe(RECORD_HEADER_SIZE);
     encodeRecordHeader(head, 0, { type: RecordType.Write, flags: FLAG_COPY_FORWARD, sequence: this.nextRecordSequence, block, count, bodyLength });
-    slot.writeAt([head], at);
     for (let done = 0; done < bodyLength; ) {
       const piece = this.copyBuffer.subarray(0, Math.min(this.copyBuffer.length, bodyLength - done));
       from.readAt(piece, 0, piece.length, offset + done);
-      slot.writeAt([piece], at + RECORD_HEADER_SIZE + done);
+      // The header goes with the first piece: one write a run when it fits the buffer (a lone block after random writes).
+      if (done === 0) slot.writeAt([head, piece], at);
+      else slot.writeAt([piece], at + RECORD_HEADER_SIZE + done);
       done += piece.length;
     }
     this.commitWrite(slot, block, count, at);

@@ -10,6 +10,7 @@ import path from 'node:path';
 import t from 'tap';
 import { DirectoryStore } from '../../lib/archive/directory-store.js';
 import { dropCache } from '../../lib/util/page-cache.js';
+import { ROOT } from '../helpers/system.js';
 
 const MiB = 1024 * 1024;
 
@@ -18,8 +19,11 @@ function residentBytes(file: string): number {
   return Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' }).trim());
 }
 
+/** A folder on a disk-backed filesystem: tmpfs pages are the file itself, and fadvise cannot drop them. */
 async function scratch(t: Tap.Test): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'salvo-page-cache-'));
+  const TMPFS_MAGIC = 0x01021994;
+  const base = (await fs.statfs(os.tmpdir())).type === TMPFS_MAGIC ? ROOT : os.tmpdir();
+  const dir = await fs.mkdtemp(path.join(base, 'salvo-page-cache-'));
   t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
   return dir;
 }
