@@ -185,8 +185,9 @@ export async function fuseLoopUnavailable(): Promise<string | null> {
 }
 
 /** Starts a child that prints `ready` on stdout once it serves; rejects if it exits first. */
-export async function spawnReady(file: string, args: readonly string[], what: string, timeoutMs = 30_000): Promise<ChildProcess> {
-  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function spawnReady(file: string, args: readonly string[], what: string, options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ChildProcess> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   await new Promise<void>((resolve, reject) => {
@@ -390,12 +391,14 @@ export interface MountOptions {
    * mount then runs as this process's child, in the foreground, instead of `--daemon`.
    */
   nodeArgs?: string[];
+  /** The mount process's environment (default: this process's). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export async function mountExisting(cleanup: Cleanup, dir: string, mountpoint: string, archive: string, options: MountOptions = {}): Promise<SalvoMount> {
   fs.mkdirSync(mountpoint, { recursive: true });
   if (options.nodeArgs) {
-    const child = spawn(process.execPath, [...options.nodeArgs, SALVO_CLI, 'mount', dir, mountpoint], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawn(process.execPath, [...options.nodeArgs, SALVO_CLI, 'mount', dir, mountpoint], { stdio: ['ignore', 'ignore', 'inherit'], env: options.env ?? process.env });
     let exited = false;
     child.once('exit', () => (exited = true));
     const ready = () => fs.promises.access(path.join(mountpoint, '.salvo.json')).then(() => true, () => false);
@@ -404,7 +407,7 @@ export async function mountExisting(cleanup: Cleanup, dir: string, mountpoint: s
       return ready();
     });
   } else {
-    await salvo(['mount', dir, mountpoint, '--daemon']);
+    await salvo(['mount', dir, mountpoint, '--daemon'], { env: options.env });
   }
   const control = JSON.parse(await fs.promises.readFile(path.join(mountpoint, '.salvo.json'), 'utf8')) as { pid: number; socket: string };
   const unmount = async () => {

@@ -1,8 +1,11 @@
 /**
- * fio through loop devices (direct=1, libaio) on four files of the same size, side by side:
+ * fio through loop devices (direct=1, libaio) on five files of the same size, side by side:
  *
  *   plain   a sparse file on the local disk (the kernel alone: no FUSE)
- *   pass    bench/passthrough-fs.ts: a minimal fuse-native pass-through to a local file
+ *   pass    bench/passthrough-fs.ts: a minimal fuse-native pass-through to a local file, with
+ *           synchronous calls (the fastest a Node pass-through can be here)
+ *   pool    the same pass-through with async fs calls through libuv's thread pool (how a Node
+ *           FUSE server is usually written: a thread-pool round trip per request)
  *   memory  bench/memory-fs.ts: an in-memory fuse-native file (the crossing cost alone)
  *   salvo   <mnt>/live/volume.img of `salvo mount --daemon`
  *
@@ -18,7 +21,12 @@
  * (fio on a file of half the size).
  *
  *   node dist/bench/fuse-io.js [--quick] [--runs N] [--size 1G] [--runtime 0.7] [--no-dio] [--no-ext4]
- *                              [--targets plain,pass,memory,salvo] [--workloads seqwrite,seqread,randwrite,randread]
+ *                              [--targets plain,pass,pool,memory,salvo] [--workloads seqwrite,seqread,randwrite,randread]
+ *   node dist/bench/fuse-io.js --async-dio [...]
+ *       an experiment: every FUSE server runs with bench/async-dio-shim.c preloaded, which adds
+ *       FUSE_ASYNC_DIO to libfuse 2.9's INIT reply (fuse-native cannot ask for it), so a
+ *       --direct-io=on loop device sends a command's 128 KiB requests concurrently instead of
+ *       one at a time. It shows what a FUSE binding on libfuse 3 would give; salvo never runs so.
  *   node dist/bench/fuse-io.js --profile randwrite [--dio] [--perf]
  *       salvo only: fill, then the job for 5 s with the mount under --cpu-prof; prints where
  *       the mount's main thread spent those 5 s (self time by function and by file). With
@@ -62,7 +70,7 @@ import { monotonicUs, summarizeProfile } from './cpu-profile.js';
 import { perfUnavailable, recordPerf, summarizePerf } from './perf-profile.js';
 import { fioArgs, runFio, type FioJob, type FioResult } from './fio.js';
 
-type TargetKey = 'plain' | 'pass' | 'memory' | 'salvo';
+type TargetKey = 'plain' | 'pass' | 'pool' | 'memory' | 'salvo';
 
 interface Target {
   key: TargetKey;
@@ -96,6 +104,7 @@ const IODEPTH = 16;
 const LABELS: Record<TargetKey, string> = {
   plain: 'plain file',
   pass: 'pass-through FUSE',
+  pool: 'pass-through FUSE, thread pool',
   memory: 'in-memory FUSE',
   salvo: 'salvo live',
 };
@@ -115,12 +124,14 @@ interface Settings {
   profile: Workload['key'] | null;
   /** Profile with perf (the whole machine) rather than the mount's --cpu-prof. */
   perf: boolean;
+  /** Preload bench/async-dio-shim.c into every FUSE server (an experiment). */
+  asyncDio: boolean;
 }
 
 function settings(options: BenchOptions): Settings {
   const s: Settings = options.quick
-    ? { sizeBytes: 32 * MiB, runtimeSeconds: 0.2, dio: false, ext4: false, workloads: ['randwrite'], bufferedWorkloads: ['randwrite'], targets: ['memory', 'salvo'], segmentSize: '2M', segments: 40, profile: null, perf: false }
-    : { sizeBytes: 1 * GiB, runtimeSeconds: 0.7, dio: true, ext4: true, workloads: WORKLOADS.map((w) => w.key), bufferedWorkloads: ['seqwrite', 'randwrite', 'randread'], targets: ['plain', 'pass', 'memory', 'salvo'], segmentSize: '64M', segments: 40, profile: null, perf: false };
+    ? { sizeBytes: 32 * MiB, runtimeSeconds: 0.2, dio: false, ext4: false, workloads: ['randwrite'], bufferedWorkloads: ['randwrite'], targets: ['memory', 'salvo'], segmentSize: '2M', segments: 40, profile: null, perf: false, asyncDio: false }
+    : { sizeBytes: 1 * GiB, runtimeSeconds: 0.7, dio: true, ext4: true, workloads: WORKLOADS.map((w) => w.key), bufferedWorkloads: ['seqwrite', 'randwrite', 'randread'], targets: ['plain', 'pass', 'pool', 'memory', 'salvo'], segmentSize: '64M', segments: 40, profile: null, perf: false, asyncDio: false };
   const a = options.args;
   for (let i = 0; i < a.length; i++) {
     if (a[i] === '--size') s.sizeBytes = parseSize(a[++i]!, '--size');
@@ -131,12 +142,14 @@ function settings(options: BenchOptions): Settings {
     else if (a[i] === '--workloads') s.workloads = s.bufferedWorkloads = a[++i]!.split(',') as Workload['key'][];
     else if (a[i] === '--targets') s.targets = a[++i]!.split(',') as TargetKey[];
     else if (a[i] === '--perf') s.perf = true;
+    else if (a[i] === '--async-dio') s.asyncDio = true;
     else if (a[i] === '--profile') s.profile = (a[i + 1] && !a[i + 1]!.startsWith('--') ? a[++i] : 'randwrite') as Workload['key'];
     else throw new Error(`fuse-io: unknown option ${a[i]}`);
   }
   if (s.profile && !a.includes('--dio')) s.dio = false;
   if (s.profile && !WORKLOADS.some((w) => w.key === s.profile)) throw new Error(`--profile takes one of ${WORKLOADS.map((w) => w.key).join(', ')}`);
   if (s.perf && !s.profile) throw new Error('--perf goes with --profile <workload>');
+  if (s.asyncDio && s.profile) throw new Error('--async-dio and --profile do not go together');
   return s;
 }
 
@@ -149,16 +162,22 @@ async function makeFile(file: string, sizeBytes: number): Promise<void> {
   await handle.close();
 }
 
-async function startChildMount(cleanup: Cleanup, script: string, args: string[], mountpoint: string, what: string): Promise<void> {
+async function startChildMount(cleanup: Cleanup, script: string, args: string[], mountpoint: string, what: string, env?: NodeJS.ProcessEnv): Promise<void> {
   fs.mkdirSync(mountpoint, { recursive: true });
-  const child = await spawnReady(process.execPath, [path.join(DIST_DIR, script), ...args], what);
+  const child = await spawnReady(process.execPath, [path.join(DIST_DIR, script), ...args], what, { env });
   cleanup.add(`stop ${what}`, async () => {
     await stopChild(child);
     if (isMounted(mountpoint)) await exec('umount', ['-l', mountpoint]);
   });
 }
 
-async function setUpTarget(cleanup: Cleanup, key: TargetKey, base: string, s: Settings, nodeArgs?: string[]): Promise<Target> {
+/** FUSE servers' environment: the async-dio shim preloaded, with its log (`--async-dio`). */
+interface ServerEnv {
+  env: NodeJS.ProcessEnv;
+  shimLog: string;
+}
+
+async function setUpTarget(cleanup: Cleanup, key: TargetKey, base: string, s: Settings, nodeArgs?: string[], server?: ServerEnv): Promise<Target> {
   const dir = path.join(base, key);
   fs.mkdirSync(dir, { recursive: true });
   switch (key) {
@@ -167,25 +186,42 @@ async function setUpTarget(cleanup: Cleanup, key: TargetKey, base: string, s: Se
       await makeFile(file, s.sizeBytes);
       return { key, label: LABELS[key], file, device: (await attachLoop(cleanup, file)).device };
     }
-    case 'pass': {
+    case 'pass':
+    case 'pool': {
       const backing = path.join(dir, 'backing.img');
       await makeFile(backing, s.sizeBytes);
       const mnt = path.join(dir, 'mnt');
-      await startChildMount(cleanup, 'passthrough-fs.js', [backing, mnt], mnt, 'pass-through FUSE');
+      await startChildMount(cleanup, 'passthrough-fs.js', [...(key === 'pool' ? ['--threadpool'] : []), backing, mnt], mnt, LABELS[key], server?.env);
       const file = path.join(mnt, 'volume.img');
       return { key, label: LABELS[key], file, device: (await attachLoop(cleanup, file)).device };
     }
     case 'memory': {
       const mnt = path.join(dir, 'mnt');
-      await startChildMount(cleanup, 'memory-fs.js', [mnt, String(s.sizeBytes)], mnt, 'in-memory FUSE');
+      await startChildMount(cleanup, 'memory-fs.js', [mnt, String(s.sizeBytes)], mnt, LABELS[key], server?.env);
       const file = path.join(mnt, 'volume.img');
       return { key, label: LABELS[key], file, device: (await attachLoop(cleanup, file)).device };
     }
     case 'salvo': {
-      const mount = await salvoMount(cleanup, dir, { size: String(s.sizeBytes), segmentSize: s.segmentSize, segments: s.segments }, { nodeArgs });
+      const mount = await salvoMount(cleanup, dir, { size: String(s.sizeBytes), segmentSize: s.segmentSize, segments: s.segments }, { nodeArgs, env: server?.env });
       return { key, label: LABELS[key], file: mount.image, device: (await attachLoop(cleanup, mount.image)).device, salvo: mount };
     }
   }
+}
+
+/** Compiles bench/async-dio-shim.c into `workDir` (it is an experiment: the C compiler is asked for only here). */
+async function asyncDioServers(workDir: string): Promise<ServerEnv> {
+  const source = path.resolve(DIST_DIR, '..', '..', 'bench', 'async-dio-shim.c');
+  const shim = path.join(workDir, 'async-dio-shim.so');
+  await exec('cc', ['-shared', '-fPIC', '-O2', '-o', shim, source, '-ldl']);
+  const shimLog = path.join(workDir, 'async-dio-shim.log');
+  return { env: { ...process.env, LD_PRELOAD: shim, SALVO_ASYNC_DIO_LOG: shimLog }, shimLog };
+}
+
+/** Every FUSE server answered INIT with FUSE_ASYNC_DIO, or the run stops: its numbers would mean nothing. */
+function checkAsyncDio(server: ServerEnv, servers: number): void {
+  const lines = fs.existsSync(server.shimLog) ? fs.readFileSync(server.shimLog, 'utf8').trim().split('\n').filter(Boolean) : [];
+  const on = lines.filter((l) => l.endsWith(' on')).length;
+  if (on !== servers) throw new Error(`--async-dio: ${on} of ${servers} FUSE servers answered INIT with FUSE_ASYNC_DIO (${server.shimLog}: ${lines.join('; ') || 'empty'})`);
 }
 
 /** Waits until the mount's archiver has nothing queued; returns the seconds it took. */
@@ -269,7 +305,7 @@ function value(w: Workload, r: FioResult): number {
 }
 
 function resultTable(title: string, targets: Target[], samples: Samples, fills: Map<TargetKey, FioResult>, notes: string[]): Table {
-  const refs: TargetKey[] = ['pass', 'memory', 'plain'];
+  const refs: TargetKey[] = ['pass', 'pool', 'memory', 'plain'];
   const columns = ['workload', ...targets.map((t) => t.label), ...refs.filter((r) => targets.some((t) => t.key === r)).map((r) => `salvo/${r}`)];
   const rows: string[][] = [];
   if (fills.size > 0) {
@@ -309,20 +345,23 @@ function latencyTable(title: string, targets: Target[], samples: Samples): Table
 async function measure(options: BenchOptions, s: Settings): Promise<BenchResult> {
   const { log, runs, workDir } = options;
   return withCleanup(log, async (cleanup) => {
+    const server = s.asyncDio ? await asyncDioServers(workDir) : undefined;
     const targets: Target[] = [];
-    for (const key of s.targets) targets.push(await setUpTarget(cleanup, key, workDir, s));
+    for (const key of s.targets) targets.push(await setUpTarget(cleanup, key, workDir, s, undefined, server));
     log(`targets: ${targets.map((t) => `${t.key}=${t.device}`).join(' ')}`);
+    if (server) checkAsyncDio(server, targets.filter((t) => t.key !== 'plain').length);
+    const experiment = server ? ' — FUSE_ASYNC_DIO forced (an experiment: salvo never runs so)' : '';
     const tables: Table[] = [];
     const fills = await fill(targets, (t) => t.device, s.sizeBytes, log, 'raw');
     const raw = await rounds(targets, (t) => t.device, s.sizeBytes, s, runs, log, 'raw', s.bufferedWorkloads);
     const catchUpNote = (c: number[]): string => `salvo's archive caught up ${cell(summarize(c), num, 's')} after each write job (not counted in the job's time; nothing else was measured meanwhile)`;
     tables.push(
-      resultTable(`fio on a loop device (buffered, as \`losetup -f --show\` makes it), ${num(s.sizeBytes / MiB)} MiB, direct=1, libaio, iodepth ${IODEPTH}, ${s.runtimeSeconds} s per job`, targets, raw.samples, fills, [
+      resultTable(`fio on a loop device (buffered, as \`losetup -f --show\` makes it), ${num(s.sizeBytes / MiB)} MiB, direct=1, libaio, iodepth ${IODEPTH}, ${s.runtimeSeconds} s per job${experiment}`, targets, raw.samples, fills, [
         catchUpNote(raw.catchUp),
         'a buffered loop device reads its file through the page cache: how many reads reach a FUSE server depends on what the kernel kept of the file (it varies from run to run; this is what a user of the default `losetup` gets); the --direct-io=on table below measures the servers’ read paths.',
       ]),
     );
-    tables.push(latencyTable('fio completion latency on the loop device', targets, raw.samples));
+    tables.push(latencyTable(`fio completion latency on the loop device${experiment}`, targets, raw.samples));
 
     if (s.dio) {
       // The same with loop devices that open their file O_DIRECT: reads no longer come from the
@@ -337,9 +376,9 @@ async function measure(options: BenchOptions, s: Settings): Promise<BenchResult>
       const dio = await rounds(fuseTargets, (t) => t.dioDevice!, s.sizeBytes, s, runs, log, 'dio');
       for (const loop of dioLoops) await loop.detach();
       tables.push(
-        resultTable(`the same with \`losetup --direct-io=on\`: every request reaches the FUSE server`, fuseTargets, dio.samples, new Map(), [catchUpNote(dio.catchUp)]),
+        resultTable(`the same with \`losetup --direct-io=on\`: every request reaches the FUSE server${experiment}`, fuseTargets, dio.samples, new Map(), [catchUpNote(dio.catchUp)]),
       );
-      tables.push(latencyTable('completion latency with --direct-io=on loop devices', fuseTargets, dio.samples));
+      tables.push(latencyTable(`completion latency with --direct-io=on loop devices${experiment}`, fuseTargets, dio.samples));
     }
 
     if (s.ext4) {
@@ -352,7 +391,7 @@ async function measure(options: BenchOptions, s: Settings): Promise<BenchResult>
       const extFills = await fill(targets, fileOf, fileBytes, log, 'ext4');
       const ext = await rounds(targets, fileOf, fileBytes, s, runs, log, 'ext4');
       tables.push(
-        resultTable(`fio on a ${num(fileBytes / MiB)} MiB file in ext4 on each loop device, direct=1, libaio, iodepth ${IODEPTH}, ${s.runtimeSeconds} s per job`, targets, ext.samples, extFills, [
+        resultTable(`fio on a ${num(fileBytes / MiB)} MiB file in ext4 on each loop device, direct=1, libaio, iodepth ${IODEPTH}, ${s.runtimeSeconds} s per job${experiment}`, targets, ext.samples, extFills, [
           catchUpNote(ext.catchUp),
         ]),
       );
@@ -430,7 +469,7 @@ export const bench: Benchmark = {
   name: 'fuse-io',
   title: 'Live image I/O against the ceilings',
   description:
-    'fio (direct=1, libaio, iodepth 16) through loop devices on four files of the same size: a plain file (kernel only), a minimal fuse-native pass-through and an in-memory fuse-native file (both with 128 KiB requests and no per-request timer), and salvo’s live image; then the same through ext4 made on each device.',
+    'fio (direct=1, libaio, iodepth 16) through loop devices on five files of the same size: a plain file (kernel only), a minimal fuse-native pass-through to a local file twice (with synchronous calls, the fastest a Node pass-through can be here; and with async calls through libuv’s thread pool, as a Node FUSE server is usually written), an in-memory fuse-native file (all with 128 KiB requests and no per-request timer), and salvo’s live image; then the same through ext4 made on each device.',
   async run(options) {
     const unavailable = await fuseLoopUnavailable();
     if (unavailable) return { tables: [], skipped: unavailable };

@@ -14,3 +14,15 @@ t.test('bench: every benchmark runs on tiny inputs and cleans up after itself', 
   const leftovers = (await run('losetup', ['-a'])).stdout.split('\n').filter((l) => l.includes('salvo-bench'));
   t.same(leftovers, [], 'no loop device left attached');
 });
+
+t.test('bench: fuse-io --async-dio preloads its shim into every FUSE server, the thread-pool pass-through among them', async (t) => {
+  if (!systemReady(t)) return;
+  const args = ['--quick', '--dio', '--async-dio', '--targets', 'pool,salvo'];
+  const result = await run(process.execPath, [path.join(ROOT, 'dist/bench/fuse-io.js'), ...args], { timeoutMs: 300_000 });
+  // fuse-io stops with an error unless each server's INIT reply carried FUSE_ASYNC_DIO.
+  t.equal(result.code, 0, `fuse-io ${args.join(' ')}: ${result.stderr.slice(-2000)}`);
+  t.match(result.stdout, /FUSE_ASYNC_DIO forced/, 'its tables say so');
+  t.match(result.stdout, /salvo\/pool/, 'salvo is compared with the thread-pool pass-through');
+  const leftovers = (await run('losetup', ['-a'])).stdout.split('\n').filter((l) => l.includes('salvo-bench'));
+  t.same(leftovers, [], 'no loop device left attached');
+});
