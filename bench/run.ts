@@ -8,6 +8,7 @@
  *   node dist/bench/run.js --save             also write the results into BENCHMARKS.md
  *
  * With --save, each benchmark's section of BENCHMARKS.md (between its markers) is replaced
+ * (hand-written notes between `<!-- notes:<name>:start/end -->` markers after it are kept)
  * and the others are kept, so `--only x --save` refreshes one section. Each section says
  * when, on what machine and with which command it was measured.
  *
@@ -48,14 +49,14 @@ function section(name: string, body: string): string {
 function save(results: Map<string, string>): void {
   const existing = fs.existsSync(BENCHMARKS_FILE) ? fs.readFileSync(BENCHMARKS_FILE, 'utf8') : '';
   const sections: string[] = [];
+  const block = (kind: string, name: string) => new RegExp(`<!-- ${kind}:${name}:start -->[\\s\\S]*?<!-- ${kind}:${name}:end -->`).exec(existing)?.[0];
   for (const b of BENCHMARKS) {
     const fresh = results.get(b.name);
-    if (fresh) {
-      sections.push(section(b.name, fresh));
-      continue;
-    }
-    const match = new RegExp(`<!-- bench:${b.name}:start -->[\\s\\S]*?<!-- bench:${b.name}:end -->`).exec(existing);
-    if (match) sections.push(match[0]);
+    const kept = fresh ? section(b.name, fresh) : block('bench', b.name);
+    if (kept) sections.push(kept);
+    // Hand-written notes on a benchmark (experiments, analysis) follow its section and outlive a refresh.
+    const notes = block('notes', b.name);
+    if (notes) sections.push(notes);
   }
   fs.writeFileSync(BENCHMARKS_FILE, `${HEADER}\n${sections.join('\n\n')}\n`);
   process.stderr.write(`wrote ${BENCHMARKS_FILE}\n`);
