@@ -1,13 +1,18 @@
 /*
  * crc32cBlocks(data, blockSize, out, outOffset): the CRC32C of each blockSize-byte block of
  * data, written as u32 little-endian at out[outOffset + 4 i]. One call for a whole write
- * request instead of one a block, and three CRC instructions in flight at a time: the crc32q
- * instruction has a latency of three cycles and a throughput of one, so one stream uses a
- * third of it. The three-stream method and its combination of streams are Mark Adler's
+ * request instead of one a block.
+ *
+ * firstBadEntry(entries, blockSize): entries are block entries back to back (a u32 LE CRC32C,
+ * then blockSize bytes: a WRITE record's body); the index of the first whose block does not
+ * match its CRC, or -1. One call for a whole read of a run of entries.
+ *
+ * Both keep three CRC instructions in flight at a time: the crc32q instruction has a latency
+ * of three cycles and a throughput of one, so one stream uses a third of it. The three-stream method and its combination of streams are Mark Adler's
  * (crc32c.c, "crc32c_hw", zlib licence): the CRC of a stream is carried past the next one's
  * bytes by a table for that many zero bytes, then XORed with it.
  *
- * Only where the CPU has SSE4.2; elsewhere the function is not exported and lib/format/
+ * Only where the CPU has SSE4.2; elsewhere the functions are not exported and lib/format/
  * checksum.ts takes a CRC a block with @node-rs/crc32.
  */
 #define NAPI_VERSION 8
@@ -118,6 +123,37 @@ static napi_value crc32c_blocks(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value first_bad_entry(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  uint8_t *entries;
+  size_t length;
+  uint32_t block_size;
+  if (argc < 2 || !get_bytes(env, argv[0], &entries, &length) || napi_get_value_uint32(env, argv[1], &block_size) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "firstBadEntry(entries: Buffer, blockSize: number)");
+    return NULL;
+  }
+  size_t entry_size = (size_t)block_size + 4;
+  size_t count = block_size ? length / entry_size : 0;
+  if (block_size == 0 || count * entry_size != length) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "firstBadEntry: entries is not whole entries of a CRC and a block");
+    return NULL;
+  }
+  int64_t bad = -1;
+  for (size_t i = 0; i < count; i++) {
+    const uint8_t *entry = entries + i * entry_size;
+    uint32_t stored = (uint32_t)entry[0] | (uint32_t)entry[1] << 8 | (uint32_t)entry[2] << 16 | (uint32_t)entry[3] << 24;
+    if (crc32c_hw(entry + 4, block_size) != stored) {
+      bad = (int64_t)i;
+      break;
+    }
+  }
+  napi_value result;
+  napi_create_int64(env, bad, &result);
+  return result;
+}
+
 void register_crc32c(napi_env env, napi_value exports) {
   __builtin_cpu_init();
   if (!__builtin_cpu_supports("sse4.2")) return;
@@ -125,6 +161,8 @@ void register_crc32c(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "crc32cBlocks", NAPI_AUTO_LENGTH, crc32c_blocks, NULL, &fn);
   napi_set_named_property(env, exports, "crc32cBlocks", fn);
+  napi_create_function(env, "firstBadEntry", NAPI_AUTO_LENGTH, first_bad_entry, NULL, &fn);
+  napi_set_named_property(env, exports, "firstBadEntry", fn);
 }
 #else
 void register_crc32c(napi_env env, napi_value exports) {

@@ -11,6 +11,8 @@ export interface NativeAddon {
   dropCache(fd: number): Promise<void>;
   /** Absent where the CPU has no CRC32 instruction. */
   crc32cBlocks?(data: Uint8Array, blockSize: number, out: Uint8Array, outOffset: number): void;
+  /** Absent where the CPU has no CRC32 instruction. */
+  firstBadEntry?(entries: Uint8Array, blockSize: number): number;
 }
 
 let addon: NativeAddon | null = null;

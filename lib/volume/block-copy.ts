@@ -1,7 +1,7 @@
 /** Copying checked blocks into a read's target buffer: the live volume and snapshots alike. */
 import createDebug from 'debug';
 import { VolumeError } from '../errors.js';
-import { crc32c } from '../format/checksum.js';
+import { firstBadEntry } from '../format/checksum.js';
 import { BLOCK_CRC_SIZE } from '../format/record.js';
 
 const debug = createDebug('salvo:volume');
@@ -20,13 +20,13 @@ export function corruptEntry(run: EntryRun, i: number, blockSizeBytes: number): 
   return err;
 }
 
-/** Copies the blocks of `entries` into `target` (which starts at volume byte `position`), each only once it matched its CRC. */
+/** Copies the blocks of `entries` into `target` (which starts at volume byte `position`) once every one matched its CRC. */
 export function copyCheckedEntries(entries: Buffer, run: EntryRun, blockSizeBytes: number, target: Buffer, position: number): void {
   const entrySize = BLOCK_CRC_SIZE + blockSizeBytes;
+  const bad = firstBadEntry(entries, blockSizeBytes);
+  if (bad >= 0) throw corruptEntry(run, bad, blockSizeBytes);
   for (let i = 0; i * entrySize < entries.length; i++) {
-    const data = entries.subarray(i * entrySize + BLOCK_CRC_SIZE, (i + 1) * entrySize);
-    if (crc32c(data) !== entries.readUInt32LE(i * entrySize)) throw corruptEntry(run, i, blockSizeBytes);
-    copyBlockPart(data, (run.block + i) * blockSizeBytes, target, position);
+    copyBlockPart(entries.subarray(i * entrySize + BLOCK_CRC_SIZE, (i + 1) * entrySize), (run.block + i) * blockSizeBytes, target, position);
   }
 }
 

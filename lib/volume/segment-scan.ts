@@ -3,7 +3,7 @@
  * of the current segment (the first record that is blank, out of sequence or fails a
  * checksum), `verify` to check every block, and both to rebuild a missing summary.
  */
-import { crc32c } from '../format/checksum.js';
+import { firstBadEntry } from '../format/checksum.js';
 import { BLOCK_CRC_SIZE, RECORD_HEADER_SIZE, RecordType, decodeRecordHeader, decodeSynchBody } from '../format/record.js';
 import { SegmentSummary } from '../format/summary.js';
 
@@ -56,16 +56,17 @@ export function scanSegment(bytes: Buffer, options: ScanOptions): ScanResult {
       break;
     }
     if (header.type === RecordType.Write) {
+      // One call checks the entries up to the first bad one; 'report' goes on after it.
       for (let i = 0; i < header.count; i++) {
+        const bad = firstBadEntry(bytes.subarray(bodyStart + i * entrySize, bodyStart + header.count * entrySize), blockSizeBytes);
+        if (bad < 0) break;
+        i += bad;
         const entry = bodyStart + i * entrySize;
-        const block = bytes.subarray(entry + BLOCK_CRC_SIZE, entry + entrySize);
-        if (crc32c(block) !== bytes.readUInt32LE(entry)) {
-          if (options.badBlock === 'stop') {
-            stoppedBy = `${where} at offset ${rawStart + entry}: block ${header.block + i} failed its checksum`;
-            break scan;
-          }
-          badBlocks.push({ block: header.block + i, offset: rawStart + entry });
+        if (options.badBlock === 'stop') {
+          stoppedBy = `${where} at offset ${rawStart + entry}: block ${header.block + i} failed its checksum`;
+          break scan;
         }
+        badBlocks.push({ block: header.block + i, offset: rawStart + entry });
       }
       summary.addExtent(header.block, header.count, false, rawStart + bodyStart);
     } else if (header.type === RecordType.Zero) {

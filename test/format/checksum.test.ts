@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { crc32c, crc32cBlocks, crc32cEachBlock } from '../../lib/format/checksum.js';
+import { crc32c, crc32cBlocks, crc32cEachBlock, firstBadEntry, firstBadEntryEach } from '../../lib/format/checksum.js';
 import { native } from '../../lib/util/native.js';
 
 t.test('checksum: crc32c is CRC-32C (Castagnoli)', async (t) => {
@@ -40,4 +40,49 @@ t.test('checksum: crc32cBlocks refuses what is not whole blocks or does not fit'
   t.throws(() => crc32cBlocks(data, 4096, Buffer.alloc(8), 4), { code: 'ERR_OUT_OF_RANGE' });
   t.throws(() => crc32cBlocks(data.subarray(1), 4096, Buffer.alloc(8), 0), { code: 'ERR_OUT_OF_RANGE' });
   t.throws(() => crc32cBlocks(data, 0, Buffer.alloc(8), 0), { code: 'ERR_OUT_OF_RANGE' });
+});
+
+/** `count` block entries of `blockSize` bytes (a CRC32C, then the block), all valid. */
+function entries(count: number, blockSize: number, misalign = 0): Buffer {
+  const bytes = randomBytes(misalign + count * (4 + blockSize)).subarray(misalign);
+  for (let i = 0; i < count; i++) {
+    const at = i * (4 + blockSize);
+    bytes.writeUInt32LE(crc32c(bytes.subarray(at + 4, at + 4 + blockSize)), at);
+  }
+  return bytes;
+}
+
+t.test('checksum: firstBadEntry finds the first entry whose block fails its CRC, as the fallback does', async (t) => {
+  t.ok(native().firstBadEntry, 'the addon’s path is what runs here');
+  for (const blockSize of [1, 9, 512, 769, 4096, 65536]) {
+    for (const misalign of [0, 3]) {
+      const count = blockSize > 4096 ? 4 : 9;
+      const good = entries(count, blockSize, misalign);
+      t.equal(firstBadEntry(good, blockSize), -1, `${count} good entries of ${blockSize} bytes at offset ${misalign}`);
+      t.equal(firstBadEntryEach(good, blockSize), -1);
+      for (const bad of [0, 1, count - 1]) {
+        for (const where of ['crc', 'first byte', 'last byte'] as const) {
+          const damaged = Buffer.from(good);
+          const at = bad * (4 + blockSize) + (where === 'crc' ? 1 : where === 'first byte' ? 4 : 3 + blockSize);
+          damaged[at]! ^= 0x10;
+          if (!t.equal(firstBadEntry(damaged, blockSize), bad, `${where} of entry ${bad} damaged (${blockSize}-byte blocks)`)) return;
+          t.equal(firstBadEntryEach(damaged, blockSize), bad);
+        }
+      }
+      // Two damaged entries: the first one is named.
+      const twice = Buffer.from(good);
+      twice[2 * (4 + blockSize) + 4]! ^= 1;
+      twice[(count - 1) * (4 + blockSize) + 4]! ^= 1;
+      t.equal(firstBadEntry(twice, blockSize), 2, 'the first of two');
+    }
+  }
+  t.equal(firstBadEntry(Buffer.alloc(0), 4096), -1, 'no entries, nothing bad');
+});
+
+t.test('checksum: firstBadEntry refuses what is not whole entries', async (t) => {
+  const bytes = entries(2, 4096);
+  for (const check of [firstBadEntry, firstBadEntryEach]) {
+    t.throws(() => check(bytes.subarray(1), 4096), { message: /not whole entries/ });
+    t.throws(() => check(bytes, 0), { message: /not whole entries/ });
+  }
 });
