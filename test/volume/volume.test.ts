@@ -193,3 +193,38 @@ t.test('volume: the event loop turns while a dense segment retires', async (t) =
   t.ok(midway.length > 0, `the event loop ran with part of the copy done (${midway.length} turns)`);
   t.same(volume.read(BS, cold.length - BS), cold.subarray(BS), 'the copied blocks read the same');
 });
+
+t.test('volume: a background flush starts when the current segment is nearly full, so its roll has little left', async (t) => {
+  const BS = SMALL_POLICY.blockSizeBytes;
+  const { dir, volume: first, reopen } = await createTempVolume(t);
+  await first.close();
+  const files = new FsSlotFiles(slotsDirectory(dir));
+  // Each fdatasync of the current segment: during which write, with how many bytes left in the segment.
+  const flushes: { write: number; left: number }[] = [];
+  let volume: Awaited<ReturnType<typeof reopen>> | null = null;
+  let write = 0;
+  const counting = {
+    open(index: number): SlotFile {
+      const file = files.open(index);
+      return Object.assign(Object.create(file) as SlotFile, {
+        // When flushes start is what is checked: an instant one keeps them from piling up behind the disk.
+        async datasyncAsync(): Promise<void> {
+          const current = volume?.log.current;
+          if (current && current.path === file.path) flushes.push({ write, left: SMALL_POLICY.segmentSizeBytes - current.tail });
+        },
+      });
+    },
+  };
+  volume = await reopen({ slotFiles: counting });
+  t.teardown(() => volume!.close().catch(() => undefined));
+  // Single-block records of 4 KiB: the 32 KiB flush-ahead steps fall eight records apart, and the segment
+  // fills with 2.9 KiB left (less than an eighth of a step); the next write rolls.
+  const sealed = volume.log.counters.segmentsSealed;
+  for (write = 1; volume.log.counters.segmentsSealed === sealed; write++) {
+    await volume.write(Buffer.alloc(BS, write), (write % 32) * BS);
+    await new Promise((resolve) => setImmediate(resolve)); // each background flush ends before the next write
+  }
+  const rollingWrite = write - 1;
+  const early = flushes.filter((f) => f.write < rollingWrite && f.left < (32 * 1024) / 8);
+  t.equal(early.length, 1, `one flush started with less than 4 KiB left, before the write that rolled (${JSON.stringify(flushes)})`);
+});
