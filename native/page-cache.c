@@ -3,6 +3,7 @@
  * thread pool. Node has no fadvise; salvo uses it to let go of the page cache behind archive
  * objects once they are durable (lib/util/page-cache.ts says why).
  */
+#define _GNU_SOURCE /* strerrorname_np */
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <errno.h>
@@ -24,13 +25,10 @@ static void execute(napi_env env, void *data) {
   job->err = posix_fadvise(job->fd, 0, 0, POSIX_FADV_DONTNEED);
 }
 
+/* The errno's name ("EBADF", "ECANCELED", ...) as Node's own fs errors carry it in `code`. */
 static const char *errno_code(int err) {
-  switch (err) {
-    case EBADF: return "EBADF";
-    case ESPIPE: return "ESPIPE";
-    case EINVAL: return "EINVAL";
-    default: return "EIO";
-  }
+  const char *name = strerrorname_np(err);
+  return name ? name : "EIO";
 }
 
 static void complete(napi_env env, napi_status status, void *data) {
