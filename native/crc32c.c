@@ -8,9 +8,10 @@
  * match its CRC, or -1. One call for a whole read of a run of entries.
  *
  * Both keep three CRC instructions in flight at a time: the crc32q instruction has a latency
- * of three cycles and a throughput of one, so one stream uses a third of it. The three-stream method and its combination of streams are Mark Adler's
- * (crc32c.c, "crc32c_hw", zlib licence): the CRC of a stream is carried past the next one's
- * bytes by a table for that many zero bytes, then XORed with it.
+ * of three cycles and a throughput of one, so one stream uses a third of it. The three-stream
+ * method and its combination of streams are Mark Adler's (crc32c.c, "crc32c_hw", zlib
+ * licence): the CRC of a stream is carried past the next one's bytes by a table for that many
+ * zero bytes, then XORed with it.
  *
  * Only where the CPU has SSE4.2; elsewhere the functions are not exported and lib/format/
  * checksum.ts takes a CRC a block with @node-rs/crc32.
