@@ -177,7 +177,9 @@ interface ServerEnv {
   shimLog: string;
 }
 
-async function setUpTarget(cleanup: Cleanup, key: TargetKey, base: string, s: Settings, nodeArgs?: string[], server?: ServerEnv): Promise<Target> {
+/** `nodeArgs` go to salvo's mount process (profiling); `server` is every FUSE server's environment (--async-dio). */
+async function setUpTarget(cleanup: Cleanup, key: TargetKey, base: string, s: Settings, options: { nodeArgs?: string[]; server?: ServerEnv } = {}): Promise<Target> {
+  const { nodeArgs, server } = options;
   const dir = path.join(base, key);
   fs.mkdirSync(dir, { recursive: true });
   switch (key) {
@@ -347,7 +349,7 @@ async function measure(options: BenchOptions, s: Settings): Promise<BenchResult>
   return withCleanup(log, async (cleanup) => {
     const server = s.asyncDio ? await asyncDioServers(workDir) : undefined;
     const targets: Target[] = [];
-    for (const key of s.targets) targets.push(await setUpTarget(cleanup, key, workDir, s, undefined, server));
+    for (const key of s.targets) targets.push(await setUpTarget(cleanup, key, workDir, s, { server }));
     log(`targets: ${targets.map((t) => `${t.key}=${t.device}`).join(' ')}`);
     if (server) checkAsyncDio(server, targets.filter((t) => t.key !== 'plain').length);
     const experiment = server ? ' — FUSE_ASYNC_DIO forced (an experiment: salvo never runs so)' : '';
@@ -433,7 +435,7 @@ async function profile(options: BenchOptions, s: Settings): Promise<BenchResult>
   let pid = 0;
   let window = { startUs: 0, endUs: 0 };
   const result = await withCleanup(log, async (cleanup) => {
-    const t = await setUpTarget(cleanup, 'salvo', workDir, s, s.perf ? undefined : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
+    const t = await setUpTarget(cleanup, 'salvo', workDir, s, { nodeArgs: s.perf ? undefined : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] });
     pid = t.salvo!.pid;
     await fill([t], (x) => x.device, s.sizeBytes, log, 'profile');
     const device = s.dio ? (await attachLoop(cleanup, t.file, { directIo: true })).device : t.device;

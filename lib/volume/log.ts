@@ -396,8 +396,10 @@ export class Log {
   /**
    * Writes one COPY_FORWARD record for blocks [block, block + count) whose entries lie back to
    * back at raw `offset` of `from`, entries copied verbatim (rule 4). They pass through a reused
-   * buffer in pieces, read and written synchronously: page-cache hits, cheaper than a trip
-   * through the thread pool, and the caller holds the mutex, so no write waits on them twice.
+   * buffer, read and written synchronously: page-cache hits, cheaper than a trip through the
+   * thread pool, and the caller holds the mutex, so no write waits on them twice. A run lies in
+   * one record, and salvo writes none longer than the buffer; a longer one (the format allows
+   * it) passes in pieces.
    */
   private copyRun(from: SegmentSlot, block: number, count: number, offset: number): void {
     const slot = this.current;
