@@ -5,11 +5,11 @@
 #define NAPI_VERSION 8
 #include <node_api.h>
 
-void register_page_cache(napi_env env, napi_value exports);
+void register_file_ops(napi_env env, napi_value exports);
 void register_crc32c(napi_env env, napi_value exports);
 
 NAPI_MODULE_INIT() {
-  register_page_cache(env, exports);
+  register_file_ops(env, exports);
   register_crc32c(env, exports);
   return exports;
 }

@@ -1,6 +1,6 @@
 /**
  * Letting go of the page cache behind a file (posix_fadvise DONTNEED), through salvo's own
- * native addon (native/page-cache.c): Node has no fadvise.
+ * native addon (native/file-ops.c): Node has no fadvise.
  *
  * Why: an archive object is written once, made durable, and is rarely read again. Left in the
  * page cache, every object takes fresh pages from the free pool, and nothing gives pages back

@@ -1,0 +1,125 @@
+/*
+ * File operations Node has no call for, each a promise settled from the thread pool:
+ *
+ * dropCache(fd): posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED). salvo lets go of the page cache
+ * behind archive objects once they are durable (lib/util/page-cache.ts says why).
+ *
+ * punchHole(fd, offset, length): fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, ...).
+ * A format 2 slot is made blank by punching its first page (lib/volume/segment-slot.ts): a
+ * metadata change the filesystem's journal makes whole or not at all, where zeroing the header
+ * with a write could tear and leave a damaged header in front of the old segment's records.
+ * Rejects with code EOPNOTSUPP where the filesystem cannot punch holes.
+ */
+#define _GNU_SOURCE /* strerrorname_np, fallocate */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef enum { DROP_CACHE, PUNCH_HOLE } Op;
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  Op op;
+  int fd;
+  int64_t offset;
+  int64_t length;
+  int err;
+} Job;
+
+static void execute(napi_env env, void *data) {
+  (void)env;
+  Job *job = data;
+  if (job->op == DROP_CACHE) {
+    job->err = posix_fadvise(job->fd, 0, 0, POSIX_FADV_DONTNEED);
+  } else {
+    job->err = fallocate(job->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, job->offset, job->length) == 0 ? 0 : errno;
+  }
+}
+
+/* The errno's name ("EBADF", "ECANCELED", ...) as Node's own fs errors carry it in `code`. */
+static const char *errno_code(int err) {
+  const char *name = strerrorname_np(err);
+  return name ? name : "EIO";
+}
+
+static void complete(napi_env env, napi_status status, void *data) {
+  Job *job = data;
+  napi_value result;
+  if (status == napi_ok && job->err == 0) {
+    napi_get_undefined(env, &result);
+    napi_resolve_deferred(env, job->deferred, result);
+  } else {
+    int err = status == napi_ok ? job->err : ECANCELED;
+    char message[160];
+    if (job->op == DROP_CACHE) snprintf(message, sizeof message, "posix_fadvise(DONTNEED) of fd %d: %s", job->fd, strerror(err));
+    else snprintf(message, sizeof message, "fallocate(PUNCH_HOLE) of fd %d at %lld, %lld bytes: %s", job->fd, (long long)job->offset, (long long)job->length, strerror(err));
+    napi_value code, text;
+    napi_create_string_utf8(env, errno_code(err), NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
+    napi_create_error(env, code, text, &result);
+    napi_set_named_property(env, result, "code", code);
+    napi_reject_deferred(env, job->deferred, result);
+  }
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+static napi_value queue(napi_env env, Job *job, const char *name) {
+  napi_value promise, resource;
+  napi_create_promise(env, &job->deferred, &promise);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource);
+  napi_create_async_work(env, NULL, resource, execute, complete, job, &job->work);
+  napi_queue_async_work(env, job->work);
+  return promise;
+}
+
+static Job *new_job(napi_env env, Op op, int32_t fd) {
+  Job *job = calloc(1, sizeof *job);
+  if (!job) napi_throw_error(env, "ENOMEM", "out of memory");
+  else job->op = op, job->fd = fd;
+  return job;
+}
+
+static napi_value drop_cache(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "dropCache(fd): fd must be a file descriptor");
+    return NULL;
+  }
+  Job *job = new_job(env, DROP_CACHE, fd);
+  return job ? queue(env, job, "salvo:dropCache") : NULL;
+}
+
+static napi_value punch_hole(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t fd;
+  int64_t offset, length;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 || napi_get_value_int64(env, argv[1], &offset) != napi_ok ||
+      napi_get_value_int64(env, argv[2], &length) != napi_ok || offset < 0 || length <= 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "punchHole(fd, offset, length): a file descriptor, an offset >= 0 and a length > 0");
+    return NULL;
+  }
+  Job *job = new_job(env, PUNCH_HOLE, fd);
+  if (!job) return NULL;
+  job->offset = offset, job->length = length;
+  return queue(env, job, "salvo:punchHole");
+}
+
+void register_file_ops(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_create_function(env, "dropCache", NAPI_AUTO_LENGTH, drop_cache, NULL, &fn);
+  napi_set_named_property(env, exports, "dropCache", fn);
+  napi_create_function(env, "punchHole", NAPI_AUTO_LENGTH, punch_hole, NULL, &fn);
+  napi_set_named_property(env, exports, "punchHole", fn);
+}
