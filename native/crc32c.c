@@ -1,11 +1,14 @@
 /*
- * crc32cBlocks(data, blockSize, out, outOffset): the CRC32C of each blockSize-byte block of
- * data, written as u32 little-endian at out[outOffset + 4 i]. One call for a whole write
- * request instead of one a block.
+ * crc32cBlocks(data, blockSize, out, outOffset, seed): the CRC32C of each blockSize-byte block
+ * of data, continuing from `seed` (0: the standard CRC), written as u32 little-endian at
+ * out[outOffset + 4 i]. One call for a whole write request instead of one a block.
  *
- * firstBadEntry(entries, blockSize): entries are block entries back to back (a u32 LE CRC32C,
- * then blockSize bytes: a WRITE record's body); the index of the first whose block does not
- * match its CRC, or -1. One call for a whole read of a run of entries.
+ * firstBadEntry(entries, blockSize, seed): entries are block entries back to back (a u32 LE
+ * CRC32C, then blockSize bytes: a WRITE record's body); the index of the first whose block does
+ * not match its CRC from `seed`, or -1. One call for a whole read of a run of entries.
+ *
+ * The seed is format version 2's segment sequence (FORMAT.md §3.4): the same as @node-rs/crc32's
+ * second argument, a CRC to continue from, so the register starts at its complement.
  *
  * Both keep three CRC instructions in flight at a time: the crc32q instruction has a latency
  * of three cycles and a throughput of one, so one stream uses a third of it. The three-stream
@@ -75,8 +78,8 @@ static inline uint64_t load64(const uint8_t *p) {
   return v;
 }
 
-__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(const uint8_t *next, size_t len) {
-  uint64_t crc0 = 0xffffffffu;
+__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t seed, const uint8_t *next, size_t len) {
+  uint64_t crc0 = seed ^ 0xffffffffu;
   while (len >= 3 * SHORT) {
     uint64_t crc1 = 0, crc2 = 0;
     for (const uint8_t *end = next + SHORT; next < end; next += 8) {
@@ -100,15 +103,16 @@ static int get_bytes(napi_env env, napi_value value, uint8_t **data, size_t *len
 }
 
 static napi_value crc32c_blocks(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   uint8_t *data, *out;
   size_t data_length, out_length;
-  uint32_t block_size, out_offset;
-  if (argc < 4 || !get_bytes(env, argv[0], &data, &data_length) || napi_get_value_uint32(env, argv[1], &block_size) != napi_ok ||
-      !get_bytes(env, argv[2], &out, &out_length) || napi_get_value_uint32(env, argv[3], &out_offset) != napi_ok) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "crc32cBlocks(data: Buffer, blockSize: number, out: Buffer, outOffset: number)");
+  uint32_t block_size, out_offset, seed;
+  if (argc < 5 || !get_bytes(env, argv[0], &data, &data_length) || napi_get_value_uint32(env, argv[1], &block_size) != napi_ok ||
+      !get_bytes(env, argv[2], &out, &out_length) || napi_get_value_uint32(env, argv[3], &out_offset) != napi_ok ||
+      napi_get_value_uint32(env, argv[4], &seed) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "crc32cBlocks(data: Buffer, blockSize: number, out: Buffer, outOffset: number, seed: number)");
     return NULL;
   }
   size_t blocks = block_size ? data_length / block_size : 0;
@@ -117,7 +121,7 @@ static napi_value crc32c_blocks(napi_env env, napi_callback_info info) {
     return NULL;
   }
   for (size_t i = 0; i < blocks; i++) {
-    uint32_t crc = crc32c_hw(data + i * block_size, block_size);
+    uint32_t crc = crc32c_hw(seed, data + i * block_size, block_size);
     uint8_t *at = out + out_offset + 4 * i;
     at[0] = crc & 0xff, at[1] = (crc >> 8) & 0xff, at[2] = (crc >> 16) & 0xff, at[3] = crc >> 24;
   }
@@ -125,14 +129,15 @@ static napi_value crc32c_blocks(napi_env env, napi_callback_info info) {
 }
 
 static napi_value first_bad_entry(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   uint8_t *entries;
   size_t length;
-  uint32_t block_size;
-  if (argc < 2 || !get_bytes(env, argv[0], &entries, &length) || napi_get_value_uint32(env, argv[1], &block_size) != napi_ok) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "firstBadEntry(entries: Buffer, blockSize: number)");
+  uint32_t block_size, seed;
+  if (argc < 3 || !get_bytes(env, argv[0], &entries, &length) || napi_get_value_uint32(env, argv[1], &block_size) != napi_ok ||
+      napi_get_value_uint32(env, argv[2], &seed) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "firstBadEntry(entries: Buffer, blockSize: number, seed: number)");
     return NULL;
   }
   size_t entry_size = (size_t)block_size + 4;
@@ -145,7 +150,7 @@ static napi_value first_bad_entry(napi_env env, napi_callback_info info) {
   for (size_t i = 0; i < count; i++) {
     const uint8_t *entry = entries + i * entry_size;
     uint32_t stored = (uint32_t)entry[0] | (uint32_t)entry[1] << 8 | (uint32_t)entry[2] << 16 | (uint32_t)entry[3] << 24;
-    if (crc32c_hw(entry + 4, block_size) != stored) {
+    if (crc32c_hw(seed, entry + 4, block_size) != stored) {
       bad = (int64_t)i;
       break;
     }

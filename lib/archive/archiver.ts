@@ -35,6 +35,8 @@ export interface ArchiveItem {
 export interface ArchiverOptions {
   store: ArchiveStore;
   pool: CompressionPool;
+  /** The volume's format version, written into every object's header. */
+  version: number;
   volumeId: string;
   blockSizeBytes: number;
   chunkSizeBytes: number;
@@ -197,7 +199,7 @@ export class Archiver {
     });
     // The parts point into the scratch memory: they are consumed before the next item reuses it.
     const parts = encodeArchiveObject(
-      { blockSizeBytes: this.options.blockSizeBytes, volumeId: this.options.volumeId, sequence: item.sequence, rawStart, rawEnd, chunkSizeBytes },
+      { version: this.options.version, blockSizeBytes: this.options.blockSizeBytes, volumeId: this.options.volumeId, sequence: item.sequence, rawStart, rawEnd, chunkSizeBytes },
       item.summary,
       chunks,
       this.options.cipher ?? null,

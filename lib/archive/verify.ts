@@ -5,6 +5,7 @@
  * Each problem is reported with where it is; nothing is repaired.
  */
 import { isVolumeError } from '../errors.js';
+import { entrySeed } from '../format/record.js';
 import { SEGMENT_HEADER_SIZE } from '../format/segment-header.js';
 import { scanSegment } from '../volume/segment-scan.js';
 import type { SegmentSlot } from '../volume/segment-slot.js';
@@ -46,6 +47,7 @@ export async function verifySlots(slots: readonly SegmentSlot[], blockSizeBytes:
       firstRecordSequence: slot.summary.firstRecordSequence,
       rawStart: SEGMENT_HEADER_SIZE,
       blockSizeBytes,
+      entrySeed: slot.entrySeed,
       where: slot.path,
       badBlock: 'report',
     });
@@ -101,6 +103,7 @@ export async function verifyArchive(
       firstRecordSequence: index.summary.firstRecordSequence,
       rawStart,
       blockSizeBytes,
+      entrySeed: entrySeed(index.header.version, sequence),
       where: key,
       badBlock: 'report',
     });

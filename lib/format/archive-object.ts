@@ -20,7 +20,7 @@ import assert from 'node:assert';
 import { VolumeError } from '../errors.js';
 import { crc32c } from './checksum.js';
 import { readU64, volumeIdBytes, writeU64 } from './bytes.js';
-import { FORMAT_VERSION } from './segment-header.js';
+import { unsupportedVersion } from './segment-header.js';
 import { SegmentSummary } from './summary.js';
 import type { ObjectCipher, PartContext } from './object-cipher.js';
 
@@ -33,6 +33,8 @@ const CHUNK_ENTRY_SIZE = 16;
 export const ARCHIVE_PROLOGUE_GUESS = 64 * 1024;
 
 export interface ArchiveObjectHeader {
+  /** The volume's format version, as in its segment headers. */
+  version: number;
   /** The summary and every chunk are sealed (AES-256-GCM); chunk CRCs cover the sealed bytes. */
   encrypted: boolean;
   blockSizeBytes: number;
@@ -72,9 +74,10 @@ export function encodeArchiveObject(
   const summaryBytes = cipher ? cipher.seal(summary.encode(), context('summary')) : summary.encode();
   // A chunk's CRC covers the bytes stored: sealed ones get their own.
   if (cipher) compressedChunks = compressedChunks.map((c, i) => ({ bytes: cipher.seal(c.bytes, context(i)), rawLength: c.rawLength }));
+  assert(unsupportedVersion(header.version) === null);
   const head = Buffer.alloc(ARCHIVE_HEADER_SIZE);
   (cipher ? ARCHIVE_MAGIC_ENCRYPTED : ARCHIVE_MAGIC).copy(head, 0);
-  head.writeUInt16LE(FORMAT_VERSION, 8);
+  head.writeUInt16LE(header.version, 8);
   head.writeUInt16LE(ARCHIVE_HEADER_SIZE, 10);
   head.writeUInt32LE(header.blockSizeBytes, 12);
   volumeIdBytes(header.volumeId).copy(head, 16);
@@ -108,10 +111,11 @@ export function decodeArchiveHeader(bytes: Buffer, key: string): ArchiveObjectHe
   if (!encrypted && !magic.equals(ARCHIVE_MAGIC)) throw VolumeError.corruptArchive(key, 'not a salvo archive object (bad magic)');
   if (bytes.readUInt32LE(60) !== crc32c(bytes.subarray(0, 60))) throw VolumeError.corruptArchive(key, 'header checksum mismatch');
   const version = bytes.readUInt16LE(8);
-  if (version !== FORMAT_VERSION || bytes.readUInt16LE(10) !== ARCHIVE_HEADER_SIZE) {
-    throw VolumeError.corruptArchive(key, `format version ${version} is not supported (this salvo reads ${FORMAT_VERSION})`);
-  }
+  const unsupported = unsupportedVersion(version);
+  if (unsupported !== null) throw VolumeError.corruptArchive(key, unsupported);
+  if (bytes.readUInt16LE(10) !== ARCHIVE_HEADER_SIZE) throw VolumeError.corruptArchive(key, 'header size is not 64');
   const header: ArchiveObjectHeader = {
+    version,
     encrypted,
     blockSizeBytes: bytes.readUInt32LE(12),
     volumeId: bytes.toString('hex', 16, 32),

@@ -12,39 +12,51 @@ export function crc32c(bytes: Uint8Array, seed?: number): number {
 }
 
 /**
- * The CRC32C of each `blockSize`-byte block of `data`, as u32 little-endian at `out[outOffset + 4 i]`:
- * the block entries of a WRITE record. One call into salvo's addon for a whole request, three CRC
+ * The CRC32C of each `blockSize`-byte block of `data` continuing from `seed` (the segment's entry
+ * seed, §3.4 of FORMAT.md), as u32 little-endian at `out[outOffset + 4 i]`: the block entries of a
+ * WRITE record. One call into salvo's addon for a whole request, three CRC
  * streams at a time (native/crc32c.c): 4.5 µs a 128 KiB request against 22 µs for @node-rs/crc32
  * called a block at a time. The write path and the live volume's whole-block reads use it; its
  * test holds it equal to crc32c() on every length and alignment, and the format-v1 fixtures,
  * written with standard CRCs, are read through it.
  */
-export function crc32cBlocks(data: Buffer, blockSize: number, out: Buffer, outOffset: number): void {
-  (native().crc32cBlocks ?? crc32cEachBlock)(data, blockSize, out, outOffset);
+export function crc32cBlocks(data: Buffer, blockSize: number, out: Buffer, outOffset: number, seed: number): void {
+  (native().crc32cBlocks ?? crc32cEachBlock)(data, blockSize, out, outOffset, seed);
 }
 
 /** The same, a call a block: where the CPU has no CRC instruction for the addon (the tests hold the two equal). */
-export function crc32cEachBlock(data: Buffer, blockSize: number, out: Buffer, outOffset: number): void {
-  for (let i = 0; i * blockSize < data.length; i++) out.writeUInt32LE(crc32c(data.subarray(i * blockSize, (i + 1) * blockSize)), outOffset + 4 * i);
+export function crc32cEachBlock(data: Buffer, blockSize: number, out: Buffer, outOffset: number, seed: number): void {
+  for (let i = 0; i * blockSize < data.length; i++) out.writeUInt32LE(crc32c(data.subarray(i * blockSize, (i + 1) * blockSize), seed), outOffset + 4 * i);
 }
 
 /**
  * The index of the first block entry of `entries` (entries back to back, each a u32 LE CRC32C and
- * then `blockSize` bytes: a WRITE record's body) whose block does not match its CRC, or -1. One
+ * then `blockSize` bytes: a WRITE record's body) whose block does not match its CRC from `seed`, or -1. One
  * call into the addon for a run of entries (snapshot reads, segment scans), three CRC streams at
  * a time, against a call a block.
  */
-export function firstBadEntry(entries: Buffer, blockSize: number): number {
-  return (native().firstBadEntry ?? firstBadEntryEach)(entries, blockSize);
+export function firstBadEntry(entries: Buffer, blockSize: number, seed: number): number {
+  return (native().firstBadEntry ?? firstBadEntryEach)(entries, blockSize, seed);
 }
 
 /** The same, a call a block (where the CPU has no CRC instruction for the addon; the tests hold the two equal). */
-export function firstBadEntryEach(entries: Buffer, blockSize: number): number {
+export function firstBadEntryEach(entries: Buffer, blockSize: number, seed: number): number {
   const entrySize = 4 + blockSize;
   if (blockSize <= 0 || entries.length % entrySize !== 0) throw new RangeError('firstBadEntry: entries is not whole entries of a CRC and a block');
   for (let i = 0; i * entrySize < entries.length; i++) {
     const at = i * entrySize;
-    if (crc32c(entries.subarray(at + 4, at + entrySize)) !== entries.readUInt32LE(at)) return i;
+    if (crc32c(entries.subarray(at + 4, at + entrySize), seed) !== entries.readUInt32LE(at)) return i;
   }
   return -1;
+}
+
+/**
+ * What turns a CRC32C of `length` bytes continued from seed `from` into the CRC of the same bytes
+ * from seed `to`: XOR it in. The difference does not depend on the bytes (a CRC is linear in its
+ * starting state), so copy-forward moves an entry to a segment with another seed without
+ * reading its block, and an entry that was bad stays bad.
+ */
+export function reseedDelta(length: number, from: number, to: number): number {
+  const zeros = Buffer.alloc(length);
+  return (crc32c(zeros, from) ^ crc32c(zeros, to)) >>> 0;
 }

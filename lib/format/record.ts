@@ -22,6 +22,15 @@ export const RECORD_HEADER_SIZE = 32;
 /** Bytes in front of every block in a WRITE record: its CRC32C. */
 export const BLOCK_CRC_SIZE = 4;
 
+/**
+ * What the CRC32C of a block entry or of a SYNCH record's body continues from: nothing (0) in
+ * format 1; from format 2 on the segment's sequence, so an entry left in a reused slot by the
+ * segment before never passes for one of this segment (FORMAT.md §3.4).
+ */
+export function entrySeed(version: number, segmentSequence: number): number {
+  return version >= 2 ? segmentSequence % 0x1_0000_0000 : 0;
+}
+
 export const RecordType = { Write: 1, Zero: 2, Synch: 3 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
@@ -88,21 +97,26 @@ export interface SynchBody {
   info: Record<string, string>;
 }
 
-export function encodeSynchBody(body: SynchBody): Buffer {
+/**
+ * A synch body's bytes. `seed` is what its CRC continues from: in a SYNCH record the segment's
+ * entry seed, like a block entry's (so a stale body behind a torn header never passes for this
+ * segment's); in a summary 0, since the summary's own CRC covers it.
+ */
+export function encodeSynchBody(body: SynchBody, seed: number): Buffer {
   const json = Buffer.from(JSON.stringify({ label: body.label, info: body.info }), 'utf8');
   const bytes = Buffer.alloc(8 + 4 + json.length + 4);
   writeU64(bytes, 0, body.timeMs);
   bytes.writeUInt32LE(json.length, 8);
   json.copy(bytes, 12);
-  bytes.writeUInt32LE(crc32c(bytes.subarray(0, 12 + json.length)), 12 + json.length);
+  bytes.writeUInt32LE(crc32c(bytes.subarray(0, 12 + json.length), seed), 12 + json.length);
   return bytes;
 }
 
-export function decodeSynchBody(bytes: Buffer, where: string): SynchBody {
+export function decodeSynchBody(bytes: Buffer, where: string, seed: number): SynchBody {
   if (bytes.length < 16) throw VolumeError.corruptSegment(where, 'synch record too short');
   const jsonLength = bytes.readUInt32LE(8);
   if (jsonLength !== bytes.length - 16) throw VolumeError.corruptSegment(where, 'synch record length mismatch');
-  if (bytes.readUInt32LE(12 + jsonLength) !== crc32c(bytes.subarray(0, 12 + jsonLength))) {
+  if (bytes.readUInt32LE(12 + jsonLength) !== crc32c(bytes.subarray(0, 12 + jsonLength), seed)) {
     throw VolumeError.corruptSegment(where, 'synch record checksum mismatch');
   }
   const timeMs = readU64(bytes, 0);

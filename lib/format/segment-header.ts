@@ -13,9 +13,19 @@ import { readU64, volumeIdBytes, writeU64 } from './bytes.js';
 
 export const SEGMENT_MAGIC = Buffer.from('SALVOSEG', 'latin1');
 export const SEGMENT_HEADER_SIZE = 64;
-export const FORMAT_VERSION = 1;
+/** The format new volumes get. A volume keeps the version it was made with: every segment and archived object says it. */
+export const FORMAT_VERSION = 2;
+/** Versions this salvo reads and writes: 1 (slots truncated when recycled, plain entry CRCs) and 2 (FORMAT.md §3.4). */
+export const FORMAT_VERSIONS: readonly number[] = [1, 2];
+
+/** Why `version` cannot be read, for a message; null when it can. */
+export function unsupportedVersion(version: unknown): string | null {
+  return FORMAT_VERSIONS.includes(version as number) ? null : `format version ${typeof version === 'string' ? JSON.stringify(version) : String(version)} is not supported (this salvo reads ${FORMAT_VERSIONS.join(' and ')})`;
+}
 
 export interface SegmentHeader {
+  /** The volume's format version (FORMAT_VERSIONS). */
+  version: number;
   blockSizeBytes: number;
   volumeId: string;
   /** Position of this segment in the log: 1, 2, 3 ... never reused. */
@@ -27,9 +37,10 @@ export interface SegmentHeader {
 
 export function encodeSegmentHeader(header: SegmentHeader): Buffer {
   for (const value of [header.sequence, header.firstRecordSequence, header.createdAtMs]) assert(Number.isSafeInteger(value) && value >= 0);
+  assert(unsupportedVersion(header.version) === null);
   const bytes = Buffer.alloc(SEGMENT_HEADER_SIZE);
   SEGMENT_MAGIC.copy(bytes, 0);
-  bytes.writeUInt16LE(FORMAT_VERSION, 8);
+  bytes.writeUInt16LE(header.version, 8);
   bytes.writeUInt16LE(SEGMENT_HEADER_SIZE, 10);
   bytes.writeUInt32LE(header.blockSizeBytes, 12);
   volumeIdBytes(header.volumeId).copy(bytes, 16);
@@ -50,14 +61,15 @@ export function decodeSegmentHeader(bytes: Buffer, where: string): SegmentHeader
     throw VolumeError.corruptSegment(where, 'segment header checksum mismatch');
   }
   const version = bytes.readUInt16LE(8);
-  if (version !== FORMAT_VERSION || bytes.readUInt16LE(10) !== SEGMENT_HEADER_SIZE) {
-    throw VolumeError.corruptSegment(where, `segment format version ${version} is not supported (this salvo reads ${FORMAT_VERSION})`);
-  }
+  const unsupported = unsupportedVersion(version);
+  if (unsupported !== null) throw VolumeError.corruptSegment(where, `segment ${unsupported}`);
+  if (bytes.readUInt16LE(10) !== SEGMENT_HEADER_SIZE) throw VolumeError.corruptSegment(where, 'segment header size is not 64');
   const sequence = readU64(bytes, 32);
   const firstRecordSequence = readU64(bytes, 40);
   const createdAtMs = readU64(bytes, 48);
   if (sequence < 1 || firstRecordSequence < 0 || createdAtMs < 0) throw VolumeError.corruptSegment(where, 'segment header out of range');
   return {
+    version,
     blockSizeBytes: bytes.readUInt32LE(12),
     volumeId: bytes.toString('hex', 16, 32),
     sequence,

@@ -103,7 +103,7 @@ export class SegmentSummary {
   }
 
   encode(): Buffer {
-    const synchBodies = this.synchs.map((s) => encodeSynchBody(s));
+    const synchBodies = this.synchs.map((s) => encodeSynchBody(s, 0));
     const bodyLength = this.extentCount * EXTENT_SIZE + synchBodies.reduce((n, b) => n + 16 + b.length, 0);
     const bytes = Buffer.alloc(SUMMARY_HEADER_SIZE + bodyLength);
     bytes.writeUInt32LE(SUMMARY_MAGIC, 0);
@@ -183,7 +183,7 @@ export class SegmentSummary {
       }
       let body: SynchBody;
       try {
-        body = decodeSynchBody(bytes.subarray(at + 16, at + 16 + bodyLength), 'summary');
+        body = decodeSynchBody(bytes.subarray(at + 16, at + 16 + bodyLength), 'summary', 0);
       } catch (err) {
         throw corrupt(`summary synch entry ${i}: ${(err as Error).message}`);
       }

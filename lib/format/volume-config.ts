@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { VolumeError } from '../errors.js';
 import { formatBytes, formatSizeArgument } from './units.js';
 import { BLOCK_CRC_SIZE, RECORD_HEADER_SIZE } from './record.js';
-import { FORMAT_VERSION, SEGMENT_HEADER_SIZE } from './segment-header.js';
+import { FORMAT_VERSION, SEGMENT_HEADER_SIZE, unsupportedVersion } from './segment-header.js';
 
 export const CONFIG_FORMAT = 'salvo-volume';
 export const HEADROOM = 1.25;
@@ -147,9 +147,8 @@ export function decodeVolumeConfig(text: string, where: string): VolumeConfig {
   if (typeof c !== 'object' || c === null || c.format !== CONFIG_FORMAT) {
     throw new VolumeError('CORRUPT_CONFIG', `${where} is not a salvo volume configuration`);
   }
-  if (c.version !== FORMAT_VERSION) {
-    throw new VolumeError('CORRUPT_CONFIG', `${where} has format version ${c.version}; this salvo reads version ${FORMAT_VERSION}`);
-  }
+  const unsupported = unsupportedVersion(c.version);
+  if (unsupported !== null) throw new VolumeError('CORRUPT_CONFIG', `${where}: ${unsupported}`);
   const whole = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
   const fieldsOk =
     typeof c.volumeId === 'string' &&

@@ -11,6 +11,8 @@ export interface EntryRun {
   where: string;
   offset: number;
   block: number;
+  /** The segment's entry seed (format/record.ts entrySeed). */
+  seed: number;
 }
 
 /** CORRUPT_BLOCK for entry `i` of the run, logged (the read refuses it; the log says where). */
@@ -23,7 +25,7 @@ export function corruptEntry(run: EntryRun, i: number, blockSizeBytes: number): 
 /** Copies the blocks of `entries` into `target` (which starts at volume byte `position`) once every one matched its CRC. */
 export function copyCheckedEntries(entries: Buffer, run: EntryRun, blockSizeBytes: number, target: Buffer, position: number): void {
   const entrySize = BLOCK_CRC_SIZE + blockSizeBytes;
-  const bad = firstBadEntry(entries, blockSizeBytes);
+  const bad = firstBadEntry(entries, blockSizeBytes, run.seed);
   if (bad >= 0) throw corruptEntry(run, bad, blockSizeBytes);
   for (let i = 0; i * entrySize < entries.length; i++) {
     copyBlockPart(entries.subarray(i * entrySize + BLOCK_CRC_SIZE, (i + 1) * entrySize), (run.block + i) * blockSizeBytes, target, position);

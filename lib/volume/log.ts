@@ -17,7 +17,7 @@
 import assert from 'node:assert';
 import createDebug from 'debug';
 import { VolumeError } from '../errors.js';
-import { crc32cBlocks } from '../format/checksum.js';
+import { crc32cBlocks, reseedDelta } from '../format/checksum.js';
 import {
   BLOCK_CRC_SIZE,
   FLAG_COPY_FORWARD,
@@ -46,6 +46,9 @@ const RETIRE_YIELD_BYTES = 4 * 1024 * 1024;
 /** Largest background flush step (a quarter of the segment below 32 MiB segments). */
 const FLUSH_AHEAD_BYTES_MAX = 8 * 1024 * 1024;
 
+/** Written behind each record in format 2 (writeRecord): the end of the records. */
+const BLANK_RECORD_HEADER = Buffer.alloc(RECORD_HEADER_SIZE);
+
 /** Live entries of a segment: `count` consecutive blocks from `block`, their entries back to back at raw `offset`. */
 interface LiveRun {
   block: number;
@@ -63,6 +66,8 @@ export class Log {
   private readonly zeroBlock: Buffer;
   /** Copy-forward's bytes pass through here, a piece at a time (copyRun). */
   private readonly copyBuffer: Buffer;
+  /** The last reseedDelta copy-forward needed, by the seeds it was for. */
+  private reseed = { from: 0, to: 0, delta: 0 };
   private blankWaiters: (() => void)[] = [];
   private stalledSinceMs: number | null = null;
   /** Background flushes of the current segment: every this many bytes, last at that tail. */
@@ -192,17 +197,18 @@ export class Log {
 
   /** Appends a SYNCH record and makes everything before it durable. */
   async appendSynch(body: SynchBody): Promise<SynchPoint> {
-    const bodyBytes = encodeSynchBody(body);
-    const size = RECORD_HEADER_SIZE + bodyBytes.length;
+    // The body's length does not depend on the seed: room is found first, then it is encoded for that segment.
+    const size = RECORD_HEADER_SIZE + encodeSynchBody(body, 0).length;
     assert(size < this.config.segmentSizeBytes / 2, 'synch record too large');
     if (this.workingSetLength() > this.config.workingSetSegments) await this.retireExcess();
     if (this.free() < size) await this.roll();
     const slot = this.current;
+    const bodyBytes = encodeSynchBody(body, slot.entrySeed);
     const offset = slot.tail;
     const header = Buffer.allocUnsafe(RECORD_HEADER_SIZE);
     const recordSequence = this.nextRecordSequence;
     encodeRecordHeader(header, 0, { type: RecordType.Synch, flags: 0, sequence: recordSequence, block: 0, count: 0, bodyLength: bodyBytes.length });
-    slot.writeAt([header, bodyBytes], offset);
+    this.writeRecord(slot, [header, bodyBytes], offset, offset + size);
     this.advance(slot, size);
     slot.summary!.synchs.push({ ...body, offset, recordSequence });
     await this.flushAsync();
@@ -284,14 +290,25 @@ export class Log {
       count,
       bodyLength: count * this.entrySize,
     });
-    crc32cBlocks(data, bs, head, RECORD_HEADER_SIZE);
+    crc32cBlocks(data, bs, head, RECORD_HEADER_SIZE, slot.entrySeed);
     const parts: Buffer[] = [head.subarray(0, RECORD_HEADER_SIZE)];
     for (let i = 0; i < count; i++) {
       const at = RECORD_HEADER_SIZE + i * BLOCK_CRC_SIZE;
       parts.push(head.subarray(at, at + BLOCK_CRC_SIZE), data.subarray(i * bs, (i + 1) * bs));
     }
-    slot.writeAt(parts, offset);
+    this.writeRecord(slot, parts, offset, offset + RECORD_HEADER_SIZE + count * this.entrySize);
     this.commitWrite(slot, block, count, offset);
+  }
+
+  /**
+   * Writes record bytes at `offset`. In format 2 the write that ends a record (`recordEnd`, else
+   * null) carries a blank record header behind it when the segment has room: a reused slot holds
+   * its previous segment's bytes there, and the blank header ends the records as the hole does
+   * in format 1, so a scan that stops on anything else met a torn write (FORMAT.md §3.1).
+   */
+  private writeRecord(slot: SegmentSlot, parts: Buffer[], offset: number, recordEnd: number | null): void {
+    if (recordEnd !== null && this.config.version >= 2 && recordEnd + RECORD_HEADER_SIZE <= this.config.segmentSizeBytes) parts.push(BLANK_RECORD_HEADER);
+    slot.writeAt(parts, offset);
   }
 
   private commitWrite(slot: SegmentSlot, block: number, count: number, offset: number): void {
@@ -306,7 +323,7 @@ export class Log {
     const offset = slot.tail;
     const head = Buffer.allocUnsafe(RECORD_HEADER_SIZE);
     encodeRecordHeader(head, 0, { type: RecordType.Zero, flags: 0, sequence: this.nextRecordSequence, block, count, bodyLength: 0 });
-    slot.writeAt([head], offset);
+    this.writeRecord(slot, [head], offset, offset + RECORD_HEADER_SIZE);
     slot.summary!.addExtent(block, count, true, offset);
     for (let i = 0; i < count; i++) this.index.clear(block + i);
     this.advance(slot, RECORD_HEADER_SIZE);
@@ -331,7 +348,10 @@ export class Log {
     // exists (recovery treats all but the newest as whole), and the new header is durable
     // before any record follows it and before the archive sees the sealed segment.
     await sealed.flushAsync();
-    slot.writeAt([encodeSegmentHeader({ blockSizeBytes: this.config.blockSizeBytes, volumeId: this.config.volumeId, sequence, firstRecordSequence: this.nextRecordSequence, createdAtMs: this.clock() })], 0);
+    slot.writeAt(
+      [encodeSegmentHeader({ version: this.config.version, blockSizeBytes: this.config.blockSizeBytes, volumeId: this.config.volumeId, sequence, firstRecordSequence: this.nextRecordSequence, createdAtMs: this.clock() })],
+      0,
+    );
     await slot.flushAsync();
     slot.state = 'current';
     slot.sequence = sequence;
@@ -395,7 +415,8 @@ export class Log {
 
   /**
    * Writes one COPY_FORWARD record for blocks [block, block + count) whose entries lie back to
-   * back at raw `offset` of `from`, entries copied verbatim (rule 4). They pass through a reused
+   * back at raw `offset` of `from` (rule 4): blocks copied verbatim, CRCs moved to this segment's
+   * seed without reading the blocks (reseedDelta), so a bad entry stays bad. They pass through a reused
    * buffer, read and written synchronously: page-cache hits, cheaper than a trip through the
    * thread pool, and the caller holds the mutex, so no write waits on them twice. A run lies in
    * one record, and salvo writes none longer than the buffer; a longer one (the format allows
@@ -408,16 +429,25 @@ export class Log {
     assert(this.free() >= RECORD_HEADER_SIZE + bodyLength, 'copy-forward overflowed the current segment');
     const head = Buffer.allocUnsafe(RECORD_HEADER_SIZE);
     encodeRecordHeader(head, 0, { type: RecordType.Write, flags: FLAG_COPY_FORWARD, sequence: this.nextRecordSequence, block, count, bodyLength });
+    const delta = this.reseedDelta(from.entrySeed, slot.entrySeed);
     for (let done = 0; done < bodyLength; ) {
+      // Whole entries a piece (the buffer holds a whole number of them).
       const piece = this.copyBuffer.subarray(0, Math.min(this.copyBuffer.length, bodyLength - done));
       from.readAt(piece, 0, piece.length, offset + done);
+      if (delta !== 0) for (let at = 0; at < piece.length; at += this.entrySize) piece.writeUInt32LE((piece.readUInt32LE(at) ^ delta) >>> 0, at);
       // The header goes with the first piece: one write a run when it fits the buffer (a lone block after random writes).
-      if (done === 0) slot.writeAt([head, piece], at);
-      else slot.writeAt([piece], at + RECORD_HEADER_SIZE + done);
+      const parts = done === 0 ? [head, piece] : [piece];
+      const position = done === 0 ? at : at + RECORD_HEADER_SIZE + done;
       done += piece.length;
+      this.writeRecord(slot, parts, position, done === bodyLength ? at + RECORD_HEADER_SIZE + bodyLength : null);
     }
     this.commitWrite(slot, block, count, at);
     this.counters.bytesCopiedForward += count * this.config.blockSizeBytes;
+  }
+
+  private reseedDelta(from: number, to: number): number {
+    if (this.reseed.from !== from || this.reseed.to !== to) this.reseed = { from, to, delta: reseedDelta(this.config.blockSizeBytes, from, to) };
+    return this.reseed.delta;
   }
 
   /** The segment's entries the index still points to, as runs of consecutive blocks with contiguous entries. */

@@ -40,7 +40,7 @@ export async function recover(files: SlotFiles, config: VolumeConfig, clock: () 
   const slotCount = config.workingSetSegments + config.spareSegments;
   const slots: SegmentSlot[] = [];
   try {
-    for (let i = 0; i < slotCount; i++) slots.push(SegmentSlot.open(files, i, config.segmentSizeBytes));
+    for (let i = 0; i < slotCount; i++) slots.push(SegmentSlot.open(files, i, config.segmentSizeBytes, config.version));
     return await recoverSlots(slots, config, clock);
   } catch (err) {
     for (const slot of slots) slot.close();
@@ -56,6 +56,9 @@ async function recoverSlots(slots: SegmentSlot[], config: VolumeConfig, clock: (
     if (header.volumeId !== config.volumeId || header.blockSizeBytes !== blockSizeBytes) {
       throw VolumeError.corruptSegment(slot.path, `belongs to volume ${header.volumeId}, not ${config.volumeId}`);
     }
+    if (header.version !== config.version) {
+      throw VolumeError.corruptSegment(slot.path, `is a format ${header.version} segment in a format ${config.version} volume`);
+    }
     slot.sequence = header.sequence;
     slot.state = 'active';
     slot.summary = new SegmentSummary(header.sequence, header.firstRecordSequence, SEGMENT_HEADER_SIZE, SEGMENT_HEADER_SIZE, header.firstRecordSequence);
@@ -70,7 +73,7 @@ async function recoverSlots(slots: SegmentSlot[], config: VolumeConfig, clock: (
   if (segments.length === 0) {
     // A new volume: the first segment starts the log.
     const first = slots[0]!;
-    first.writeAt([encodeSegmentHeader({ blockSizeBytes, volumeId: config.volumeId, sequence: 1, firstRecordSequence: 1, createdAtMs: clock() })], 0);
+    first.writeAt([encodeSegmentHeader({ version: config.version, blockSizeBytes, volumeId: config.volumeId, sequence: 1, firstRecordSequence: 1, createdAtMs: clock() })], 0);
     first.flush(); // a header is durable before any record follows it, so it never tears under one
     first.sequence = 1;
     first.state = 'current';
@@ -93,6 +96,7 @@ async function recoverSlots(slots: SegmentSlot[], config: VolumeConfig, clock: (
         firstRecordSequence: slot.summary!.firstRecordSequence,
         rawStart: SEGMENT_HEADER_SIZE,
         blockSizeBytes,
+        entrySeed: slot.entrySeed,
         where: slot.path,
         badBlock: isCurrent ? 'stop' : 'report',
       });

@@ -13,6 +13,8 @@ export interface ScanOptions {
   /** Raw offset of `bytes[0]` in the segment. */
   rawStart: number;
   blockSizeBytes: number;
+  /** What the segment's block entry and synch body CRCs continue from (format/record.ts entrySeed). */
+  entrySeed: number;
   /** Where, for messages. */
   where: string;
   /**
@@ -58,7 +60,7 @@ export function scanSegment(bytes: Buffer, options: ScanOptions): ScanResult {
     if (header.type === RecordType.Write) {
       // One call checks the entries up to the first bad one; 'report' goes on after it.
       for (let i = 0; i < header.count; i++) {
-        const bad = firstBadEntry(bytes.subarray(bodyStart + i * entrySize, bodyStart + header.count * entrySize), blockSizeBytes);
+        const bad = firstBadEntry(bytes.subarray(bodyStart + i * entrySize, bodyStart + header.count * entrySize), blockSizeBytes, options.entrySeed);
         if (bad < 0) break;
         i += bad;
         const entry = bodyStart + i * entrySize;
@@ -73,7 +75,7 @@ export function scanSegment(bytes: Buffer, options: ScanOptions): ScanResult {
       summary.addExtent(header.block, header.count, true, offset);
     } else {
       try {
-        const body = decodeSynchBody(bytes.subarray(bodyStart, bodyStart + header.bodyLength), `${where} at offset ${offset}`);
+        const body = decodeSynchBody(bytes.subarray(bodyStart, bodyStart + header.bodyLength), `${where} at offset ${offset}`, options.entrySeed);
         summary.synchs.push({ ...body, offset, recordSequence: header.sequence });
       } catch (err) {
         stoppedBy = (err as Error).message;

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { VolumeError, errnoCode } from '../errors.js';
+import { native } from '../util/native.js';
 
 export interface SlotFile {
   /** A path for messages; the sidecar summary lives beside it. */
@@ -26,6 +27,11 @@ export interface SlotFile {
   truncate(length: number): void;
   /** The same on the thread pool: cutting a full 64 MiB slot takes tens of milliseconds. */
   truncateAsync(length: number): Promise<void>;
+  /**
+   * Makes [offset, offset + length) a hole, on the thread pool: a metadata change, whole or not
+   * at all after a crash, like a truncate. Rejects with code EOPNOTSUPP where the filesystem cannot.
+   */
+  punchHoleAsync(offset: number, length: number): Promise<void>;
   close(): void;
 }
 
@@ -102,6 +108,10 @@ class FsSlotFile implements SlotFile {
 
   truncateAsync(length: number): Promise<void> {
     return new Promise((resolve, reject) => fs.ftruncate(this.fd, length, (err) => (err ? reject(err) : resolve())));
+  }
+
+  punchHoleAsync(offset: number, length: number): Promise<void> {
+    return native().punchHole(this.fd, offset, length);
   }
 
   close(): void {

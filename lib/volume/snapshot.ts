@@ -10,7 +10,7 @@
 import assert from 'node:assert';
 import createDebug from 'debug';
 import { VolumeError } from '../errors.js';
-import { BLOCK_CRC_SIZE } from '../format/record.js';
+import { BLOCK_CRC_SIZE, entrySeed } from '../format/record.js';
 import type { VolumeConfig } from '../format/volume-config.js';
 import { LruCache } from '../util/lru-cache.js';
 import { scanBackward } from './backward-scan.js';
@@ -22,7 +22,7 @@ const debug = createDebug('salvo:snapshot');
 /** Summaries fetched at once while opening a snapshot from the archive. */
 const SUMMARY_FETCHES_MAX = 8;
 
-export type SnapshotGeometry = Pick<VolumeConfig, 'sizeBytes' | 'blockSizeBytes' | 'workingSetSegments'>;
+export type SnapshotGeometry = Pick<VolumeConfig, 'version' | 'sizeBytes' | 'blockSizeBytes' | 'workingSetSegments'>;
 
 export class Snapshot {
   private constructor(
@@ -162,7 +162,7 @@ export class Snapshot {
   private async readRun(sequence: number, first: number, block: number, run: number, target: Buffer, position: number): Promise<void> {
     const bs = this.geometry.blockSizeBytes;
     const bytes = await this.source.read(sequence, first, run * (BLOCK_CRC_SIZE + bs));
-    copyCheckedEntries(bytes, { where: `segment ${sequence}`, offset: first, block }, bs, target, position);
+    copyCheckedEntries(bytes, { where: `segment ${sequence}`, offset: first, block, seed: entrySeed(this.geometry.version, sequence) }, bs, target, position);
   }
 }
 

@@ -256,6 +256,7 @@ export class Volume {
     const archiver = new Archiver({
       store,
       pool,
+      version: config.version,
       volumeId: config.volumeId,
       blockSizeBytes: config.blockSizeBytes,
       chunkSizeBytes: config.chunkSizeBytes,
@@ -390,11 +391,11 @@ export class Volume {
       // The blocks lie back to back in `into`: their CRCs in one call, then compared all at once.
       const stored = this.crcs.subarray(0, n * BLOCK_CRC_SIZE);
       const computed = this.computedCrcs.subarray(0, n * BLOCK_CRC_SIZE);
-      crc32cBlocks(into.subarray(done * bs, (done + n) * bs), bs, computed, 0);
+      crc32cBlocks(into.subarray(done * bs, (done + n) * bs), bs, computed, 0, holder.entrySeed);
       if (!computed.equals(stored)) {
         let i = 0;
         while (computed.readUInt32LE(i * BLOCK_CRC_SIZE) === stored.readUInt32LE(i * BLOCK_CRC_SIZE)) i++;
-        throw corruptEntry({ where: holder.name, offset: first, block }, done + i, bs);
+        throw corruptEntry({ where: holder.name, offset: first, block, seed: holder.entrySeed }, done + i, bs);
       }
     }
   }
@@ -404,7 +405,7 @@ export class Volume {
     const entrySize = BLOCK_CRC_SIZE + this.config.blockSizeBytes;
     if (this.scratch.length < run * entrySize) this.scratch = Buffer.allocUnsafe(Math.max(run, 256) * entrySize);
     holder.readAt(this.scratch, 0, run * entrySize, first);
-    copyCheckedEntries(this.scratch.subarray(0, run * entrySize), { where: holder.name, offset: first, block }, this.config.blockSizeBytes, target, position);
+    copyCheckedEntries(this.scratch.subarray(0, run * entrySize), { where: holder.name, offset: first, block, seed: holder.entrySeed }, this.config.blockSizeBytes, target, position);
   }
 
   read(position: number, length: number): Buffer {

@@ -46,6 +46,7 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
   const images = new Map<number, Buffer>();
   const makeDurable = () => possible.forEach((p, b) => (possible[b] = [p[p.length - 1]!]));
   let stamp = 1;
+  let synchsAsked = 0;
   try {
     for (let op = 0; op < 120; op++) {
       stats.operations++;
@@ -61,6 +62,7 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
           for (let i = 0; i < count; i++) possible[block + i]!.push(stamps[i]!);
           await volume.write(Buffer.concat(stamps.map((s, i) => blockData(s, block + i))), block * BS);
         } else if (r < 0.85) {
+          synchsAsked++;
           const point = await volume.synch();
           makeDurable();
           images.set(point.recordSequence, volume.read(0, POLICY.sizeBytes));
@@ -95,6 +97,8 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
           if (!possible[b]!.includes(found)) return `seed ${seed}: block ${b} holds stamp ${found}, expected one of ${possible[b]!.join(',')}`;
           possible[b] = [found];
         }
+        // No more points than were asked for: a stale synch body in a reused slot is never one.
+        if (volume.catalog.all.length > synchsAsked) return `seed ${seed}: ${volume.catalog.all.length} synch points after ${synchsAsked} synchs`;
         const catalog = new Set(volume.catalog.all.map((p) => p.recordSequence));
         for (const [record, image] of images) {
           if (!catalog.has(record)) return `seed ${seed}: synch point ${record} is gone after a crash`;

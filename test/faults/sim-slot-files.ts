@@ -109,6 +109,22 @@ class SimSlotFile implements SlotFile {
     this.truncate(length);
   }
 
+  /** A hole is a metadata change too: durable at once; writes not yet durable land as zeros there. */
+  async punchHoleAsync(offset: number, length: number): Promise<void> {
+    this.trigger.tick();
+    const end = Math.min(offset + length, this.visible.length);
+    this.visible.fill(0, offset, end);
+    this.durable.fill(0, offset, end);
+    this.pending = this.pending.map((w) => {
+      const from = Math.max(offset, w.position);
+      const to = Math.min(end, w.position + w.bytes.length);
+      if (from >= to) return w;
+      const bytes = Buffer.from(w.bytes);
+      bytes.fill(0, from - w.position, to - w.position);
+      return { position: w.position, bytes };
+    });
+  }
+
   close(): void {}
 }
 

@@ -19,7 +19,7 @@ const VOLUME_ID = 'fedcba9876543210fedcba9876543210';
 const KEY = 'segments/0000000000000009.seg';
 
 function segment(sequence = 9): BuiltSegment {
-  return buildSegment({ blockSizeBytes: 512, volumeId: VOLUME_ID, sequence, firstRecordSequence: 40, createdAtMs: 0 }, [
+  return buildSegment({ version: 2, blockSizeBytes: 512, volumeId: VOLUME_ID, sequence, firstRecordSequence: 40, createdAtMs: 0 }, [
     { type: 'write', block: 0, blocks: patternBlocks(512, 0, 3, 1) },
     { type: 'synch', body: { timeMs: Date.UTC(2026, 10, 22), label: 'a', info: { host: 'h' } } },
     { type: 'zero', block: 8, count: 8 },
@@ -32,6 +32,7 @@ function object(options: { sequence?: number; chunkSizeBytes?: number; from?: nu
   const from = options.from ?? 64;
   const summary = built.summary.sliceFrom(from, 40 + built.offsets.indexOf(from));
   const bytes = buildArchiveObject({
+    version: 2,
     volumeId: VOLUME_ID,
     blockSizeBytes: 512,
     sequence: built.header.sequence,
@@ -57,7 +58,7 @@ t.test('archive-object: layout is as FORMAT documents', async (t) => {
   t.equal(ARCHIVE_MAGIC.toString('latin1'), 'SALVOARC');
   const { bytes, summary } = object();
   t.equal(bytes.toString('latin1', 0, 8), 'SALVOARC');
-  t.same([bytes.readUInt16LE(8), bytes.readUInt16LE(10), bytes.readUInt32LE(12)], [1, 64, 512], 'version, header size, block size');
+  t.same([bytes.readUInt16LE(8), bytes.readUInt16LE(10), bytes.readUInt32LE(12)], [2, 64, 512], 'version, header size, block size');
   t.equal(bytes.toString('hex', 16, 32), VOLUME_ID);
   t.equal(bytes.readBigUInt64LE(32), 9n, 'sequence at 32');
   t.same([bytes.readUInt32LE(40), bytes.readUInt32LE(44)], [64, summary.rawEnd], 'raw range at 40');
@@ -72,7 +73,7 @@ t.test('archive-object: header, summary, chunk table and chunks round-trip', asy
     const index = decodeWhole(bytes);
     t.same(
       index.header,
-      { encrypted: false, blockSizeBytes: 512, volumeId: VOLUME_ID, sequence, rawStart: from, rawEnd: summary.rawEnd, summaryLength: summary.encode().length, chunkCount: Math.ceil((summary.rawEnd - from) / chunkSizeBytes), chunkSizeBytes },
+      { version: 2, encrypted: false, blockSizeBytes: 512, volumeId: VOLUME_ID, sequence, rawStart: from, rawEnd: summary.rawEnd, summaryLength: summary.encode().length, chunkCount: Math.ceil((summary.rawEnd - from) / chunkSizeBytes), chunkSizeBytes },
       `chunks of ${chunkSizeBytes} from ${from}, sequence ${sequence}`,
     );
     t.same(index.summary.encode(), summary.encode());
@@ -88,7 +89,7 @@ t.test('archive-object: header, summary, chunk table and chunks round-trip', asy
 
 t.test('archive-object: an object with no records has no chunks', async (t) => {
   const summary = new SegmentSummary(4, 7, 64, 64, 7);
-  const bytes = Buffer.concat(encodeArchiveObject({ blockSizeBytes: 512, volumeId: VOLUME_ID, sequence: 4, rawStart: 64, rawEnd: 64, chunkSizeBytes: 1024 }, summary, []));
+  const bytes = Buffer.concat(encodeArchiveObject({ version: 2, blockSizeBytes: 512, volumeId: VOLUME_ID, sequence: 4, rawStart: 64, rawEnd: 64, chunkSizeBytes: 1024 }, summary, []));
   const index = decodeWhole(bytes);
   t.same(index.chunks, []);
   t.equal(archiveObjectSize(index), bytes.length);
@@ -136,11 +137,18 @@ t.test('archive-object: a truncated object is CORRUPT_ARCHIVE wherever it is cut
 });
 
 t.test('archive-object: another version or header size is CORRUPT_ARCHIVE even with a valid checksum', async (t) => {
-  for (const [at, value] of [[8, 2], [8, 0], [10, 128]] as const) {
+  for (const [at, value, message] of [
+    [8, 3, /format version 3 is not supported \(this salvo reads 1 and 2\)/],
+    [8, 0, /format version 0 is not supported/],
+    [10, 128, /header size is not 64/],
+  ] as const) {
     const { bytes } = object();
     bytes.writeUInt16LE(value, at);
-    t.throws(() => decodeArchiveHeader(resealed(bytes, 0, 60), KEY), { code: 'CORRUPT_ARCHIVE', message: /format version \d+ is not supported/ }, `u16 at ${at} = ${value}`);
+    t.throws(() => decodeArchiveHeader(resealed(bytes, 0, 60), KEY), { code: 'CORRUPT_ARCHIVE', message }, `u16 at ${at} = ${value}`);
   }
+  const { bytes } = object();
+  bytes.writeUInt16LE(1, 8);
+  t.equal(decodeArchiveHeader(resealed(bytes, 0, 60), KEY).version, 1, 'a format 1 volume’s object reads as version 1');
 });
 
 t.test('archive-object: header fields out of range with a valid checksum are CORRUPT_ARCHIVE', async (t) => {
@@ -166,7 +174,7 @@ t.test('archive-object: a summary or chunk table that disagrees with the header 
   const built = segment(9);
   const parts = (sequence: number, rawStart: number, rawEnd: number) =>
     Buffer.concat(
-      encodeArchiveObject({ blockSizeBytes: 512, volumeId: VOLUME_ID, sequence, rawStart, rawEnd, chunkSizeBytes: 1 << 20 }, built.summary, [
+      encodeArchiveObject({ version: 2, blockSizeBytes: 512, volumeId: VOLUME_ID, sequence, rawStart, rawEnd, chunkSizeBytes: 1 << 20 }, built.summary, [
         { bytes: built.bytes.subarray(rawStart, rawEnd), rawLength: rawEnd - rawStart },
       ]),
     );

@@ -125,26 +125,33 @@ const BODIES: SynchBody[] = [
 
 t.test('record: synch bodies round-trip losslessly', async (t) => {
   for (const body of BODIES) {
-    const bytes = encodeSynchBody(body);
+    const bytes = encodeSynchBody(body, 0);
     t.equal(bytes.readUInt32LE(8), bytes.length - 16, 'JSON length at 8');
-    t.same(decodeSynchBody(bytes, 'x'), body, `label ${JSON.stringify(body.label)}`);
-    t.same(encodeSynchBody(decodeSynchBody(bytes, 'x')), bytes, 'and re-encodes to the same bytes');
+    t.same(decodeSynchBody(bytes, 'x', 0), body, `label ${JSON.stringify(body.label)}`);
+    t.same(encodeSynchBody(decodeSynchBody(bytes, 'x', 0), 0), bytes, 'and re-encodes to the same bytes');
   }
+});
+
+t.test('record: a synch body checked under another seed is CORRUPT_SEGMENT (format 2: a stale body in a reused slot)', async (t) => {
+  const bytes = encodeSynchBody(BODIES[0]!, 41);
+  t.same(decodeSynchBody(bytes, 'x', 41), BODIES[0], 'under its own segment’s seed it decodes');
+  t.throws(() => decodeSynchBody(bytes, 'x', 42), { code: 'CORRUPT_SEGMENT', message: /synch record checksum mismatch/ }, 'under the next one it does not');
+  t.not(encodeSynchBody(BODIES[0]!, 0).readUInt32LE(bytes.length - 4), bytes.readUInt32LE(bytes.length - 4), 'only the CRC differs from a format 1 body');
 });
 
 t.test('record: a flipped bit anywhere in a synch body is CORRUPT_SEGMENT', async (t) => {
   for (const body of BODIES) {
-    const bytes = encodeSynchBody(body);
-    t.same(bitFlipEscapes(bytes, 0, bytes.length, (b) => decodeSynchBody(b, 'x'), 'CORRUPT_SEGMENT'), [], `${bytes.length * 8} bits`);
+    const bytes = encodeSynchBody(body, 0);
+    t.same(bitFlipEscapes(bytes, 0, bytes.length, (b) => decodeSynchBody(b, 'x', 0), 'CORRUPT_SEGMENT'), [], `${bytes.length * 8} bits`);
   }
 });
 
 t.test('record: blank, truncated and extended synch bodies are CORRUPT_SEGMENT', async (t) => {
-  t.throws(() => decodeSynchBody(Buffer.alloc(16), 'x'), { code: 'CORRUPT_SEGMENT' }, 'all zeros');
-  t.throws(() => decodeSynchBody(Buffer.alloc(0), 'x'), { code: 'CORRUPT_SEGMENT', message: /too short/ });
-  const bytes = encodeSynchBody(BODIES[0]!);
-  t.same(truncationEscapes(bytes, bytes.length, (b) => decodeSynchBody(b, 'x'), 'CORRUPT_SEGMENT'), [], 'every prefix');
-  t.throws(() => decodeSynchBody(Buffer.concat([bytes, Buffer.alloc(1)]), 'x'), { code: 'CORRUPT_SEGMENT', message: /length mismatch/ }, 'a byte too many');
+  t.throws(() => decodeSynchBody(Buffer.alloc(16), 'x', 0), { code: 'CORRUPT_SEGMENT' }, 'all zeros');
+  t.throws(() => decodeSynchBody(Buffer.alloc(0), 'x', 0), { code: 'CORRUPT_SEGMENT', message: /too short/ });
+  const bytes = encodeSynchBody(BODIES[0]!, 0);
+  t.same(truncationEscapes(bytes, bytes.length, (b) => decodeSynchBody(b, 'x', 0), 'CORRUPT_SEGMENT'), [], 'every prefix');
+  t.throws(() => decodeSynchBody(Buffer.concat([bytes, Buffer.alloc(1)]), 'x', 0), { code: 'CORRUPT_SEGMENT', message: /length mismatch/ }, 'a byte too many');
 });
 
 t.test('record: synch bodies with a valid checksum but bad contents are CORRUPT_SEGMENT', async (t) => {
@@ -156,7 +163,7 @@ t.test('record: synch bodies with a valid checksum but bad contents are CORRUPT_
     text.copy(bytes, 12);
     return resealed(bytes, 0, 12 + text.length);
   };
-  t.same(decodeSynchBody(framed('{"label":"a","info":{"k":"v"}}'), 'x'), { timeMs: 1, label: 'a', info: { k: 'v' } }, 'the framing helper makes valid bodies');
+  t.same(decodeSynchBody(framed('{"label":"a","info":{"k":"v"}}'), 'x', 0), { timeMs: 1, label: 'a', info: { k: 'v' } }, 'the framing helper makes valid bodies');
   const cases: [string, string, RegExp][] = [
     ['not JSON', '{"label":', /not JSON/],
     ['empty', '', /not JSON/],
@@ -169,6 +176,6 @@ t.test('record: synch bodies with a valid checksum but bad contents are CORRUPT_
     ['info an array', '{"label":null,"info":["a"]}', /fields out of range/],
     ['a numeric info value', '{"label":null,"info":{"pid":1}}', /fields out of range/],
   ];
-  for (const [what, json, message] of cases) t.throws(() => decodeSynchBody(framed(json), 'x'), { code: 'CORRUPT_SEGMENT', message }, what);
-  t.throws(() => decodeSynchBody(framed('{"label":null,"info":{}}', 2n ** 53n), 'x'), { code: 'CORRUPT_SEGMENT', message: /fields out of range/ }, 'a time past 2^53 - 1');
+  for (const [what, json, message] of cases) t.throws(() => decodeSynchBody(framed(json), 'x', 0), { code: 'CORRUPT_SEGMENT', message }, what);
+  t.throws(() => decodeSynchBody(framed('{"label":null,"info":{}}', 2n ** 53n), 'x', 0), { code: 'CORRUPT_SEGMENT', message: /fields out of range/ }, 'a time past 2^53 - 1');
 });

@@ -7,6 +7,7 @@ import t from 'tap';
 import { MemoryStore } from '../../lib/archive/memory-store.js';
 import {
   FORMAT_VERSION,
+  FORMAT_VERSIONS,
   SEGMENT_HEADER_SIZE,
   SEGMENT_MAGIC,
   decodeSegmentHeader,
@@ -17,6 +18,7 @@ import { Volume } from '../../lib/volume/volume.js';
 import { bitFlipEscapes, outcome, resealed } from './codec-helpers.js';
 
 const HEADER: SegmentHeader = {
+  version: 2,
   blockSizeBytes: 4096,
   volumeId: '0123456789abcdef0123456789abcdef',
   sequence: 42,
@@ -27,11 +29,13 @@ const HEADER: SegmentHeader = {
 t.test('segment-header: sizes and magic are as FORMAT documents', async (t) => {
   t.equal(SEGMENT_HEADER_SIZE, 64);
   t.equal(SEGMENT_MAGIC.toString('latin1'), 'SALVOSEG');
-  t.equal(FORMAT_VERSION, 1);
+  t.equal(FORMAT_VERSION, 2, 'new volumes are format 2');
+  t.same(FORMAT_VERSIONS, [1, 2], 'format 1 volumes are still read and written');
   const bytes = encodeSegmentHeader(HEADER);
   t.equal(bytes.length, 64);
   t.equal(bytes.toString('latin1', 0, 8), 'SALVOSEG');
-  t.equal(bytes.readUInt16LE(8), 1, 'version at 8');
+  t.equal(bytes.readUInt16LE(8), 2, 'version at 8');
+  t.equal(encodeSegmentHeader({ ...HEADER, version: 1 }).readUInt16LE(8), 1, 'the volume’s own version');
   t.equal(bytes.readUInt16LE(10), 64, 'header size at 10');
   t.equal(bytes.readUInt32LE(12), 4096, 'block size at 12');
   t.equal(bytes.toString('hex', 16, 32), HEADER.volumeId, 'volume id at 16');
@@ -44,10 +48,11 @@ t.test('segment-header: sizes and magic are as FORMAT documents', async (t) => {
 t.test('segment-header: every field round-trips, up to 2^53 - 1', async (t) => {
   const cases: SegmentHeader[] = [
     HEADER,
-    { blockSizeBytes: 512, volumeId: '00000000000000000000000000000000', sequence: 1, firstRecordSequence: 0, createdAtMs: 0 },
-    { blockSizeBytes: 65536, volumeId: 'ffffffffffffffffffffffffffffffff', sequence: 2 ** 53 - 1, firstRecordSequence: 2 ** 53 - 1, createdAtMs: 2 ** 53 - 1 },
-    { blockSizeBytes: 0xffff_ffff, volumeId: 'a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5', sequence: 2 ** 32, firstRecordSequence: 2 ** 32 - 1, createdAtMs: 2 ** 32 + 1 },
-    { blockSizeBytes: 4096, volumeId: HEADER.volumeId, sequence: 2 ** 53 - 2, firstRecordSequence: 2 ** 52 + 3, createdAtMs: Date.UTC(9999, 11, 31) },
+    { ...HEADER, version: 1 },
+    { version: 1, blockSizeBytes: 512, volumeId: '00000000000000000000000000000000', sequence: 1, firstRecordSequence: 0, createdAtMs: 0 },
+    { version: 2, blockSizeBytes: 65536, volumeId: 'ffffffffffffffffffffffffffffffff', sequence: 2 ** 53 - 1, firstRecordSequence: 2 ** 53 - 1, createdAtMs: 2 ** 53 - 1 },
+    { version: 2, blockSizeBytes: 0xffff_ffff, volumeId: 'a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5', sequence: 2 ** 32, firstRecordSequence: 2 ** 32 - 1, createdAtMs: 2 ** 32 + 1 },
+    { version: 2, blockSizeBytes: 4096, volumeId: HEADER.volumeId, sequence: 2 ** 53 - 2, firstRecordSequence: 2 ** 52 + 3, createdAtMs: Date.UTC(9999, 11, 31) },
   ];
   for (const header of cases) {
     const bytes = encodeSegmentHeader(header);
@@ -78,11 +83,17 @@ t.test('segment-header: a wrong magic is CORRUPT_SEGMENT', async (t) => {
 });
 
 t.test('segment-header: another version or header size is CORRUPT_SEGMENT even with a valid checksum', async (t) => {
-  for (const [at, value] of [[8, 0], [8, 2], [8, 0xffff], [10, 32], [10, 128]] as const) {
+  for (const value of [0, 3, 0xffff]) {
     const bytes = encodeSegmentHeader(HEADER);
-    bytes.writeUInt16LE(value, at);
-    t.throws(() => decodeSegmentHeader(resealed(bytes, 0, 60), 'x'), { code: 'CORRUPT_SEGMENT', message: /version \d+ is not supported \(this salvo reads 1\)/ }, `u16 at ${at} = ${value}`);
+    bytes.writeUInt16LE(value, 8);
+    t.throws(() => decodeSegmentHeader(resealed(bytes, 0, 60), 'x'), { code: 'CORRUPT_SEGMENT', message: /segment format version \d+ is not supported \(this salvo reads 1 and 2\)/ }, `version ${value}`);
   }
+  for (const value of [32, 128]) {
+    const bytes = encodeSegmentHeader(HEADER);
+    bytes.writeUInt16LE(value, 10);
+    t.throws(() => decodeSegmentHeader(resealed(bytes, 0, 60), 'x'), { code: 'CORRUPT_SEGMENT', message: /header size is not 64/ }, `header size ${value}`);
+  }
+  t.throws(() => encodeSegmentHeader({ ...HEADER, version: 3 }), AssertionError, 'nor is another version written');
 });
 
 t.test('segment-header: sequences and times past 2^53 - 1, or a sequence of 0, are CORRUPT_SEGMENT', async (t) => {

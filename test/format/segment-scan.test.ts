@@ -3,7 +3,7 @@
  * and verify share; its tests sit with the codecs it decodes.
  */
 import t from 'tap';
-import { crc32c } from '../../lib/format/checksum.js';
+import { crc32c, firstBadEntry } from '../../lib/format/checksum.js';
 import { RECORD_HEADER_SIZE, RecordType, encodeRecordHeader } from '../../lib/format/record.js';
 import { scanSegment, type ScanOptions } from '../../lib/volume/segment-scan.js';
 import { buildSegment, encodeRecords, patternBlocks, type RecordSpec } from '../fixtures/segment-builder.js';
@@ -16,8 +16,8 @@ const SPECS: RecordSpec[] = [
   { type: 'synch', body: { timeMs: Date.UTC(2026, 10, 22), label: 'one', info: { host: 'h' } } },
   { type: 'write', block: 9, blocks: patternBlocks(BS, 9, 1, 1), flags: 1 },
 ];
-const built = buildSegment({ blockSizeBytes: BS, volumeId: '0123456789abcdef0123456789abcdef', sequence: 5, firstRecordSequence: 2 ** 53 - 10, createdAtMs: 0 }, SPECS);
-const OPTIONS: ScanOptions = { sequence: 5, firstRecordSequence: 2 ** 53 - 10, rawStart: 64, blockSizeBytes: BS, where: 'slot 1', badBlock: 'stop' };
+const built = buildSegment({ version: 2, blockSizeBytes: BS, volumeId: '0123456789abcdef0123456789abcdef', sequence: 5, firstRecordSequence: 2 ** 53 - 10, createdAtMs: 0 }, SPECS);
+const OPTIONS: ScanOptions = { sequence: 5, firstRecordSequence: 2 ** 53 - 10, rawStart: 64, blockSizeBytes: BS, entrySeed: 5, where: 'slot 1', badBlock: 'stop' };
 /** The segment's records as a slot holds them: then blank to the slot's end. */
 const RAW = Buffer.concat([built.bytes.subarray(64), Buffer.alloc(4096)]);
 
@@ -58,7 +58,7 @@ function pastSafeSequence(record: Buffer): Buffer {
 t.test('segment-scan: damage ends the scan at the last good record, with the reason', async (t) => {
   const end = built.summary.rawEnd - 64;
   const withTail = (tail: Buffer) => Buffer.concat([built.bytes.subarray(64), tail, Buffer.alloc(64)]);
-  const next = (specs: RecordSpec[], first = 2 ** 53 - 6) => encodeRecords(specs, { sequence: 5, firstRecordSequence: first, rawStart: 64 + end, blockSizeBytes: BS }).bytes;
+  const next = (specs: RecordSpec[], first = 2 ** 53 - 6) => encodeRecords(specs, { version: 2, sequence: 5, firstRecordSequence: first, rawStart: 64 + end, blockSizeBytes: BS }).bytes;
   const write = next([{ type: 'write', block: 1, blocks: patternBlocks(BS, 1, 1, 2) }]);
   const cases: [string, Buffer, RegExp][] = [
     ['a record header torn after 16 bytes', withTail(write.subarray(0, 16)), /record header checksum mismatch/],
@@ -75,6 +75,21 @@ t.test('segment-scan: damage ends the scan at the last good record, with the rea
     t.match(scan.stoppedBy, new RegExp(`slot 1 at offset ${at}:`), `${what}: names where`);
     t.same(scan.summary.encode(), built.summary.encode(), `${what}: keeps records 1-4`);
   }
+});
+
+t.test('segment-scan: a record header over the slot’s previous segment’s entries is torn, not the old data (format 2)', async (t) => {
+  // A reused slot: the new record's header reached the disk, its entries did not, and the bytes
+  // under them are entries of the same blocks that segment 4 wrote at the same offsets.
+  const end = built.summary.rawEnd - 64;
+  const record = (sequence: number, firstRecordSequence: number) =>
+    encodeRecords([{ type: 'write', block: 1, blocks: patternBlocks(BS, 1, 2, sequence) }], { version: 2, sequence, firstRecordSequence, rawStart: 64 + end, blockSizeBytes: BS }).bytes;
+  const torn = Buffer.concat([record(5, 2 ** 53 - 6).subarray(0, RECORD_HEADER_SIZE), record(4, 70).subarray(RECORD_HEADER_SIZE)]);
+  const bytes = Buffer.concat([built.bytes.subarray(64), torn, Buffer.alloc(64)]);
+  const scan = scanSegment(bytes, OPTIONS);
+  t.match(scan.stoppedBy, new RegExp(`slot 1 at offset ${built.summary.rawEnd + RECORD_HEADER_SIZE}: block 1 failed its checksum`), 'the first stale entry fails under segment 5’s seed');
+  t.same(scan.summary.encode(), built.summary.encode(), 'records 1-4 are kept, the torn one is not');
+  const entries = torn.subarray(RECORD_HEADER_SIZE);
+  t.same([firstBadEntry(entries, BS, 4), firstBadEntry(entries, BS, 5)], [-1, 0], 'under segment 4’s seed the same entries pass: the seed is what tells them apart');
 });
 
 t.test('segment-scan: a bad block stops a recovery scan and is listed by a verify scan', async (t) => {

@@ -15,7 +15,7 @@ function extentsOf(summary: SegmentSummary): [number, number, boolean, number][]
 
 /** A summary as the Log builds it: writes, ZERO runs and synch points, near 2^53 if asked. */
 function sample(firstRecordSequence = 10, sequence = 7): SegmentSummary {
-  return buildSegment({ blockSizeBytes: 512, volumeId: '0123456789abcdef0123456789abcdef', sequence, firstRecordSequence, createdAtMs: 0 }, [
+  return buildSegment({ version: 2, blockSizeBytes: 512, volumeId: '0123456789abcdef0123456789abcdef', sequence, firstRecordSequence, createdAtMs: 0 }, [
     { type: 'write', block: 0, blocks: patternBlocks(512, 0, 2, 1) },
     { type: 'zero', block: 0xffff_fff0, count: 0x10 },
     { type: 'synch', body: { timeMs: Date.UTC(2026, 10, 22), label: 'one', info: { host: 'h' } } },

@@ -66,9 +66,11 @@ t.test('volume-config: newVolumeConfig makes a config that decodes', async (t) =
   const now = new Date(Date.UTC(2026, 10, 22, 1));
   const config = newVolumeConfig(resolvePolicy(policyOf('--size 64M --segment-size 1M --segments 128')), '/backup/db', 0, now);
   t.equal(config.format, CONFIG_FORMAT);
+  t.equal(config.version, 2, 'new volumes are format 2');
   t.match(config.volumeId, /^[0-9a-f]{32}$/);
   t.equal(config.createdAt, '2026-11-22T01:00:00.000Z');
   t.same(decodeVolumeConfig(encodeVolumeConfig(config), 'x'), config);
+  t.same(decodeVolumeConfig(encodeVolumeConfig({ ...config, version: 1 }), 'x').version, 1, 'format 1 volumes still open');
 });
 
 t.test('volume-config: text that is not a salvo config is CORRUPT_CONFIG', async (t) => {
@@ -80,9 +82,9 @@ t.test('volume-config: text that is not a salvo config is CORRUPT_CONFIG', async
     ['a number', '42', /is not a salvo volume configuration/],
     ['an array', '[]', /is not a salvo volume configuration/],
     ['another format', JSON.stringify({ ...CONFIG, format: 'restic' }), /is not a salvo volume configuration/],
-    ['version 2', JSON.stringify({ ...CONFIG, version: 2 }), /format version 2; this salvo reads version 1/],
-    ['version "1"', JSON.stringify({ ...CONFIG, version: '1' }), /format version 1; this salvo reads version 1/],
-    ['no version', JSON.stringify({ ...CONFIG, version: undefined }), /format version undefined/],
+    ['version 3', JSON.stringify({ ...CONFIG, version: 3 }), /volume\.json: format version 3 is not supported \(this salvo reads 1 and 2\)/],
+    ['version "1"', JSON.stringify({ ...CONFIG, version: '1' }), /format version "1" is not supported/],
+    ['no version', JSON.stringify({ ...CONFIG, version: undefined }), /format version undefined is not supported/],
   ];
   for (const [what, text, message] of cases) t.throws(() => decodeVolumeConfig(text, '/v/volume.json'), { code: 'CORRUPT_CONFIG', message }, what);
 });

@@ -30,6 +30,7 @@ import {
   decodeSynchBody,
   encodeRecordHeader,
   encodeSynchBody,
+  entrySeed,
   type RecordHeader,
   type SynchBody,
 } from '../../lib/format/record.js';
@@ -80,6 +81,7 @@ function randomRecords(random: Random, max: number): RecordSpec[] {
 
 function randomSegmentHeader(random: Random): SegmentHeader {
   return {
+    version: random.pick([1, 2]),
     blockSizeBytes: random.pick([512, 4096, 65536, random.u32()]),
     volumeId: random.volumeId(),
     sequence: random.pick([1, 2, 2 ** 32, 2 ** 53 - 1, random.between(1, 2 ** 31)]),
@@ -90,13 +92,13 @@ function randomSegmentHeader(random: Random): SegmentHeader {
 
 /** Raw bytes of a segment after its header (what scanSegment reads), and its summary. */
 function randomSegmentBody(random: Random, sequence = 1): { bytes: Buffer; summary: SegmentSummary } {
-  const records = encodeRecords(randomRecords(random, 12), { sequence, firstRecordSequence: FIRST_RECORD_SEQUENCE, rawStart: 64, blockSizeBytes: BS });
+  const records = encodeRecords(randomRecords(random, 12), { version: 2, sequence, firstRecordSequence: FIRST_RECORD_SEQUENCE, rawStart: 64, blockSizeBytes: BS });
   return { bytes: Buffer.concat([records.bytes, Buffer.alloc(random.pick([0, 0, 16, 32, 100]))]), summary: records.summary };
 }
 
 function randomArchiveObject(random: Random): Buffer {
   const segment = buildSegment(
-    { blockSizeBytes: BS, volumeId: random.volumeId(), sequence: random.pick([1, 2, 2 ** 53 - 1]), firstRecordSequence: 1, createdAtMs: 0 },
+    { version: 2, blockSizeBytes: BS, volumeId: random.volumeId(), sequence: random.pick([1, 2, 2 ** 53 - 1]), firstRecordSequence: 1, createdAtMs: 0 },
     randomRecords(random, 6),
   );
   // A whole segment, or a tail piece of it from a record boundary.
@@ -104,6 +106,7 @@ function randomArchiveObject(random: Random): Buffer {
   const index = segment.offsets.indexOf(from);
   const summary = segment.summary.sliceFrom(from, 1 + Math.max(0, index));
   return buildArchiveObject({
+    version: 2,
     volumeId: segment.header.volumeId,
     blockSizeBytes: BS,
     sequence: segment.header.sequence,
@@ -247,7 +250,7 @@ function structuredSegment(random: Random): Buffer {
     if (kind === 'valid' || kind === 'bad-block' || kind === 'bad-synch') {
       const specs = randomRecords(random, 1);
       if (specs.length === 0) continue;
-      bytes = Buffer.from(encodeRecords(specs, { sequence: 1, firstRecordSequence: sequence, rawStart: offset, blockSizeBytes: BS }).bytes);
+      bytes = Buffer.from(encodeRecords(specs, { version: 2, sequence: 1, firstRecordSequence: sequence, rawStart: offset, blockSizeBytes: BS }).bytes);
       if (kind !== 'valid' && bytes.length > RECORD_HEADER_SIZE) bytes[random.between(RECORD_HEADER_SIZE, bytes.length - 1)]! ^= 1 << random.int(8);
     } else {
       const header = randomRecordHeader(random, kind === 'sequence' ? random.pick([sequence - 1, sequence + 1, 0, 2 ** 53]) : sequence);
@@ -292,8 +295,11 @@ interface Scans {
   report: ScanResult;
 }
 
+/** The scanned segments are format 2 segment 1's. */
+const SCAN_SEED = entrySeed(2, 1);
+
 function scan(bytes: Buffer, badBlock: 'stop' | 'report'): ScanResult {
-  return scanSegment(bytes, { sequence: 1, firstRecordSequence: FIRST_RECORD_SEQUENCE, rawStart: 64, blockSizeBytes: BS, where: 'fuzz', badBlock });
+  return scanSegment(bytes, { sequence: 1, firstRecordSequence: FIRST_RECORD_SEQUENCE, rawStart: 64, blockSizeBytes: BS, entrySeed: SCAN_SEED, where: 'fuzz', badBlock });
 }
 
 function checkScan(bytes: Buffer, result: ScanResult, mode: 'stop' | 'report', how: string): void {
@@ -309,7 +315,7 @@ function checkScan(bytes: Buffer, result: ScanResult, mode: 'stop' | 'report', h
     for (let b = 0; b < summary.extentBlocks(i); b++) {
       const at = summary.extentOffset(i) + b * entrySize - 64;
       expect(at + entrySize <= summary.rawEnd - 64, `${mode}: extent ${i} runs past the scanned records`);
-      const good = crc32c(bytes.subarray(at + BLOCK_CRC_SIZE, at + entrySize)) === bytes.readUInt32LE(at);
+      const good = crc32c(bytes.subarray(at + BLOCK_CRC_SIZE, at + entrySize), SCAN_SEED) === bytes.readUInt32LE(at);
       if (mode === 'stop') expect(good, `stop: block ${summary.extentBlock(i) + b} at ${at + 64} fails its CRC but was kept`);
       else expect(good !== bad.has(at + 64), `report: block ${summary.extentBlock(i) + b} at ${at + 64} is ${good ? 'good but listed' : 'bad but not listed'}`);
     }
@@ -420,13 +426,13 @@ const FUZZERS: Fuzzer<any>[] = [
   {
     name: 'synch-body',
     maxLength: 200,
-    corpus: (random) => Array.from({ length: 16 }, () => encodeSynchBody(randomSynchBody(random))),
+    corpus: (random) => Array.from({ length: 16 }, () => encodeSynchBody(randomSynchBody(random), 0)),
     structured: (random) => structuredSynchBody(random),
-    decode: (bytes: Buffer) => decodeSynchBody(bytes, 'fuzz'),
+    decode: (bytes: Buffer) => decodeSynchBody(bytes, 'fuzz', 0),
     check: (body: SynchBody, input) => {
       expect(Number.isSafeInteger(body.timeMs) && body.timeMs >= 0, 'time out of range');
-      const again = encodeSynchBody(body);
-      expect(isDeepStrictEqual(decodeSynchBody(again, 'again'), body), 'synch body does not round-trip');
+      const again = encodeSynchBody(body, 0);
+      expect(isDeepStrictEqual(decodeSynchBody(again, 'again', 0), body), 'synch body does not round-trip');
       // JSON text is not canonical (spacing, key order, escapes): exact bytes only for unsealed inputs.
       if (!input.sealed) sameBytes(again, input.bytes, 'synch body');
     },

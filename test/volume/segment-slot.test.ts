@@ -1,11 +1,15 @@
 /**
  * SegmentSlot's flushes: a flush must not report durability while another caller's fdatasync
  * of the same slot is still running (the roll, a synch point, a user's fsync and the
- * background flush-ahead can overlap), and scatter reads fill every part.
+ * background flush-ahead can overlap), scatter reads fill every part, and discarding a
+ * segment blanks the slot as its format says.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import t from 'tap';
 import { SegmentSlot } from '../../lib/volume/segment-slot.js';
-import type { SlotFile, SlotFiles } from '../../lib/volume/slot-file.js';
+import { FsSlotFiles, type SlotFile, type SlotFiles } from '../../lib/volume/slot-file.js';
 import { readInTurn } from '../faults/sim-slot-files.js';
 
 /** A slot file in memory whose async fdatasyncs finish only when the test says so. */
@@ -38,12 +42,13 @@ class ControlledFile implements SlotFile {
   }
   truncate(): void {}
   async truncateAsync(): Promise<void> {}
+  async punchHoleAsync(): Promise<void> {}
   close(): void {}
 }
 
-function slotOver(file: ControlledFile): SegmentSlot {
+function slotOver(file: ControlledFile, version = 2): SegmentSlot {
   const files: SlotFiles = { open: () => file };
-  return SegmentSlot.open(files, 0, file.bytes.length);
+  return SegmentSlot.open(files, 0, file.bytes.length, version);
 }
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
@@ -111,4 +116,54 @@ t.test('a scatter read fills each part in turn, zeros past the end', async (t) =
   const parts = [Buffer.alloc(4, 0xff), Buffer.alloc(4, 0xff), Buffer.alloc(4, 0xff)];
   slot.readvAt(parts, file.bytes.length - 8);
   t.same(parts.map((p) => p.toString('latin1')), ['abcd', 'efgh', '\0\0\0\0']);
+});
+
+/** A slot file on disk written full of 0xab, as a sealed segment leaves it, with its sidecar. */
+function usedSlotOnDisk(t: Tap.Test, version: number): { slot: SegmentSlot; file: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'salvo-slot-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const files = new FsSlotFiles(dir);
+  files.create(0, 1024 * 1024);
+  const slot = SegmentSlot.open(files, 0, 1024 * 1024, version);
+  t.teardown(() => slot.close());
+  slot.writeAt([Buffer.alloc(1024 * 1024, 0xab)], 0);
+  slot.flush();
+  fs.writeFileSync(path.join(dir, '0000.sum'), 'summary');
+  slot.sequence = 7;
+  slot.state = 'inactive';
+  return { slot, file: path.join(dir, '0000.slot') };
+}
+
+t.test('discard in format 2 punches out the headers’ page durably and keeps the rest of the slot for the next segment', async (t) => {
+  const { slot, file } = usedSlotOnDisk(t, 2);
+  const blocksBefore = fs.statSync(file).blocks;
+  await slot.discard();
+  const bytes = fs.readFileSync(file);
+  t.equal(bytes.length, 1024 * 1024, 'the slot keeps its size');
+  t.ok(bytes.subarray(0, 4096).every((b) => b === 0), 'the first page, segment header and first record header among it, is a hole: the slot reads as blank');
+  t.ok(bytes.subarray(4096).every((b) => b === 0xab), 'the rest is left as it was (its records are older than any the next segment writes)');
+  t.equal(fs.statSync(file).blocks, blocksBefore - 8, 'only that page’s block went back to the filesystem');
+  t.notOk(fs.existsSync(file.replace(/slot$/, 'sum')), 'the sidecar is gone');
+  t.same([slot.state, slot.sequence, slot.entrySeed], ['recycle', 0, 0]);
+});
+
+t.test('discard in format 1 truncates the slot to a hole', async (t) => {
+  const { slot, file } = usedSlotOnDisk(t, 1);
+  await slot.discard();
+  const bytes = fs.readFileSync(file);
+  t.equal(bytes.length, 1024 * 1024, 'the slot keeps its size');
+  t.ok(bytes.every((b) => b === 0), 'and reads as zeros everywhere');
+  t.equal(fs.statSync(file).blocks, 0, 'its blocks went back to the filesystem');
+});
+
+t.test('a slot’s entry seed is its segment sequence in format 2, nothing in format 1', async (t) => {
+  for (const [version, sequence, seed] of [
+    [2, 7, 7],
+    [2, 2 ** 32 + 5, 5],
+    [1, 7, 0],
+  ] as const) {
+    const slot = slotOver(new ControlledFile(), version);
+    slot.sequence = sequence;
+    t.equal(slot.entrySeed, seed, `format ${version}, segment ${sequence}`);
+  }
 });

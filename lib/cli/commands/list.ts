@@ -32,7 +32,7 @@ export async function listPoints(target: string): Promise<ListedPoint[]> {
     const files = new FsSlotFiles(slotsDirectory(target));
     for (let i = 0; i < slots; i++) {
       if (!fs.existsSync(`${slotsDirectory(target)}/${slotFileName(i)}`)) continue;
-      const slot = SegmentSlot.open(files, i, config.segmentSizeBytes);
+      const slot = SegmentSlot.open(files, i, config.segmentSizeBytes, config.version);
       try {
         const header = slot.readHeader();
         if (header) onPrimary.add(header.sequence);
