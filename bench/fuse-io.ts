@@ -10,7 +10,9 @@
  *   salvo   <mnt>/live/volume.img of `salvo mount --daemon`
  *
  * Each file gets a loop device and is filled once with sequential 1 MiB writes, so reads
- * read data, not holes. Then rounds of jobs (seq write 1M with end_fsync, seq read 1M,
+ * read data, not holes; salvo's is then written over until every segment slot has held a
+ * segment once (a volume in use reuses its slots in place; a fresh one's first pass through
+ * them is the first-fill row). Then rounds of jobs (seq write 1M with end_fsync, seq read 1M,
  * rand write 4k, rand read 4k; iodepth 16, time-based) run on each target in turn, so every
  * ratio compares measurements of the same round. Three phases: the loop devices as
  * `losetup -f --show` makes them (buffered: reads come from the FUSE file's page cache);
@@ -290,6 +292,22 @@ async function rounds(
   return { samples, catchUp };
 }
 
+/**
+ * Sequential passes over salvo's device until its log has gone round every slot once: from
+ * then on each segment reuses a slot's blocks and cached pages, as in a volume in use (the
+ * first pass through fresh, sparse slots is what the first-fill row shows).
+ */
+async function cycleSlots(targets: Target[], s: Settings, log: (m: string) => void): Promise<void> {
+  const t = targets.find((x) => x.key === 'salvo');
+  if (!t) return;
+  const slotBytes = s.segments * parseSize(s.segmentSize, '--segment-size');
+  for (let written = s.sizeBytes; written < slotBytes; written += s.sizeBytes) {
+    const r = await runFio(jobFor(WORKLOADS[0]!, s.sizeBytes, 0, { runtimeSeconds: undefined, fallocateNone: true }), t.device);
+    log(`cycling salvo's slots: ${mbps(r.bytesPerSecond)} MB/s`);
+    await archiveCatchUp(t);
+  }
+}
+
 /** Sequential 1 MiB writes over the whole file once: reads then read data, not holes. */
 async function fill(targets: Target[], filenameOf: (t: Target) => string, sizeBytes: number, log: (m: string) => void, what: string): Promise<Map<TargetKey, FioResult>> {
   const out = new Map<TargetKey, FioResult>();
@@ -355,6 +373,7 @@ async function measure(options: BenchOptions, s: Settings): Promise<BenchResult>
     const experiment = server ? ' — FUSE_ASYNC_DIO forced (an experiment: salvo never runs so)' : '';
     const tables: Table[] = [];
     const fills = await fill(targets, (t) => t.device, s.sizeBytes, log, 'raw');
+    await cycleSlots(targets, s, log);
     const raw = await rounds(targets, (t) => t.device, s.sizeBytes, s, runs, log, 'raw', s.bufferedWorkloads);
     const catchUpNote = (c: number[]): string => `salvo's archive caught up ${cell(summarize(c), num, 's')} after each write job (not counted in the job's time; nothing else was measured meanwhile)`;
     tables.push(
@@ -418,7 +437,7 @@ async function measure(options: BenchOptions, s: Settings): Promise<BenchResult>
   });
 }
 
-/** salvo alone: fill, then the workload for a while under a profiler; where the time goes. */
+/** salvo alone: fill and cycle its slots, then the workload for a while under a profiler; where the time goes. */
 async function profile(options: BenchOptions, s: Settings): Promise<BenchResult> {
   const { log, workDir } = options;
   const w = WORKLOADS.find((x) => x.key === s.profile)!;
@@ -438,6 +457,7 @@ async function profile(options: BenchOptions, s: Settings): Promise<BenchResult>
     const t = await setUpTarget(cleanup, 'salvo', workDir, s, { nodeArgs: s.perf ? undefined : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] });
     pid = t.salvo!.pid;
     await fill([t], (x) => x.device, s.sizeBytes, log, 'profile');
+    await cycleSlots([t], s, log);
     const device = s.dio ? (await attachLoop(cleanup, t.file, { directIo: true })).device : t.device;
     const startUs = monotonicUs();
     const job = runFio(jobFor(w, s.sizeBytes, seconds), device);
