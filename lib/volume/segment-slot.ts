@@ -63,7 +63,7 @@ export class SegmentSlot {
     return new SegmentSlot(index, files.open(index), sizeBytes, version);
   }
 
-  /** What the CRCs of this segment's block entries continue from (format/record.ts). */
+  /** What the CRCs of this segment's block entries and synch bodies continue from (format/record.ts). */
   get entrySeed(): number {
     return entrySeed(this.version, this.sequence);
   }
