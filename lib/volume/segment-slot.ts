@@ -243,13 +243,13 @@ export class SegmentSlot {
     this.shippedTo = SEGMENT_HEADER_SIZE;
   }
 
-  /** False where the filesystem cannot punch holes (then the slot is truncated, as in format 1). */
+  /** False where the filesystem (or kernel) cannot punch holes: then the slot is truncated, as in format 1. */
   private async punchFirstPage(): Promise<boolean> {
     try {
       await this.file.punchHoleAsync(0, BLANK_PAGE_BYTES);
       return true;
     } catch (err) {
-      if (errnoCode(err) !== 'EOPNOTSUPP') throw err;
+      if (errnoCode(err) !== 'EOPNOTSUPP' && errnoCode(err) !== 'ENOSYS') throw err;
       return false;
     }
   }

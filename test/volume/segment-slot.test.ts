@@ -41,8 +41,15 @@ class ControlledFile implements SlotFile {
     }));
   }
   truncate(): void {}
-  async truncateAsync(): Promise<void> {}
-  async punchHoleAsync(): Promise<void> {}
+  async truncateAsync(length: number): Promise<void> {
+    this.bytes.fill(0, length);
+  }
+  /** What a filesystem without hole punching answers, when set. */
+  punchError: NodeJS.ErrnoException | null = null;
+  async punchHoleAsync(offset: number, length: number): Promise<void> {
+    if (this.punchError) throw this.punchError;
+    this.bytes.fill(0, offset, offset + length);
+  }
   close(): void {}
 }
 
@@ -166,4 +173,22 @@ t.test('a slot’s entry seed is its segment sequence in format 2, nothing in fo
     slot.sequence = sequence;
     t.equal(slot.entrySeed, seed, `format ${version}, segment ${sequence}`);
   }
+});
+
+t.test('discard in format 2 truncates the slot where the filesystem cannot punch holes, and fails on any other error', async (t) => {
+  for (const code of ['EOPNOTSUPP', 'ENOSYS']) {
+    const file = new ControlledFile();
+    file.bytes.fill(0xab);
+    file.punchError = Object.assign(new Error(`fallocate: ${code}`), { code });
+    const slot = slotOver(file);
+    await slot.discard();
+    t.ok(file.bytes.every((b) => b === 0), `${code}: the whole slot was cut to a hole, as in format 1`);
+    t.equal(slot.state, 'recycle');
+  }
+  const file = new ControlledFile();
+  file.punchError = Object.assign(new Error('fallocate: EIO'), { code: 'EIO' });
+  const slot = slotOver(file);
+  slot.state = 'inactive';
+  await t.rejects(slot.discard(), { code: 'EIO' }, 'an I/O error is not taken for a missing feature');
+  t.equal(slot.state, 'inactive', 'and the slot is not counted blank');
 });
