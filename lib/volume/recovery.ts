@@ -14,7 +14,7 @@ import { SegmentSummary } from '../format/summary.js';
 import type { VolumeConfig } from '../format/volume-config.js';
 import { BlockIndex } from './block-index.js';
 import { scanBackward } from './backward-scan.js';
-import { scanSegment } from './segment-scan.js';
+import { scanSegment, type ScanResult } from './segment-scan.js';
 import { SegmentSlot } from './segment-slot.js';
 import type { SlotFiles } from './slot-file.js';
 import { synchPointFromEntry, type SynchPoint } from './synch-point.js';
@@ -90,23 +90,14 @@ async function recoverSlots(slots: SegmentSlot[], config: VolumeConfig, clock: (
     if (sidecar) {
       slot.summary = sidecar;
     } else {
-      const raw = await slot.readRange(SEGMENT_HEADER_SIZE, config.segmentSizeBytes - SEGMENT_HEADER_SIZE);
-      const scan = scanSegment(raw, {
-        sequence: slot.sequence,
-        firstRecordSequence: slot.summary!.firstRecordSequence,
-        rawStart: SEGMENT_HEADER_SIZE,
-        blockSizeBytes,
-        entrySeed: slot.entrySeed,
-        where: slot.path,
-        badBlock: isCurrent ? 'stop' : 'report',
-      });
+      const scan = await scanSlot(slot, config, isCurrent ? 'stop' : 'report');
       slot.summary = scan.summary;
       if (isCurrent) {
         // Whatever follows the last valid record (a torn write, stale bytes behind a blank
         // header) was never acknowledged as durable: cut it, so no later scan can meet it.
         slot.cutAt(scan.summary.rawEnd);
         if (scan.stoppedBy !== null) {
-          cut = { bytes: raw.length - (scan.summary.rawEnd - SEGMENT_HEADER_SIZE), reason: scan.stoppedBy };
+          cut = { bytes: config.segmentSizeBytes - scan.summary.rawEnd, reason: scan.stoppedBy };
           debug('cut the torn tail of %s: %s', slot.name, scan.stoppedBy);
         }
       } else if (scan.stoppedBy !== null) {
@@ -141,6 +132,30 @@ async function recoverSlots(slots: SegmentSlot[], config: VolumeConfig, clock: (
   const points = segments.flatMap((s) => s.summary!.synchs.map((e) => synchPointFromEntry(s.sequence, e)));
   debug('recovered %d segments (current %d at %d bytes), %d synch points', segments.length, newest, current.tail, points.length);
   return { slots, index, current, nextRecordSequence: current.summary!.nextRecordSequence, points, cut };
+}
+
+/** The first read of a segment scanned at recovery; it grows fourfold while records go on. */
+const SCAN_READ_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Scans the slot's records from the start, reading only as far as they go: in format 2 the rest
+ * of a slot holds an older segment's bytes (format 1's holes read for free), and the current
+ * segment is seldom full.
+ */
+async function scanSlot(slot: SegmentSlot, config: VolumeConfig, badBlock: 'stop' | 'report'): Promise<ScanResult> {
+  const all = config.segmentSizeBytes - SEGMENT_HEADER_SIZE;
+  for (let length = Math.min(SCAN_READ_BYTES, all); ; length = Math.min(length * 4, all)) {
+    const scan = scanSegment(await slot.readRange(SEGMENT_HEADER_SIZE, length), {
+      sequence: slot.sequence,
+      firstRecordSequence: slot.summary!.firstRecordSequence,
+      rawStart: SEGMENT_HEADER_SIZE,
+      blockSizeBytes: config.blockSizeBytes,
+      entrySeed: slot.entrySeed,
+      where: slot.path,
+      badBlock,
+    });
+    if (!scan.exhausted || length === all) return scan;
+  }
 }
 
 /** The slot's header; a header torn while a fresh segment was being opened counts as blank. */

@@ -28,6 +28,8 @@ export interface ScanResult {
   summary: SegmentSummary;
   /** Why the scan ended before a blank record or the end of the bytes; null if it did not. */
   stoppedBy: string | null;
+  /** The bytes ran out (fewer than a record header left, or a record running past them): more bytes might hold more records. */
+  exhausted: boolean;
   badBlocks: { block: number; offset: number }[];
 }
 
@@ -38,7 +40,12 @@ export function scanSegment(bytes: Buffer, options: ScanOptions): ScanResult {
   const entrySize = BLOCK_CRC_SIZE + blockSizeBytes;
   let at = 0;
   let stoppedBy: string | null = null;
-  scan: while (at + RECORD_HEADER_SIZE <= bytes.length) {
+  let exhausted = false;
+  scan: for (;;) {
+    if (at + RECORD_HEADER_SIZE > bytes.length) {
+      exhausted = true;
+      break;
+    }
     const offset = rawStart + at;
     let header;
     try {
@@ -55,6 +62,7 @@ export function scanSegment(bytes: Buffer, options: ScanOptions): ScanResult {
     const bodyStart = at + RECORD_HEADER_SIZE;
     if (bodyStart + header.bodyLength > bytes.length) {
       stoppedBy = `${where} at offset ${offset}: record runs past the end of the segment`;
+      exhausted = true;
       break;
     }
     if (header.type === RecordType.Write) {
@@ -86,5 +94,5 @@ export function scanSegment(bytes: Buffer, options: ScanOptions): ScanResult {
     summary.rawEnd = rawStart + at;
     summary.nextRecordSequence++;
   }
-  return { summary, stoppedBy, badBlocks };
+  return { summary, stoppedBy, badBlocks, exhausted };
 }

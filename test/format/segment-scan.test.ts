@@ -32,6 +32,18 @@ t.test('segment-scan: a valid segment scans to the summary the Log kept', async 
   t.same(scanSegment(Buffer.concat([built.bytes.subarray(64), Buffer.alloc(31, 0xee)]), OPTIONS).summary.encode(), built.summary.encode(), 'fewer than 32 trailing bytes are not a record');
 });
 
+t.test('segment-scan: exhausted says the bytes ran out, so more of them might hold more records', async (t) => {
+  const records = built.bytes.subarray(64);
+  t.equal(scanSegment(RAW, OPTIONS).exhausted, false, 'a blank record header ends the records');
+  t.equal(scanSegment(records, OPTIONS).exhausted, true, 'the bytes end right after a record');
+  t.equal(scanSegment(Buffer.concat([records, Buffer.alloc(31, 0xee)]), OPTIONS).exhausted, true, 'fewer than 32 bytes left');
+  const cut = scanSegment(records.subarray(0, records.length - 1), OPTIONS);
+  t.same([cut.exhausted, cut.summary.nextRecordSequence], [true, 2 ** 53 - 7], 'the last record runs past the bytes: not counted, and more bytes are wanted');
+  const damaged = Buffer.from(RAW);
+  damaged[built.offsets[1]! - 64 + 3]! ^= 1;
+  t.equal(scanSegment(damaged, OPTIONS).exhausted, false, 'a damaged record ends the scan whatever follows');
+});
+
 t.test('segment-scan: a tail piece scans from its own raw offset and record sequence', async (t) => {
   const from = built.offsets[2]!;
   const scan = scanSegment(built.bytes.subarray(from), { ...OPTIONS, rawStart: from, firstRecordSequence: 2 ** 53 - 8 });

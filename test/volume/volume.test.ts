@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { slotsDirectory } from '../../lib/volume/recovery.js';
@@ -227,4 +228,25 @@ t.test('volume: a background flush starts when the current segment is nearly ful
   const rollingWrite = write - 1;
   const early = flushes.filter((f) => f.write < rollingWrite && f.left < (32 * 1024) / 8);
   t.equal(early.length, 1, `one flush started with less than 4 KiB left, before the write that rolled (${JSON.stringify(flushes)})`);
+});
+
+t.test('volume: recovery reads a segment only as far as its records go, and on past its first read while they do', async (t) => {
+  // 16 MiB segments: recovery's first read of a segment is 4 MiB, and these records reach 10 MiB.
+  const policy = { sizeBytes: 16 * 1024 * 1024, segmentSizeBytes: 16 * 1024 * 1024, workingSetSegments: 3, spareSegments: 1 };
+  const { dir, volume, reopen } = await createTempVolume(t, policy);
+  const random = prng(77);
+  const data = Buffer.alloc(10 * 1024 * 1024);
+  for (let i = 0; i < data.length; i += 4) data.writeUInt32LE(Math.floor(random() * 2 ** 32), i);
+  for (let at = 0; at < data.length; at += 128 * 1024) await volume.write(data.subarray(at, at + 128 * 1024), at);
+  await volume.close();
+  const again = await reopen();
+  t.ok(again.read(0, data.length).equals(data), 'the current segment, scanned at open, keeps all 10 MiB');
+  // Another 10 MiB seals segment 1; without its sidecar, it is scanned too.
+  for (let at = 0; at < data.length; at += 128 * 1024) await again.write(data.subarray(at, at + 128 * 1024), 6 * 1024 * 1024 + at);
+  await again.close();
+  for (const name of fs.readdirSync(slotsDirectory(dir))) if (name.endsWith('.sum')) fs.rmSync(path.join(slotsDirectory(dir), name));
+  const third = await reopen();
+  t.teardown(() => third.close());
+  const expected = Buffer.concat([data.subarray(0, 6 * 1024 * 1024), data]);
+  t.ok(third.read(0, expected.length).equals(expected), 'and a sealed segment scanned for its lost sidecar keeps every record');
 });
