@@ -46,9 +46,6 @@ const RETIRE_YIELD_BYTES = 4 * 1024 * 1024;
 /** Largest background flush step (a quarter of the segment below 32 MiB segments). */
 const FLUSH_AHEAD_BYTES_MAX = 8 * 1024 * 1024;
 
-/** Written behind each record in format 2 (writeRecord): the end of the records. */
-const BLANK_RECORD_HEADER = Buffer.alloc(RECORD_HEADER_SIZE);
-
 /** Live entries of a segment: `count` consecutive blocks from `block`, their entries back to back at raw `offset`. */
 interface LiveRun {
   block: number;
@@ -208,7 +205,7 @@ export class Log {
     const header = Buffer.allocUnsafe(RECORD_HEADER_SIZE);
     const recordSequence = this.nextRecordSequence;
     encodeRecordHeader(header, 0, { type: RecordType.Synch, flags: 0, sequence: recordSequence, block: 0, count: 0, bodyLength: bodyBytes.length });
-    this.writeRecord(slot, [header, bodyBytes], offset, offset + size);
+    slot.writeRecord([header, bodyBytes], offset, offset + size);
     this.advance(slot, size);
     slot.summary!.synchs.push({ ...body, offset, recordSequence });
     await this.flushAsync();
@@ -296,19 +293,8 @@ export class Log {
       const at = RECORD_HEADER_SIZE + i * BLOCK_CRC_SIZE;
       parts.push(head.subarray(at, at + BLOCK_CRC_SIZE), data.subarray(i * bs, (i + 1) * bs));
     }
-    this.writeRecord(slot, parts, offset, offset + RECORD_HEADER_SIZE + count * this.entrySize);
+    slot.writeRecord(parts, offset, offset + RECORD_HEADER_SIZE + count * this.entrySize);
     this.commitWrite(slot, block, count, offset);
-  }
-
-  /**
-   * Writes record bytes at `offset`. In format 2 the write that ends a record (`recordEnd`, else
-   * null) carries a blank record header behind it when the segment has room: a reused slot holds
-   * its previous segment's bytes there, and the blank header ends the records as the hole does
-   * in format 1, so a scan that stops on anything else met a torn write (FORMAT.md §3.1).
-   */
-  private writeRecord(slot: SegmentSlot, parts: Buffer[], offset: number, recordEnd: number | null): void {
-    if (recordEnd !== null && this.config.version >= 2 && recordEnd + RECORD_HEADER_SIZE <= this.config.segmentSizeBytes) parts.push(BLANK_RECORD_HEADER);
-    slot.writeAt(parts, offset);
   }
 
   private commitWrite(slot: SegmentSlot, block: number, count: number, offset: number): void {
@@ -323,7 +309,7 @@ export class Log {
     const offset = slot.tail;
     const head = Buffer.allocUnsafe(RECORD_HEADER_SIZE);
     encodeRecordHeader(head, 0, { type: RecordType.Zero, flags: 0, sequence: this.nextRecordSequence, block, count, bodyLength: 0 });
-    this.writeRecord(slot, [head], offset, offset + RECORD_HEADER_SIZE);
+    slot.writeRecord([head], offset, offset + RECORD_HEADER_SIZE);
     slot.summary!.addExtent(block, count, true, offset);
     for (let i = 0; i < count; i++) this.index.clear(block + i);
     this.advance(slot, RECORD_HEADER_SIZE);
@@ -439,7 +425,7 @@ export class Log {
       const parts = done === 0 ? [head, piece] : [piece];
       const position = done === 0 ? at : at + RECORD_HEADER_SIZE + done;
       done += piece.length;
-      this.writeRecord(slot, parts, position, done === bodyLength ? at + RECORD_HEADER_SIZE + bodyLength : null);
+      slot.writeRecord(parts, position, done === bodyLength ? at + RECORD_HEADER_SIZE + bodyLength : null);
     }
     this.commitWrite(slot, block, count, at);
     this.counters.bytesCopiedForward += count * this.config.blockSizeBytes;

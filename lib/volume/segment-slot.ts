@@ -27,6 +27,9 @@ import type { SlotFile, SlotFiles } from './slot-file.js';
  */
 const BLANK_PAGE_BYTES = 4096;
 
+/** A record header of zeros: where a segment's records end (FORMAT.md §3.1). */
+const BLANK_RECORD_HEADER = Buffer.alloc(RECORD_HEADER_SIZE);
+
 /** Where a segment is in its life (claims 1, 9, 13–15). */
 export type SegmentState = 'recycle' | 'current' | 'active' | 'inactive';
 
@@ -66,6 +69,11 @@ export class SegmentSlot {
   /** What the CRCs of this segment's block entries and synch bodies continue from (format/record.ts). */
   get entrySeed(): number {
     return entrySeed(this.version, this.sequence);
+  }
+
+  /** Format 2: a recycled slot keeps its old segment's bytes, where format 1 cuts it to a hole. */
+  private get keepsOldBytes(): boolean {
+    return this.version >= 2;
   }
 
   get path(): string {
@@ -125,6 +133,18 @@ export class SegmentSlot {
     }
   }
 
+  /**
+   * Writes record bytes at `position`; `recordEnd` when they end a record, else null. Where the
+   * slot keeps its old segment's bytes, the write that ends a record carries a blank record header
+   * behind it when the segment has room (the next record overwrites it): the records then end at
+   * a blank header as format 1's hole ends them, so a scan that stops on anything else met a torn
+   * write, not the slot's past.
+   */
+  writeRecord(parts: Buffer[], position: number, recordEnd: number | null): void {
+    if (recordEnd !== null && this.keepsOldBytes && recordEnd + RECORD_HEADER_SIZE <= this.sizeBytes) parts.push(BLANK_RECORD_HEADER);
+    this.writeAt(parts, position);
+  }
+
   /** Writes `parts` at `position`; NO_SPACE when the disk is full (nothing is acknowledged then). */
   writeAt(parts: Buffer[], position: number): void {
     const length = parts.reduce((n, p) => n + p.length, 0);
@@ -180,9 +200,8 @@ export class SegmentSlot {
    * written there instead, which keeps the file's blocks and ends every later scan. Not flushed.
    */
   cutAt(offset: number): void {
-    if (this.version >= 2 && offset >= SEGMENT_HEADER_SIZE) {
-      const end = Math.min(this.sizeBytes, offset + RECORD_HEADER_SIZE);
-      if (end > offset) this.writeAt([Buffer.alloc(end - offset)], offset);
+    if (this.keepsOldBytes && offset >= SEGMENT_HEADER_SIZE) {
+      if (offset < this.sizeBytes) this.writeAt([BLANK_RECORD_HEADER.subarray(0, this.sizeBytes - offset)], offset);
       return;
     }
     this.file.truncate(offset);
@@ -228,7 +247,7 @@ export class SegmentSlot {
    */
   async discard(): Promise<void> {
     await fs.promises.rm(this.sidecarPath, { force: true });
-    if (this.version >= 2 && (await this.punchFirstPage())) {
+    if (this.keepsOldBytes && (await this.punchFirstPage())) {
       await this.file.datasyncAsync();
     } else {
       await this.file.truncateAsync(0);
