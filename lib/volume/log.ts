@@ -46,6 +46,14 @@ const RETIRE_YIELD_BYTES = 4 * 1024 * 1024;
 /** Largest background flush step (a quarter of the segment below 32 MiB segments). */
 const FLUSH_AHEAD_BYTES_MAX = 8 * 1024 * 1024;
 
+/** A roll's sealing of the segment it sealed: `attempt` resolves to the error of the last try, or undefined. */
+interface Sealing {
+  slot: SegmentSlot;
+  unshippedSinceMs: number | null;
+  finish: () => Promise<void>;
+  attempt: Promise<unknown>;
+}
+
 /** Live entries of a segment: `count` consecutive blocks from `block`, their entries back to back at raw `offset`. */
 interface LiveRun {
   block: number;
@@ -72,6 +80,8 @@ export class Log {
   private flushAheadFrom = SEGMENT_HEADER_SIZE;
   /** The current segment's last background flush, started when it was nearly full, is under way or done. */
   private flushedNearlyFull = false;
+  /** The last roll's sealing (roll), while under way or failed: every flush waits for it first. */
+  private sealing: Sealing | null = null;
   /** When the oldest write not yet queued for the archive was made, or null. */
   unshippedSinceMs: number | null = null;
   /** Bytes appended by the application and by copy-forward, for status. */
@@ -216,7 +226,8 @@ export class Log {
    * Queues the current segment's records not yet in the archive as a tail piece, so the
    * archive alone restores everything up to now (BRIEF: off-site within seconds).
    */
-  shipTail(): void {
+  async shipTail(): Promise<void> {
+    await this.settleRoll(); // the sealed segment goes to the archive first (rule 9)
     const slot = this.current;
     if (!this.archiver || slot.tail <= slot.shippedTo) return;
     const rawStart = slot.shippedTo;
@@ -236,18 +247,25 @@ export class Log {
     this.unshippedSinceMs = null;
   }
 
+  /**
+   * The sealed segment not yet queued for the archive (its sealing is under way, or failed): its
+   * `bytes` from `rawStart` on, the oldest written at `sinceMs`. Null when there is none.
+   */
+  get sealingPiece(): { sequence: number; rawStart: number; bytes: number; sinceMs: number | null } | null {
+    const sealing = this.sealing;
+    if (!sealing) return null;
+    const { sequence, shippedTo, tail } = sealing.slot;
+    return { sequence, rawStart: shippedTo, bytes: tail - shippedTo, sinceMs: sealing.unshippedSinceMs };
+  }
+
   /** Raw bytes of the current segment not yet queued for the archive. */
   get unshippedBytes(): number {
     return this.current.tail - this.current.shippedTo;
   }
 
-  /** fdatasync every slot written since the last flush. */
-  flush(): void {
-    for (const slot of this.slots) slot.flush();
-  }
-
-  /** The same, off the event loop. */
+  /** fdatasync every slot written since the last flush, the last roll's sealing first. */
   async flushAsync(): Promise<void> {
+    await this.settleRoll();
     await Promise.all(this.slots.map((slot) => slot.flushAsync()));
   }
 
@@ -323,17 +341,19 @@ export class Log {
   }
 
   /**
-   * Seals the current segment (claim 1: it becomes active), hands it to the archiver, opens
-   * the next current segment in a blank slot, and retires what no longer fits the working set.
+   * Seals the current segment (claim 1: it becomes active), opens the next current segment in
+   * a blank slot, and retires what no longer fits the working set. Writes go on into the new
+   * segment while the sealed one is made durable behind them (sealSoon): waiting for that
+   * fdatasync stalled every write 2–30 ms a segment. Order for power loss (FORMAT.md §4, 6a):
+   * the new header is durable before any record follows it; the sealed segment is durable
+   * before the archive sees it and before any flush or synch point is acknowledged; recovery
+   * drops a newest segment whose predecessor did not become whole (nothing in it was promised).
    */
   async roll(): Promise<void> {
+    await this.settleRoll();
     const slot = await this.takeBlankSlot();
     const sealed = this.current;
     const sequence = sealed.sequence + 1;
-    // Order matters for power loss: the sealed segment is durable before a newer segment
-    // exists (recovery treats all but the newest as whole), and the new header is durable
-    // before any record follows it and before the archive sees the sealed segment.
-    await sealed.flushAsync();
     slot.writeAt(
       [encodeSegmentHeader({ version: this.config.version, blockSizeBytes: this.config.blockSizeBytes, volumeId: this.config.volumeId, sequence, firstRecordSequence: this.nextRecordSequence, createdAtMs: this.clock() })],
       0,
@@ -347,22 +367,62 @@ export class Log {
     this.current = slot;
     this.flushAheadFrom = SEGMENT_HEADER_SIZE;
     this.flushedNearlyFull = false;
-    this.seal(sealed);
-    this.unshippedSinceMs = null; // the sealed segment's writes now wait in the archive queue
+    sealed.state = 'active';
+    this.counters.segmentsSealed++;
+    this.sealSoon(sealed);
     await this.retireExcess();
   }
 
-  private seal(slot: SegmentSlot): void {
-    slot.state = 'active';
-    this.counters.segmentsSealed++;
-    try {
-      slot.writeSidecar(slot.summary!);
-    } catch (err) {
-      // The sidecar only speeds up recovery, which rebuilds it from the segment.
-      debug('writing the summary of %s failed: %s', slot.name, (err as Error).message);
+  /** Makes the sealed segment durable off the write path, then writes its sidecar and queues it for the archive. */
+  private sealSoon(slot: SegmentSlot): void {
+    let sealed = false;
+    const unshippedSinceMs = this.unshippedSinceMs;
+    this.unshippedSinceMs = null; // the sealed segment's writes are the archive's from now on
+    const finish = async (): Promise<void> => {
+      if (sealed) return;
+      await slot.flushAsync();
+      try {
+        // Written once the segment is durable: recovery trusts a sidecar's segment to be whole.
+        slot.writeSidecar(slot.summary!);
+      } catch (err) {
+        // The sidecar only speeds up recovery, which rebuilds it from the segment.
+        debug('writing the summary of %s failed: %s', slot.name, (err as Error).message);
+      }
+      this.archiver?.enqueue(segmentItem(slot));
+      sealed = true;
+      debug('sealed %s at %d bytes', slot.name, slot.tail);
+    };
+    this.sealing = { slot, unshippedSinceMs, finish, attempt: this.attempt(finish) };
+  }
+
+  /** Runs `finish`; the archiver's idle() waits for it, as it may queue an item. */
+  private attempt(finish: () => Promise<void>): Promise<unknown> {
+    const attempt = finish().then(
+      () => undefined,
+      (err: unknown) => err ?? new Error('sealing failed'),
+    );
+    this.archiver?.expect(attempt);
+    return attempt;
+  }
+
+  /**
+   * Waits for the last roll's sealing. One that failed (a full or failing disk) is tried again
+   * once, by the first caller to see it, for everyone waiting; if that fails too, its error is
+   * thrown, and the next caller tries again.
+   */
+  private async settleRoll(): Promise<void> {
+    for (let tried = false; this.sealing; tried = true) {
+      const sealing = this.sealing;
+      const attempt = sealing.attempt;
+      const error = await attempt;
+      if (this.sealing !== sealing) continue;
+      if (error === undefined) {
+        this.sealing = null;
+        return;
+      }
+      if (tried) throw error;
+      if (sealing.attempt === attempt) sealing.attempt = this.attempt(sealing.finish);
     }
-    this.archiver?.enqueue(segmentItem(slot));
-    debug('sealed %s at %d bytes', slot.name, slot.tail);
   }
 
   /** Retires the oldest active segments until the working set is back to its length. */

@@ -30,6 +30,8 @@ export interface Recovered {
   points: SynchPoint[];
   /** Bytes past the last valid record of the current segment that were cut, with why. */
   cut: { bytes: number; reason: string } | null;
+  /** The newest segment, dropped because power was lost while its predecessor was being sealed: why. */
+  dropped: string | null;
 }
 
 export function slotsDirectory(dir: string): string {
@@ -78,9 +80,11 @@ async function recoverSlots(slots: SegmentSlot[], config: VolumeConfig, clock: (
     first.sequence = 1;
     first.state = 'current';
     first.summary = new SegmentSummary(1, 1, SEGMENT_HEADER_SIZE, SEGMENT_HEADER_SIZE, 1);
-    return { slots, index: new BlockIndex(config.sizeBytes / blockSizeBytes), current: first, nextRecordSequence: 1, points: [], cut: null };
+    return { slots, index: new BlockIndex(config.sizeBytes / blockSizeBytes), current: first, nextRecordSequence: 1, points: [], cut: null, dropped: null };
   }
 
+  const scans = new Map<SegmentSlot, ScanResult>();
+  const dropped = await dropNewestIfUnsealed(segments, config, scans);
   const current = segments[segments.length - 1]!;
   current.state = 'current';
   let cut: Recovered['cut'] = null;
@@ -90,7 +94,7 @@ async function recoverSlots(slots: SegmentSlot[], config: VolumeConfig, clock: (
     if (sidecar) {
       slot.summary = sidecar;
     } else {
-      const scan = await scanSlot(slot, config, isCurrent ? 'stop' : 'report');
+      const scan = scans.get(slot) ?? (await scanSlot(slot, config, isCurrent ? 'stop' : 'report'));
       slot.summary = scan.summary;
       if (isCurrent) {
         // Whatever follows the last valid record (a torn write, stale bytes behind a blank
@@ -131,7 +135,32 @@ async function recoverSlots(slots: SegmentSlot[], config: VolumeConfig, clock: (
   );
   const points = segments.flatMap((s) => s.summary!.synchs.map((e) => synchPointFromEntry(s.sequence, e)));
   debug('recovered %d segments (current %d at %d bytes), %d synch points', segments.length, newest, current.tail, points.length);
-  return { slots, index, current, nextRecordSequence: current.summary!.nextRecordSequence, points, cut };
+  return { slots, index, current, nextRecordSequence: current.summary!.nextRecordSequence, points, cut, dropped };
+}
+
+/**
+ * A roll makes the sealed segment durable behind the next segment's first records (Log.roll),
+ * so after a power loss the newest segment may follow one that never became whole: its records
+ * then stop short of the newest one's first record sequence. Nothing in the newest segment was
+ * acknowledged as durable (every flush and synch point waits for the sealing), so it is
+ * discarded and the sealed segment becomes current again, to be cut like any torn tail.
+ * A sidecar is written only once its segment is durable, so a segment with one is whole.
+ * `scans` gets the sealed segment's scan (stopping at the first bad record, as the current
+ * segment's does), which recovery then uses. Returns why the newest was dropped, or null.
+ */
+async function dropNewestIfUnsealed(segments: SegmentSlot[], config: VolumeConfig, scans: Map<SegmentSlot, ScanResult>): Promise<string | null> {
+  const newest = segments[segments.length - 1]!;
+  const sealed = segments[segments.length - 2];
+  if (!sealed || sealed.sequence !== newest.sequence - 1 || sealed.readSidecar()) return null;
+  const scan = await scanSlot(sealed, config, 'stop');
+  scans.set(sealed, scan);
+  const expected = newest.summary!.firstRecordSequence;
+  if (scan.summary.nextRecordSequence === expected) return null;
+  const why = `segment ${sealed.sequence} ends before record ${expected}, where segment ${newest.sequence} begins (${scan.stoppedBy ?? 'its last records are missing'}); power was lost while it was being sealed`;
+  debug('dropping segment %d: %s', newest.sequence, why);
+  await newest.discard();
+  segments.pop();
+  return why;
 }
 
 /** The first read of a segment scanned at recovery; it grows fourfold while records go on. */

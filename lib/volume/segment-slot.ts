@@ -252,6 +252,7 @@ export class SegmentSlot {
     } else {
       await this.file.truncateAsync(0);
       await this.file.truncateAsync(this.sizeBytes);
+      await this.file.datasyncAsync(); // durable, like the punch: recovery may drop a segment and go on
     }
     this.state = 'recycle';
     this.sequence = 0;
