@@ -228,6 +228,12 @@ function checkAsyncDio(server: ServerEnv, servers: number): void {
   if (on !== servers) throw new Error(`--async-dio: ${on} of ${servers} FUSE servers answered INIT with FUSE_ASYNC_DIO (${server.shimLog}: ${lines.join('; ') || 'empty'})`);
 }
 
+/** Bytes salvo has copied forward since it mounted (0 for the other targets). */
+async function copiedForward(target: Target): Promise<number> {
+  if (!target.salvo) return 0;
+  return (await controlRequest<{ status: { bytesCopiedForward: number } }>(target.salvo.socket, { cmd: 'status' }, 10_000)).status.bytesCopiedForward;
+}
+
 /** Waits until the mount's archiver has nothing queued; returns the seconds it took. */
 async function archiveCatchUp(target: Target): Promise<number> {
   if (!target.salvo) return 0;
@@ -282,9 +288,12 @@ async function rounds(
   for (let run = 0; run < runs; run++) {
     for (const w of WORKLOADS.filter((x) => workloads.includes(x.key))) {
       for (const t of targets) {
+        const copiedBefore = await copiedForward(t);
         const result = await runFio(jobFor(w, sizeBytes, s.runtimeSeconds), filenameOf(t));
         samples[t.key][w.key].push(result);
-        log(`${what} run ${run + 1}/${runs} ${w.key} ${t.key}: ${w.unit === 'MB/s' ? `${mbps(result.bytesPerSecond)} MB/s` : `${num(result.iops)} IOPS`}`);
+        // salvo's copy-forward during the job (retirements it had to make): what makes one run slower than another.
+        const copied = t.salvo ? `, copied forward ${num(((await copiedForward(t)) - copiedBefore) / MiB)} MiB` : '';
+        log(`${what} run ${run + 1}/${runs} ${w.key} ${t.key}: ${w.unit === 'MB/s' ? `${mbps(result.bytesPerSecond)} MB/s` : `${num(result.iops)} IOPS`}${copied}`);
         if (t.salvo && w.rw.includes('write')) catchUp.push(await archiveCatchUp(t));
       }
     }
