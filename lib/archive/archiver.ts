@@ -68,8 +68,6 @@ export class Archiver {
   /** Tail pieces in the archive, by segment, to delete once the segment is archived whole. */
   private readonly tails = new Map<number, string[]>();
   private readonly queuedAt = new WeakMap<ArchiveItem, number>();
-  /** Work that will queue an item when it settles (a sealed segment being made durable). */
-  private readonly coming = new Set<Promise<unknown>>();
   private scratch: { raw: Buffer; compressed: Buffer } | null = null;
   readonly stats: ArchiverStats = {
     segmentsArchived: 0,
@@ -110,18 +108,9 @@ export class Archiver {
     return this.queue.length > 0 ? this.queuedAt.get(this.queue[0]!) ?? null : null;
   }
 
-  /** `arrival` may enqueue an item before it settles: idle() waits for it. It must not reject. */
-  expect(arrival: Promise<unknown>): void {
-    this.coming.add(arrival);
-    void arrival.then(() => this.coming.delete(arrival));
-  }
-
-  /** Resolves when everything queued or expected is in the archive (or the archiver is stopped). */
+  /** Resolves when everything queued is in the archive (or the archiver is stopped). */
   async idle(): Promise<void> {
-    while (this.running || this.coming.size > 0) {
-      await Promise.all(this.coming);
-      await this.running;
-    }
+    while (this.running) await this.running;
   }
 
   /** Stops after the upload in flight; what is left waits on primary for the next open. */

@@ -46,14 +46,6 @@ const RETIRE_YIELD_BYTES = 4 * 1024 * 1024;
 /** Largest background flush step (a quarter of the segment below 32 MiB segments). */
 const FLUSH_AHEAD_BYTES_MAX = 8 * 1024 * 1024;
 
-/** A roll's sealing of the segment it sealed: `attempt` resolves to the error of the last try, or undefined. */
-interface Sealing {
-  slot: SegmentSlot;
-  unshippedSinceMs: number | null;
-  finish: () => Promise<void>;
-  attempt: Promise<unknown>;
-}
-
 /** Live entries of a segment: `count` consecutive blocks from `block`, their entries back to back at raw `offset`. */
 interface LiveRun {
   block: number;
@@ -80,8 +72,6 @@ export class Log {
   private flushAheadFrom = SEGMENT_HEADER_SIZE;
   /** The current segment's last background flush, started when it was nearly full, is under way or done. */
   private flushedNearlyFull = false;
-  /** The last roll's sealing (roll), while under way or failed: every flush waits for it first. */
-  private sealing: Sealing | null = null;
   /** When the oldest write not yet queued for the archive was made, or null. */
   unshippedSinceMs: number | null = null;
   /** Bytes appended by the application and by copy-forward, for status. */
@@ -226,8 +216,7 @@ export class Log {
    * Queues the current segment's records not yet in the archive as a tail piece, so the
    * archive alone restores everything up to now (BRIEF: off-site within seconds).
    */
-  async shipTail(): Promise<void> {
-    await this.settleRoll(); // the sealed segment goes to the archive first (rule 9)
+  shipTail(): void {
     const slot = this.current;
     if (!this.archiver || slot.tail <= slot.shippedTo) return;
     const rawStart = slot.shippedTo;
@@ -247,25 +236,18 @@ export class Log {
     this.unshippedSinceMs = null;
   }
 
-  /**
-   * The sealed segment not yet queued for the archive (its sealing is under way, or failed): its
-   * `bytes` from `rawStart` on, the oldest written at `sinceMs`. Null when there is none.
-   */
-  get sealingPiece(): { sequence: number; rawStart: number; bytes: number; sinceMs: number | null } | null {
-    const sealing = this.sealing;
-    if (!sealing) return null;
-    const { sequence, shippedTo, tail } = sealing.slot;
-    return { sequence, rawStart: shippedTo, bytes: tail - shippedTo, sinceMs: sealing.unshippedSinceMs };
-  }
-
   /** Raw bytes of the current segment not yet queued for the archive. */
   get unshippedBytes(): number {
     return this.current.tail - this.current.shippedTo;
   }
 
-  /** fdatasync every slot written since the last flush, the last roll's sealing first. */
+  /** fdatasync every slot written since the last flush (a segment sealed by the last roll among them). */
+  flush(): void {
+    for (const slot of this.slots) slot.flush();
+  }
+
+  /** The same, off the event loop. */
   async flushAsync(): Promise<void> {
-    await this.settleRoll();
     await Promise.all(this.slots.map((slot) => slot.flushAsync()));
   }
 
@@ -343,14 +325,17 @@ export class Log {
   /**
    * Seals the current segment (claim 1: it becomes active), opens the next current segment in
    * a blank slot, and retires what no longer fits the working set. Writes go on into the new
-   * segment while the sealed one is made durable behind them (sealSoon): waiting for that
+   * segment while the sealed one is made durable behind them (sealBehind): waiting for that
    * fdatasync stalled every write 2–30 ms a segment. Order for power loss (FORMAT.md §4, 6a):
-   * the new header is durable before any record follows it; the sealed segment is durable
-   * before the archive sees it and before any flush or synch point is acknowledged; recovery
-   * drops a newest segment whose predecessor did not become whole (nothing in it was promised).
+   * the new header is durable before any record follows it; a flush covers every slot, so the
+   * sealed segment is durable before any flush or synch point is acknowledged; the archive
+   * reads it only after its own fdatasync; and a roll waits for the segment the previous one
+   * sealed, so only the newest segment can follow one that is not whole, which recovery drops
+   * (nothing in it was promised).
    */
   async roll(): Promise<void> {
-    await this.settleRoll();
+    // Clean slots return at once: in effect, the segment the previous roll sealed (retried if its flush failed).
+    await Promise.all(this.slots.filter((s) => s !== this.current).map((s) => s.flushAsync()));
     const slot = await this.takeBlankSlot();
     const sealed = this.current;
     const sequence = sealed.sequence + 1;
@@ -369,60 +354,32 @@ export class Log {
     this.flushedNearlyFull = false;
     sealed.state = 'active';
     this.counters.segmentsSealed++;
-    this.sealSoon(sealed);
+    this.archiver?.enqueue(segmentItem(sealed));
+    this.unshippedSinceMs = null; // the sealed segment's writes now wait in the archive queue
+    this.sealBehind(sealed);
     await this.retireExcess();
   }
 
-  /** Makes the sealed segment durable off the write path, then writes its sidecar and queues it for the archive. */
-  private sealSoon(slot: SegmentSlot): void {
-    let sealed = false;
-    const unshippedSinceMs = this.unshippedSinceMs;
-    this.unshippedSinceMs = null; // the sealed segment's writes are the archive's from now on
-    const finish = async (): Promise<void> => {
-      if (sealed) return;
-      await slot.flushAsync();
-      try {
-        // Written once the segment is durable: recovery trusts a sidecar's segment to be whole.
-        slot.writeSidecar(slot.summary!);
-      } catch (err) {
-        // The sidecar only speeds up recovery, which rebuilds it from the segment.
-        debug('writing the summary of %s failed: %s', slot.name, (err as Error).message);
-      }
-      this.archiver?.enqueue(segmentItem(slot));
-      sealed = true;
-      debug('sealed %s at %d bytes', slot.name, slot.tail);
-    };
-    this.sealing = { slot, unshippedSinceMs, finish, attempt: this.attempt(finish) };
-  }
-
-  /** Runs `finish`; the archiver's idle() waits for it, as it may queue an item. */
-  private attempt(finish: () => Promise<void>): Promise<unknown> {
-    const attempt = finish().then(
-      () => undefined,
-      (err: unknown) => err ?? new Error('sealing failed'),
-    );
-    this.archiver?.expect(attempt);
-    return attempt;
-  }
-
   /**
-   * Waits for the last roll's sealing. One that failed (a full or failing disk) is tried again
-   * once, by the first caller to see it, for everyone waiting; if that fails too, its error is
-   * thrown, and the next caller tries again.
+   * Makes the sealed segment durable off the write path, then writes its sidecar: recovery
+   * trusts a segment with a sidecar to be whole. A failed flush leaves the slot dirty for the
+   * next flush, roll or archive read, which try again and report it.
    */
-  private async settleRoll(): Promise<void> {
-    for (let tried = false; this.sealing; tried = true) {
-      const sealing = this.sealing;
-      const attempt = sealing.attempt;
-      const error = await attempt;
-      if (this.sealing !== sealing) continue;
-      if (error === undefined) {
-        this.sealing = null;
-        return;
-      }
-      if (tried) throw error;
-      if (sealing.attempt === attempt) sealing.attempt = this.attempt(sealing.finish);
-    }
+  private sealBehind(slot: SegmentSlot): void {
+    const sequence = slot.sequence;
+    slot.flushAsync().then(
+      () => {
+        if (slot.sequence !== sequence || slot.recycling) return; // archived and recycled meanwhile
+        try {
+          slot.writeSidecar(slot.summary!);
+        } catch (err) {
+          // The sidecar only speeds up recovery, which rebuilds it from the segment.
+          debug('writing the summary of %s failed: %s', slot.name, (err as Error).message);
+        }
+        debug('sealed %s at %d bytes', slot.name, slot.tail);
+      },
+      (err: unknown) => debug('flushing sealed %s failed: %s', slot.name, (err as Error).message),
+    );
   }
 
   /** Retires the oldest active segments until the working set is back to its length. */
@@ -603,6 +560,9 @@ export function segmentItem(slot: SegmentSlot): ArchiveItem {
     sequence: slot.sequence,
     rawStart: SEGMENT_HEADER_SIZE,
     summary: slot.summary!,
-    readInto: (into, position) => slot.readRangeInto(into, position),
+    readInto: async (into, position) => {
+      await slot.flushAsync(); // a sealed segment is flushed behind the writes (Log.roll): never archive bytes a power loss could take back
+      await slot.readRangeInto(into, position);
+    },
   };
 }

@@ -30,7 +30,7 @@ export interface Recovered {
   points: SynchPoint[];
   /** Bytes past the last valid record of the current segment that were cut, with why. */
   cut: { bytes: number; reason: string } | null;
-  /** The newest segment, dropped because power was lost while its predecessor was being sealed: why. */
+  /** The newest segment, dropped because power was lost before its predecessor was durable: why. */
   dropped: string | null;
 }
 
@@ -142,7 +142,7 @@ async function recoverSlots(slots: SegmentSlot[], config: VolumeConfig, clock: (
  * A roll makes the sealed segment durable behind the next segment's first records (Log.roll),
  * so after a power loss the newest segment may follow one that never became whole: its records
  * then stop short of the newest one's first record sequence. Nothing in the newest segment was
- * acknowledged as durable (every flush and synch point waits for the sealing), so it is
+ * acknowledged as durable (every flush and synch point covers the sealed segment too), so it is
  * discarded and the sealed segment becomes current again, to be cut like any torn tail.
  * A sidecar is written only once its segment is durable, so a segment with one is whole.
  * `scans` gets the sealed segment's scan (stopping at the first bad record, as the current
@@ -156,7 +156,7 @@ async function dropNewestIfUnsealed(segments: SegmentSlot[], config: VolumeConfi
   scans.set(sealed, scan);
   const expected = newest.summary!.firstRecordSequence;
   if (scan.summary.nextRecordSequence === expected) return null;
-  const why = `segment ${sealed.sequence} ends before record ${expected}, where segment ${newest.sequence} begins (${scan.stoppedBy ?? 'its last records are missing'}); power was lost while it was being sealed`;
+  const why = `segment ${sealed.sequence} ends before record ${expected}, where segment ${newest.sequence} begins (${scan.stoppedBy ?? 'its last records are missing'}); power was lost before it was durable`;
   debug('dropping segment %d: %s', newest.sequence, why);
   await newest.discard();
   segments.pop();

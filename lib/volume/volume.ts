@@ -499,7 +499,7 @@ export class Volume {
       const point = await this.log.appendSynch({ timeMs, label, info });
       this.lastSynchMs = timeMs;
       this.catalog.append(point);
-      await this.log.shipTail();
+      this.log.shipTail();
       debug('synch point %s%s', new Date(timeMs).toISOString(), label ? ` (${label})` : '');
       return point;
     });
@@ -515,15 +515,15 @@ export class Volume {
 
   /** Ships the current segment's unarchived records now (the `--rpo` timer calls this). */
   shipTail(): Promise<void> {
-    return this.mutex.run(async () => {
+    return this.mutex.run(() => {
       this.checkOpen();
-      await this.log.shipTail();
+      this.log.shipTail();
     });
   }
 
   /** The newest synch point the archive alone restores now, or null. */
   recoveryPoint(): SynchPoint | null {
-    const pending = this.archiver.firstPending() ?? this.log.sealingPiece;
+    const pending = this.archiver.firstPending();
     const current = this.log.current;
     const through = pending ?? { sequence: current.sequence, rawStart: current.shippedTo };
     const points = this.catalog.all;
@@ -539,7 +539,7 @@ export class Volume {
     const count = (state: string) => slots.filter((s) => s.state === state).length;
     const a = this.archiver.stats;
     const recovery = this.recoveryPoint();
-    const oldest = [this.log.unshippedSinceMs, this.log.sealingPiece?.sinceMs ?? null, this.archiver.oldestPendingSinceMs].filter((t): t is number => t !== null);
+    const oldest = [this.log.unshippedSinceMs, this.archiver.oldestPendingSinceMs].filter((t): t is number => t !== null);
     const blocks = this.config.sizeBytes / this.config.blockSizeBytes;
     return {
       volume: this.dir,
@@ -573,8 +573,8 @@ export class Volume {
         rawBytesArchived: a.rawBytesArchived,
         storedBytesArchived: a.storedBytesArchived,
         compressionRatio: a.storedBytesArchived > 0 ? a.rawBytesArchived / a.storedBytesArchived : null,
-        pendingItems: a.pendingItems + (this.log.sealingPiece ? 1 : 0), // a sealed segment is queued once durable
-        bytesWaiting: a.bytesWaiting + (this.log.sealingPiece?.bytes ?? 0) + this.log.unshippedBytes,
+        pendingItems: a.pendingItems,
+        bytesWaiting: a.bytesWaiting + this.log.unshippedBytes,
         lastError: a.lastError,
         failingSince: a.failingSinceMs === null ? null : new Date(a.failingSinceMs).toISOString(),
         recoveryPoint: recovery ? new Date(recovery.timeMs).toISOString() : null,
@@ -589,7 +589,7 @@ export class Volume {
   close(): Promise<void> {
     return this.mutex.run(async () => {
       if (this.closed) return;
-      await this.log.flushAsync();
+      this.log.flush();
       this.closed = true;
       if (this.copyAheadTimer) clearTimeout(this.copyAheadTimer);
       await this.archiver.stop();

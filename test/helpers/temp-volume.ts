@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MemoryStore } from '../../lib/archive/memory-store.js';
+import { slotsDirectory } from '../../lib/volume/recovery.js';
+import { FsSlotFiles, type SlotFile, type SlotFiles } from '../../lib/volume/slot-file.js';
 import { Volume, type CreateOptions, type OpenOptions } from '../../lib/volume/volume.js';
 
 export interface TestTap {
@@ -36,6 +38,17 @@ export async function createTempVolume(
   const volume = await reopen();
   t.teardown(() => volume.close().catch(() => undefined));
   return { dir, store, volume, reopen };
+}
+
+/** The volume's slot files, each with the methods `replace` returns in place of its own (they may call the real `file`). */
+export function slotFilesWith(dir: string, replace: (file: SlotFile) => Partial<SlotFile>): SlotFiles {
+  const files = new FsSlotFiles(slotsDirectory(dir));
+  return {
+    open(index: number): SlotFile {
+      const file = files.open(index);
+      return Object.assign(Object.create(file) as SlotFile, replace(file));
+    },
+  };
 }
 
 /** Deterministic pseudo-random numbers (mulberry32), so a failing seed can be replayed: the benchmarks' own. */

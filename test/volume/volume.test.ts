@@ -2,8 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { slotsDirectory } from '../../lib/volume/recovery.js';
-import { FsSlotFiles, type SlotFile } from '../../lib/volume/slot-file.js';
-import { createTempVolume, prng, SMALL_POLICY } from '../helpers/temp-volume.js';
+import { createTempVolume, prng, slotFilesWith, SMALL_POLICY } from '../helpers/temp-volume.js';
 
 const BS = 4096;
 
@@ -139,19 +138,15 @@ t.test('volume: a retirement reads only the live entries of its segment', async 
   const syncReads = new Map<string, number>();
   const { dir, volume: first, reopen } = await createTempVolume(t);
   await first.close();
-  const files = new FsSlotFiles(slotsDirectory(dir));
-  const counting = {
-    open(index: number): SlotFile {
-      const file = files.open(index);
-      const name = path.basename(file.path);
-      return Object.assign(Object.create(file) as SlotFile, {
-        read(into: Buffer, offset: number, length: number, position: number): number {
-          syncReads.set(name, (syncReads.get(name) ?? 0) + length);
-          return file.read(into, offset, length, position);
-        },
-      });
-    },
-  };
+  const counting = slotFilesWith(dir, (file) => {
+    const name = path.basename(file.path);
+    return {
+      read(into: Buffer, offset: number, length: number, position: number): number {
+        syncReads.set(name, (syncReads.get(name) ?? 0) + length);
+        return file.read(into, offset, length, position);
+      },
+    };
+  });
   // No copy-ahead: the roll's retirement does the copy.
   const volume = await reopen({ slotFiles: counting, copyAheadIdleMs: 60_000 });
   t.teardown(() => volume.close().catch(() => undefined));
@@ -199,23 +194,17 @@ t.test('volume: a background flush starts when the current segment is nearly ful
   const BS = SMALL_POLICY.blockSizeBytes;
   const { dir, volume: first, reopen } = await createTempVolume(t);
   await first.close();
-  const files = new FsSlotFiles(slotsDirectory(dir));
   // Each fdatasync of the current segment: during which write, with how many bytes left in the segment.
   const flushes: { write: number; left: number }[] = [];
   let volume: Awaited<ReturnType<typeof reopen>> | null = null;
   let write = 0;
-  const counting = {
-    open(index: number): SlotFile {
-      const file = files.open(index);
-      return Object.assign(Object.create(file) as SlotFile, {
-        // When flushes start is what is checked: an instant one keeps them from piling up behind the disk.
-        async datasyncAsync(): Promise<void> {
-          const current = volume?.log.current;
-          if (current && current.path === file.path) flushes.push({ write, left: SMALL_POLICY.segmentSizeBytes - current.tail });
-        },
-      });
+  const counting = slotFilesWith(dir, (file) => ({
+    // When flushes start is what is checked: an instant one keeps them from piling up behind the disk.
+    async datasyncAsync(): Promise<void> {
+      const current = volume?.log.current;
+      if (current && current.path === file.path) flushes.push({ write, left: SMALL_POLICY.segmentSizeBytes - current.tail });
     },
-  };
+  }));
   volume = await reopen({ slotFiles: counting });
   t.teardown(() => volume!.close().catch(() => undefined));
   // Single-block records of 4 KiB: the 32 KiB flush-ahead steps fall eight records apart, and the segment
@@ -242,18 +231,12 @@ t.test('volume: recovery reads a segment only as far as its records go, and on p
   };
   // Recovery's reads of the slots (asynchronous, as scans read), counted.
   let scanned = 0;
-  const files = new FsSlotFiles(slotsDirectory(dir));
-  const counting = {
-    open(index: number): SlotFile {
-      const file = files.open(index);
-      return Object.assign(Object.create(file) as SlotFile, {
-        readAsync(into: Buffer, offset: number, length: number, position: number): Promise<number> {
-          scanned += length;
-          return file.readAsync(into, offset, length, position);
-        },
-      });
+  const counting = slotFilesWith(dir, (file) => ({
+    readAsync(into: Buffer, offset: number, length: number, position: number): Promise<number> {
+      scanned += length;
+      return file.readAsync(into, offset, length, position);
     },
-  };
+  }));
   await writeAll(volume, 0, 1024 * 1024);
   await volume.close();
   const first = await reopen({ slotFiles: counting });
