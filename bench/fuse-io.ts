@@ -282,9 +282,10 @@ async function rounds(
   log: (m: string) => void,
   what: string,
   workloads: Workload['key'][] = s.workloads,
-): Promise<{ samples: Samples; catchUp: number[] }> {
+): Promise<{ samples: Samples; catchUp: number[]; seqWrites: SalvoJob[] }> {
   const samples = emptySamples(targets.map((t) => t.key));
   const catchUp: number[] = [];
+  const seqWrites: SalvoJob[] = [];
   for (let run = 0; run < runs; run++) {
     for (const w of WORKLOADS.filter((x) => workloads.includes(x.key))) {
       for (const t of targets) {
@@ -292,13 +293,36 @@ async function rounds(
         const result = await runFio(jobFor(w, sizeBytes, s.runtimeSeconds), filenameOf(t));
         samples[t.key][w.key].push(result);
         // salvo's copy-forward during the job (retirements it had to make): what makes one run slower than another.
-        const copied = t.salvo ? `, copied forward ${num(((await copiedForward(t)) - copiedBefore) / MiB)} MiB` : '';
+        const copiedBytes = t.salvo ? (await copiedForward(t)) - copiedBefore : 0;
+        if (t.salvo && w.key === 'seqwrite') seqWrites.push({ bytesPerSecond: result.bytesPerSecond, copiedBytes });
+        const copied = t.salvo ? `, copied forward ${num(copiedBytes / MiB)} MiB` : '';
         log(`${what} run ${run + 1}/${runs} ${w.key} ${t.key}: ${w.unit === 'MB/s' ? `${mbps(result.bytesPerSecond)} MB/s` : `${num(result.iops)} IOPS`}${copied}`);
         if (t.salvo && w.rw.includes('write')) catchUp.push(await archiveCatchUp(t));
       }
     }
   }
-  return { samples, catchUp };
+  return { samples, catchUp, seqWrites };
+}
+
+/** One of salvo's sequential write jobs: its rate, and the live data its retirements copied forward meanwhile. */
+interface SalvoJob {
+  bytesPerSecond: number;
+  copiedBytes: number;
+}
+
+/**
+ * Sequential write jobs split by copy-forward: a job that overwrites only part of the volume
+ * leaves the rest live in older segments, and when those retire it is written to the log (and
+ * the archive) again, on the same disk.
+ */
+function copyForwardNote(jobs: SalvoJob[]): string[] {
+  const copying = jobs.filter((j) => j.copiedBytes > 0);
+  if (copying.length === 0 || copying.length === jobs.length) return [];
+  const rate = (js: SalvoJob[]) => cell(summarize(js.map((j) => j.bytesPerSecond / 1e6)));
+  const clean = jobs.filter((j) => j.copiedBytes === 0);
+  return [
+    `salvo's seq write jobs during which retirements copied live blocks forward (blocks the jobs do not overwrite, written to the log again): ${copying.length} of ${jobs.length}, ${cell(summarize(copying.map((j) => j.copiedBytes / MiB)), num, 'MiB')} each, ${rate(copying)} MB/s; the others ${rate(clean)} MB/s`,
+  ];
 }
 
 /**
@@ -388,6 +412,7 @@ async function measure(options: BenchOptions, s: Settings): Promise<BenchResult>
     tables.push(
       resultTable(`fio on a loop device (buffered, as \`losetup -f --show\` makes it), ${num(s.sizeBytes / MiB)} MiB, direct=1, libaio, iodepth ${IODEPTH}, ${s.runtimeSeconds} s per job${experiment}`, targets, raw.samples, fills, [
         catchUpNote(raw.catchUp),
+        ...copyForwardNote(raw.seqWrites),
         'a buffered loop device reads its file through the page cache: how many reads reach a FUSE server depends on what the kernel kept of the file (it varies from run to run; this is what a user of the default `losetup` gets); the --direct-io=on table below measures the servers’ read paths.',
       ]),
     );
@@ -406,7 +431,7 @@ async function measure(options: BenchOptions, s: Settings): Promise<BenchResult>
       const dio = await rounds(fuseTargets, (t) => t.dioDevice!, s.sizeBytes, s, runs, log, 'dio');
       for (const loop of dioLoops) await loop.detach();
       tables.push(
-        resultTable(`the same with \`losetup --direct-io=on\`: every request reaches the FUSE server${experiment}`, fuseTargets, dio.samples, new Map(), [catchUpNote(dio.catchUp)]),
+        resultTable(`the same with \`losetup --direct-io=on\`: every request reaches the FUSE server${experiment}`, fuseTargets, dio.samples, new Map(), [catchUpNote(dio.catchUp), ...copyForwardNote(dio.seqWrites)]),
       );
       tables.push(latencyTable(`completion latency with --direct-io=on loop devices${experiment}`, fuseTargets, dio.samples));
     }
@@ -423,6 +448,7 @@ async function measure(options: BenchOptions, s: Settings): Promise<BenchResult>
       tables.push(
         resultTable(`fio on a ${num(fileBytes / MiB)} MiB file in ext4 on each loop device, direct=1, libaio, iodepth ${IODEPTH}, ${s.runtimeSeconds} s per job${experiment}`, targets, ext.samples, extFills, [
           catchUpNote(ext.catchUp),
+          ...copyForwardNote(ext.seqWrites),
         ]),
       );
     }
