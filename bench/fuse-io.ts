@@ -317,11 +317,11 @@ interface SalvoJob {
  */
 function copyForwardNote(jobs: SalvoJob[]): string[] {
   const copying = jobs.filter((j) => j.copiedBytes > 0);
-  if (copying.length === 0 || copying.length === jobs.length) return [];
+  if (copying.length === 0) return [];
   const rate = (js: SalvoJob[]) => cell(summarize(js.map((j) => j.bytesPerSecond / 1e6)));
-  const clean = jobs.filter((j) => j.copiedBytes === 0);
+  const others = copying.length < jobs.length ? `; the others ${rate(jobs.filter((j) => j.copiedBytes === 0))} MB/s` : '';
   return [
-    `salvo's seq write jobs during which retirements copied live blocks forward (blocks the jobs do not overwrite, written to the log again): ${copying.length} of ${jobs.length}, ${cell(summarize(copying.map((j) => j.copiedBytes / MiB)), num, 'MiB')} each, ${rate(copying)} MB/s; the others ${rate(clean)} MB/s`,
+    `salvo's seq write jobs during which retirements copied live blocks forward (blocks the jobs do not overwrite, written to the log again): ${copying.length} of ${jobs.length}, ${cell(summarize(copying.map((j) => j.copiedBytes / MiB)), num, 'MiB')} each, ${rate(copying)} MB/s${others}`,
   ];
 }
 
