@@ -292,7 +292,7 @@ async function rounds(
         const copiedBefore = await copiedForward(t);
         const result = await runFio(jobFor(w, sizeBytes, s.runtimeSeconds), filenameOf(t));
         samples[t.key][w.key].push(result);
-        // salvo's copy-forward during the job (retirements it had to make): what makes one run slower than another.
+        // salvo's copy-forward during the job (retirements it had to make): a job that copies runs slower.
         const copiedBytes = t.salvo ? (await copiedForward(t)) - copiedBefore : 0;
         if (t.salvo && w.key === 'seqwrite') seqWrites.push({ bytesPerSecond: result.bytesPerSecond, copiedBytes });
         const copied = t.salvo ? `, copied forward ${num(copiedBytes / MiB)} MiB` : '';
