@@ -66,7 +66,8 @@ export function segmentCapacityBlocks(segmentSizeBytes: number, blockSizeBytes: 
   return Math.floor((segmentSizeBytes - SEGMENT_HEADER_SIZE) / (RECORD_HEADER_SIZE + BLOCK_CRC_SIZE + blockSizeBytes));
 }
 
-function minimumWorkingSet(sizeBytes: number, segmentSizeBytes: number, blockSizeBytes: number): number {
+/** The shortest working set that holds the whole volume with headroom (the policy rule above). */
+export function minimumWorkingSet(sizeBytes: number, segmentSizeBytes: number, blockSizeBytes: number): number {
   const capacity = segmentCapacityBlocks(segmentSizeBytes, blockSizeBytes);
   return Math.max(3, Math.ceil((HEADROOM * sizeBytes) / blockSizeBytes / capacity) + 1);
 }

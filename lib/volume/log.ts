@@ -29,7 +29,7 @@ import {
 } from '../format/record.js';
 import { SEGMENT_HEADER_SIZE, encodeSegmentHeader } from '../format/segment-header.js';
 import { SegmentSummary } from '../format/summary.js';
-import type { VolumeConfig } from '../format/volume-config.js';
+import { minimumWorkingSet, type VolumeConfig } from '../format/volume-config.js';
 import type { ArchiveItem, Archiver } from '../archive/archiver.js';
 import type { BlockIndex } from './block-index.js';
 import type { SegmentSlot } from './segment-slot.js';
@@ -72,6 +72,12 @@ export class Log {
   private flushAheadFrom = SEGMENT_HEADER_SIZE;
   /** The current segment's last background flush, started when it was nearly full, is under way or done. */
   private flushedNearlyFull = false;
+  /**
+   * How many rolls ahead copyAhead may drain: the segments it empties early must leave the rest
+   * of the working set room for every live block with the policy's headroom, or it could copy
+   * the same blocks round and round.
+   */
+  readonly copyAheadHorizonMax: number;
   /** When the oldest write not yet queued for the archive was made, or null. */
   unshippedSinceMs: number | null = null;
   /** Bytes appended by the application and by copy-forward, for status. */
@@ -92,6 +98,7 @@ export class Log {
     this.zeroBlock = Buffer.alloc(config.blockSizeBytes);
     this.copyBuffer = Buffer.allocUnsafe(MAX_RECORD_BLOCKS * this.entrySize);
     this.flushAheadBytes = Math.min(FLUSH_AHEAD_BYTES_MAX, config.segmentSizeBytes / 4);
+    this.copyAheadHorizonMax = Math.max(1, config.workingSetSegments - minimumWorkingSet(config.sizeBytes, config.segmentSizeBytes, config.blockSizeBytes));
   }
 
   setArchiver(archiver: Archiver): void {
@@ -480,28 +487,34 @@ export class Log {
   }
 
   /**
-   * Copy-forward ahead of time. With the working set full, the next roll must retire the
-   * oldest active segment and copy its live blocks first, under the engine's mutex: writes
-   * stall for as long as that copy takes (up to a whole segment). Called when the volume is
-   * idle, this makes up to `budgetBytes` of those copies now, and only into room the current
-   * segment already has: no roll, so nothing cascades. They are the records retirement would
-   * write (rule 4): each follows every record before it, and a block superseded meanwhile is
-   * simply no longer live. Returns true when more is left that would fit.
+   * Copy-forward ahead of time. With the working set full, each roll must retire the oldest
+   * active segment and copy its live blocks first, under the engine's mutex: writes stall for
+   * as long as that copy takes (~40 ms for a 64 MiB segment of live blocks, one roll after
+   * another when a burst comes round to cold data). Called while the volume is idle, this makes
+   * up to `budgetBytes` of the copies that the next `horizon` rolls would make, so those rolls
+   * retire without copying. They are the records retirement would write (rule 4): each follows
+   * every record before it, and a block superseded meanwhile is simply no longer live. When the
+   * current segment fills it rolls, as a write would, but only onto a blank slot at hand: a roll
+   * that must wait for the archive is left to the writes. Returns true when more is left.
    */
-  copyAhead(budgetBytes: number): boolean {
-    if (this.workingSetLength() !== this.config.workingSetSegments) return false;
-    const oldest = this.workingSet()[0]!;
-    if (oldest === this.current) return false;
-    // Each call walks the segment from its start: what earlier calls copied is no longer live, so
+  async copyAhead(budgetBytes: number, horizon: number): Promise<boolean> {
+    const workingSet = this.workingSet();
+    // The next `horizon` rolls retire this many of the oldest (fewer while the working set fills).
+    const due = Math.min(workingSet.length + Math.min(horizon, this.copyAheadHorizonMax) - this.config.workingSetSegments, workingSet.length - 1);
+    // Each call walks the segments from the oldest: what earlier calls copied is no longer live, so
     // it is skipped (an index lookup a block, far less than the copy of one batch).
     let copied = 0;
-    for (let e = 0; e < oldest.summary!.extentCount; e++) {
-      for (const run of this.liveRunsOfExtent(oldest, e)) {
+    for (const slot of workingSet.slice(0, Math.max(0, due))) {
+      for (const run of this.liveRuns(slot)) {
         for (let done = 0; done < run.count; ) {
           if (copied >= budgetBytes) return true;
           const fit = Math.min(run.count - done, Math.floor((this.free() - RECORD_HEADER_SIZE) / this.entrySize), MAX_RECORD_BLOCKS);
-          if (fit <= 0) return false; // the roll copies the rest
-          this.copyRun(oldest, run.block + done, fit, run.offset + done * this.entrySize);
+          if (fit <= 0) {
+            if (!this.slots.some((s) => s.state === 'recycle')) return false;
+            await this.roll();
+            return true;
+          }
+          this.copyRun(slot, run.block + done, fit, run.offset + done * this.entrySize);
           this.counters.bytesCopiedAhead += fit * this.config.blockSizeBytes;
           done += fit;
           copied += fit * this.entrySize;

@@ -140,8 +140,14 @@ const SCATTER_BLOCKS_MAX = 256;
 
 /** Quiet time after the last write before copy-forward runs ahead of the next retirement. */
 const COPY_AHEAD_IDLE_MS = 100;
-/** Copied forward per turn while idle: a write that arrives meanwhile waits for one batch at most. */
+/** Copied forward per turn while idle: a write that arrives meanwhile waits for one batch (or one roll) at most. */
 const COPY_AHEAD_BATCH_BYTES = 1024 * 1024;
+/**
+ * An idle spell copies at most this many segments' worth a roll it drains ahead: when the
+ * oldest segments hold mostly live blocks, the rolls that make room for their copies bring
+ * more segments due, and this bounds the chase.
+ */
+const COPY_AHEAD_SEGMENTS_A_ROLL = 2;
 
 export class Volume {
   private readonly mutex = new Mutex();
@@ -157,6 +163,13 @@ export class Volume {
   /** performance.now() of the last write, and the timer that waits for writes to pause (copyAheadWhenIdle). */
   private lastWriteMs = 0;
   private copyAheadTimer: NodeJS.Timeout | null = null;
+  /**
+   * The idle spell under way, if any: how many rolls ahead it drains and what it may still copy;
+   * and the rolls that writes made before the last spell that finished (copyAheadWhenIdle).
+   */
+  private idleSpell: { horizon: number; budgetBytes: number } | null = null;
+  private rollsByWritesAtIdle = 0;
+  private rollsAhead = 0;
   /** Past blocks: from primary storage while slots hold them, else from the archive. */
   readonly source: SegmentSource;
   readonly snapshots: SnapshotCache;
@@ -455,14 +468,18 @@ export class Volume {
 
   private wrote(): void {
     this.lastWriteMs = performance.now();
+    this.idleSpell = null;
     if (this.copyAheadTimer) return;
     this.copyAheadTimer = setTimeout(() => this.copyAheadWhenIdle(), this.copyAheadIdleMs);
     this.copyAheadTimer.unref();
   }
 
   /**
-   * Once writes pause, makes the copies the next retirement would make under a roll
-   * (Log.copyAhead), a batch per turn, so that roll does not stall the writes that come next.
+   * Once writes pause, makes the copies that the next rolls' retirements would make under
+   * writes (Log.copyAhead), a batch per turn, so that those rolls do not stall the writes that
+   * come next. It reaches as many rolls ahead as the last burst of writes made (at least one):
+   * a burst like it then retires without copying. Draining further would copy cold blocks more
+   * often for nothing.
    */
   private copyAheadWhenIdle(): void {
     this.copyAheadTimer = null;
@@ -473,8 +490,24 @@ export class Volume {
       this.copyAheadTimer.unref();
     };
     if (quietMs < this.copyAheadIdleMs) return again(this.copyAheadIdleMs - quietMs);
+    if (!this.idleSpell) {
+      const rollsByWrites = this.log.counters.segmentsSealed - this.rollsAhead - this.rollsByWritesAtIdle;
+      const horizon = Math.min(Math.max(1, rollsByWrites), this.log.copyAheadHorizonMax);
+      this.idleSpell = { horizon, budgetBytes: horizon * COPY_AHEAD_SEGMENTS_A_ROLL * this.config.segmentSizeBytes };
+    }
+    const spell = this.idleSpell;
     this.mutex
-      .run(() => !this.closed && this.log.copyAhead(COPY_AHEAD_BATCH_BYTES))
+      .run(async () => {
+        if (this.closed || spell !== this.idleSpell) return false;
+        const sealed = this.log.counters.segmentsSealed;
+        const copied = this.log.counters.bytesCopiedForward;
+        const more = await this.log.copyAhead(Math.min(COPY_AHEAD_BATCH_BYTES, spell.budgetBytes), spell.horizon);
+        this.rollsAhead += this.log.counters.segmentsSealed - sealed;
+        spell.budgetBytes -= this.log.counters.bytesCopiedForward - copied;
+        if (more && spell.budgetBytes > 0) return true;
+        this.rollsByWritesAtIdle = this.log.counters.segmentsSealed - this.rollsAhead;
+        return false;
+      })
       .then(
         (more) => {
           if (more && !this.copyAheadTimer) again(0);

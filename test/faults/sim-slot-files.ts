@@ -148,6 +148,9 @@ export class SimSlotFiles implements SlotFiles {
 
   /** What survives a power loss now, as new files; `random` picks which unsynced writes land. */
   crash(random: () => number, stats: CrashStats): SimSlotFiles {
+    // The old process is gone too: what its timers still try (an idle copy-forward's roll) dies at
+    // the first I/O, before it could write a sidecar beside the slots the next volume opens.
+    this.trigger.remaining = 0;
     const after = new SimSlotFiles(this.slotsDir, this.sizeBytes);
     for (const [index, file] of this.files) {
       const image = Buffer.from(file.durable);

@@ -133,6 +133,51 @@ t.test('volume: once writes pause, copy-forward runs ahead of the next retiremen
   t.same(await snapshot.read(0, cold.length), cold, 'the point before the copies reads the same');
 });
 
+t.test('volume: an idle spell drains as many rolls ahead as the last burst made, so the next such burst copies nothing', async (t) => {
+  const policy = { ...SMALL_POLICY, workingSetSegments: 12, spareSegments: 4 };
+  // Laid out with no idle spell, then reopened (rolls counted afresh) with a short one.
+  const { volume: first, reopen } = await createTempVolume(t, policy, { copyAheadIdleMs: 60_000 });
+  let volume = first;
+  const model = Buffer.alloc(policy.sizeBytes);
+  const write = async (block: number, fill: number) => {
+    const data = Buffer.alloc(BS, fill);
+    await volume.write(data, block * BS);
+    data.copy(model, block * BS);
+  };
+  // Cold blocks written once, a few to each segment between rewrites of four hot ones.
+  let n = 0;
+  for (let cold = 4; cold < 64; cold++) {
+    await write(cold, cold);
+    for (let i = 0; i < 4; i++) await write(n++ % 4, 1 + (n % 250));
+  }
+  while (volume.log.workingSet().length < policy.workingSetSegments) await write(n++ % 4, 1 + (n % 250));
+  await volume.close();
+  volume = await reopen({ copyAheadIdleMs: 30 });
+  t.teardown(() => volume.close().catch(() => undefined));
+  const liveIn = (slot: { index: number }) => {
+    let live = 0;
+    for (let b = 0; b < 64; b++) if (volume.index.slotOf(b) === slot.index) live++;
+    return live;
+  };
+  const burst = async (rolls: number) => {
+    const sealed = volume.log.counters.segmentsSealed;
+    const byRetirement = volume.log.counters.bytesCopiedForward - volume.log.counters.bytesCopiedAhead;
+    while (volume.log.counters.segmentsSealed < sealed + rolls) await write(n++ % 4, 1 + (n % 250));
+    return volume.log.counters.bytesCopiedForward - volume.log.counters.bytesCopiedAhead - byRetirement;
+  };
+  t.ok((await burst(3)) > 0, 'a burst of three rolls retired segments holding cold blocks: they were copied under the writes');
+  // Idle: the copies the next three rolls would make are made now.
+  const ahead = volume.log.counters.bytesCopiedAhead;
+  for (let waited = 0; volume.log.workingSet().slice(0, 3).some((s) => liveIn(s) > 0) && waited < 3000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+  t.ok(volume.log.counters.bytesCopiedAhead > ahead, 'idle, cold blocks were copied ahead');
+  t.same(volume.log.workingSet().slice(0, 3).map(liveIn), [0, 0, 0], 'the three segments the next three rolls retire hold nothing live');
+  await new Promise((r) => setTimeout(r, 200));
+  t.ok(liveIn(volume.log.workingSet()[3]!) > 0, 'the spell stopped there: the fourth oldest still holds cold blocks');
+  t.same(volume.read(0, policy.sizeBytes), model);
+  t.equal(await burst(3), 0, 'the next burst of three rolls copied nothing');
+  t.same(volume.read(0, policy.sizeBytes), model);
+});
+
 t.test('volume: a retirement reads only the live entries of its segment', async (t) => {
   // Synchronous reads of each slot, by file name (the archiver's reads are asynchronous).
   const syncReads = new Map<string, number>();
