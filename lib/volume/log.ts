@@ -81,6 +81,8 @@ export class Log {
    * the same blocks round and round.
    */
   readonly copyAheadHorizonMax: number;
+  /** Segment sequence through which copyAhead left nothing live: an old entry never becomes live again. */
+  private drainedThrough = 0;
   /** When the oldest write not yet queued for the archive was made, or null. */
   unshippedSinceMs: number | null = null;
   /** Bytes appended by the application and by copy-forward, for status. */
@@ -198,10 +200,11 @@ export class Log {
   private flushAhead(): void {
     const slot = this.current;
     const nearlyFull = !this.flushedNearlyFull && this.free() < this.flushAheadBytes / 8;
-    if (slot.tail - this.flushAheadFrom < this.flushAheadBytes && !nearlyFull && performance.now() - this.flushAheadAtMs < FLUSH_AHEAD_MS) return;
+    const now = performance.now();
+    if (slot.tail - this.flushAheadFrom < this.flushAheadBytes && !nearlyFull && now - this.flushAheadAtMs < FLUSH_AHEAD_MS) return;
     if (nearlyFull) this.flushedNearlyFull = true;
     this.flushAheadFrom = slot.tail;
-    this.flushAheadAtMs = performance.now();
+    this.flushAheadAtMs = now;
     slot.flushAsync().catch((err: unknown) => debug('background flush of %s failed: %s', slot.name, (err as Error).message));
   }
 
@@ -504,13 +507,15 @@ export class Log {
    * that must wait for the archive is left to the writes. Returns true when more is left.
    */
   async copyAhead(budgetBytes: number, horizon: number): Promise<boolean> {
+    assert(horizon >= 1 && horizon <= this.copyAheadHorizonMax);
     const workingSet = this.workingSet();
     // The next `horizon` rolls retire this many of the oldest (fewer while the working set fills).
-    const due = Math.min(workingSet.length + Math.min(horizon, this.copyAheadHorizonMax) - this.config.workingSetSegments, workingSet.length - 1);
-    // Each call walks the segments from the oldest: what earlier calls copied is no longer live, so
-    // it is skipped (an index lookup a block, far less than the copy of one batch).
+    const due = Math.min(workingSet.length + horizon - this.config.workingSetSegments, workingSet.length - 1);
+    // Each call walks the segments not yet drained from the oldest: what earlier calls copied is no longer
+    // live, so it is skipped (an index lookup a block, far less than the copy of one batch).
     let copied = 0;
     for (const slot of workingSet.slice(0, Math.max(0, due))) {
+      if (slot.sequence <= this.drainedThrough) continue;
       for (const run of this.liveRuns(slot)) {
         for (let done = 0; done < run.count; ) {
           if (copied >= budgetBytes) return true;
@@ -526,6 +531,7 @@ export class Log {
           copied += fit * this.entrySize;
         }
       }
+      this.drainedThrough = slot.sequence;
     }
     return false;
   }

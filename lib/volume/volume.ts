@@ -165,11 +165,11 @@ export class Volume {
   private copyAheadTimer: NodeJS.Timeout | null = null;
   /**
    * The idle spell under way, if any: how many rolls ahead it drains and what it may still copy;
-   * and the rolls that writes made before the last spell that finished (copyAheadWhenIdle).
+   * and segmentsSealed less the rolls the writes made since the last spell that finished
+   * (copyAheadWhenIdle: the spells' own rolls are not a burst's).
    */
   private idleSpell: { horizon: number; budgetBytes: number } | null = null;
-  private rollsByWritesAtIdle = 0;
-  private rollsAhead = 0;
+  private sealedNotByBurst = 0;
   /** Past blocks: from primary storage while slots hold them, else from the archive. */
   readonly source: SegmentSource;
   readonly snapshots: SnapshotCache;
@@ -491,7 +491,7 @@ export class Volume {
     };
     if (quietMs < this.copyAheadIdleMs) return again(this.copyAheadIdleMs - quietMs);
     if (!this.idleSpell) {
-      const rollsByWrites = this.log.counters.segmentsSealed - this.rollsAhead - this.rollsByWritesAtIdle;
+      const rollsByWrites = this.log.counters.segmentsSealed - this.sealedNotByBurst;
       const horizon = Math.min(Math.max(1, rollsByWrites), this.log.copyAheadHorizonMax);
       this.idleSpell = { horizon, budgetBytes: horizon * COPY_AHEAD_SEGMENTS_A_ROLL * this.config.segmentSizeBytes };
     }
@@ -502,10 +502,10 @@ export class Volume {
         const sealed = this.log.counters.segmentsSealed;
         const copied = this.log.counters.bytesCopiedForward;
         const more = await this.log.copyAhead(Math.min(COPY_AHEAD_BATCH_BYTES, spell.budgetBytes), spell.horizon);
-        this.rollsAhead += this.log.counters.segmentsSealed - sealed;
+        this.sealedNotByBurst += this.log.counters.segmentsSealed - sealed;
         spell.budgetBytes -= this.log.counters.bytesCopiedForward - copied;
         if (more && spell.budgetBytes > 0) return true;
-        this.rollsByWritesAtIdle = this.log.counters.segmentsSealed - this.rollsAhead;
+        this.sealedNotByBurst = this.log.counters.segmentsSealed;
         return false;
       })
       .then(
