@@ -18,6 +18,7 @@ import type { SegmentSummary } from '../format/summary.js';
 import { ArchiveKeys, type ArchiveStore } from './archive-store.js';
 import { chunksBound, sharedBuffer, type CompressionPool } from './compression-pool.js';
 import { fetchArchiveIndex } from './archive-reader.js';
+import type { FileReader } from '../volume/slot-file.js';
 
 const debug = createDebug('salvo:archive');
 
@@ -28,8 +29,8 @@ export interface ArchiveItem {
   rawStart: number;
   /** Summary of exactly the records in [rawStart, summary.rawEnd). */
   summary: SegmentSummary;
-  /** Reads raw bytes [position, position + into.length) of the segment from its slot into `into`. */
-  readInto(into: Buffer, position: number): Promise<void>;
+  /** Reads raw bytes [position, position + into.length) of the segment from its slot into `into` (shared memory) through `reader`. */
+  readInto(into: Buffer, position: number, reader: FileReader): Promise<void>;
 }
 
 export interface ArchiverOptions {
@@ -189,7 +190,7 @@ export class Archiver {
     }
     const rawLength = rawEnd - rawStart;
     const { raw, compressed } = this.scratchFor(rawLength);
-    await item.readInto(raw, rawStart);
+    await item.readInto(raw, rawStart, pool);
     const { lengths, crcs } = await pool.compressChunks(raw, chunkSizeBytes, compressed);
     let at = 0;
     const chunks = lengths.map((length, i) => {

@@ -242,9 +242,9 @@ export class Log {
       sequence: slot.sequence,
       rawStart,
       summary: slot.summary!.sliceFrom(rawStart, firstRecordSequence),
-      readInto: async (into, position) => {
+      readInto: async (into, position, reader) => {
         await slot.flushAsync(); // the archive must never hold bytes that primary storage could lose
-        await slot.readRangeInto(into, position);
+        await slot.readRangeThrough(reader, into, position);
       },
     });
     slot.shippedTo = slot.tail;
@@ -585,9 +585,9 @@ export function segmentItem(slot: SegmentSlot): ArchiveItem {
     sequence: slot.sequence,
     rawStart: SEGMENT_HEADER_SIZE,
     summary: slot.summary!,
-    readInto: async (into, position) => {
+    readInto: async (into, position, reader) => {
       await slot.flushAsync(); // a sealed segment is flushed behind the writes (Log.roll): never archive bytes a power loss could take back
-      await slot.readRangeInto(into, position);
+      await slot.readRangeThrough(reader, into, position);
     },
   };
 }

@@ -18,7 +18,7 @@ import { VolumeError, errnoCode } from '../errors.js';
 import { RECORD_HEADER_SIZE, entrySeed } from '../format/record.js';
 import { SEGMENT_HEADER_SIZE, decodeSegmentHeader, type SegmentHeader } from '../format/segment-header.js';
 import { SegmentSummary } from '../format/summary.js';
-import type { SlotFile, SlotFiles } from './slot-file.js';
+import type { FileReader, SlotFile, SlotFiles } from './slot-file.js';
 
 /**
  * What discarding a format 2 segment punches out: the page (a filesystem block here) holding the
@@ -103,6 +103,12 @@ export class SegmentSlot {
     }
   }
 
+  /** Fills `into` (shared memory) from `position` through `reader` (zeros past the file's end): the archive's read of what it ships. */
+  async readRangeThrough(reader: FileReader, into: Buffer, position: number): Promise<void> {
+    const n = await this.file.readThrough(reader, into, position);
+    if (n < into.length) into.fill(0, n);
+  }
+
   /** Reads `parts` in turn from `position` in one scatter read (zeros past the file's end). */
   readvAt(parts: Buffer[], position: number): void {
     let n = this.file.readv(parts, position);
@@ -112,15 +118,14 @@ export class SegmentSlot {
     }
   }
 
-  /** Async read of a large range, in pieces, so that recovery, verify and the archiver do not stall the event loop. */
+  /** Async read of a large range, in pieces, so that recovery and verify do not stall the event loop. */
   async readRange(position: number, length: number): Promise<Buffer> {
     const bytes = Buffer.allocUnsafe(length);
     await this.readRangeInto(bytes, position);
     return bytes;
   }
 
-  /** The same into `into` (all of it; zeros past the file's end). */
-  async readRangeInto(into: Buffer, position: number): Promise<void> {
+  private async readRangeInto(into: Buffer, position: number): Promise<void> {
     const pieceBytes = 4 * 1024 * 1024;
     for (let done = 0; done < into.length; ) {
       const want = Math.min(pieceBytes, into.length - done);

@@ -15,6 +15,8 @@ export interface SlotFile {
   read(into: Buffer, offset: number, length: number, position: number): number;
   /** The same, off the event loop (for large reads). */
   readAsync(into: Buffer, offset: number, length: number, position: number): Promise<number>;
+  /** Fills `into` (shared memory) from `position` through `reader`; returns how many bytes (fewer only at the end). */
+  readThrough(reader: FileReader, into: Buffer, position: number): Promise<number>;
   /** Reads into `parts` in turn (one scatter read); returns the bytes read (fewer only at the end). */
   readv(parts: Buffer[], position: number): number;
   /** Writes all of `parts` at `position` and returns the bytes written (fewer: the disk is full). */
@@ -33,6 +35,15 @@ export interface SlotFile {
    */
   punchHoleAsync(offset: number, length: number): Promise<void>;
   close(): void;
+}
+
+/**
+ * Reads a file by descriptor somewhere other than the event loop and libuv's threads: the
+ * compression pool's low-priority workers (CompressionPool.readFile), where the archive reads
+ * each segment it ships without taking a core from the threads that serve the volume.
+ */
+export interface FileReader {
+  readFile(fd: number, into: Buffer, position: number): Promise<number>;
 }
 
 /** Opens the slot files of a volume. */
@@ -84,6 +95,10 @@ class FsSlotFile implements SlotFile {
 
   readAsync(into: Buffer, offset: number, length: number, position: number): Promise<number> {
     return new Promise((resolve, reject) => fs.read(this.fd, into, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+  }
+
+  readThrough(reader: FileReader, into: Buffer, position: number): Promise<number> {
+    return reader.readFile(this.fd, into, position);
   }
 
   readv(parts: Buffer[], position: number): number {

@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import t from 'tap';
 import { crc32c } from '../../lib/format/checksum.js';
 import { CompressionPool, chunksBound, sharedBuffer } from '../../lib/archive/compression-pool.js';
@@ -51,4 +54,25 @@ t.test('compressChunks compresses shared memory in place, chunk by chunk, with e
 
   t.throws(() => pool.compressChunks(Buffer.from(raw), chunk, dst), /shared memory/, 'ordinary buffers are refused');
   t.throws(() => pool.compressChunks(src, chunk, dst.subarray(0, 100)), /dst too small/);
+});
+
+t.test('readFile fills shared memory from a file in a worker, short at its end, and keeps a failure’s errno code', async (t) => {
+  const pool = new CompressionPool();
+  t.teardown(() => pool.close());
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'salvo-read-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // Longer than one of the worker's short reads and not a multiple of it.
+  const bytes = samples().random.subarray(0, 700 * 1024 + 5);
+  const file = path.join(dir, 'f');
+  fs.writeFileSync(file, bytes);
+  const fd = fs.openSync(file, 'r');
+  t.teardown(() => fs.closeSync(fd));
+  const whole = sharedBuffer(bytes.length - 100);
+  t.equal(await pool.readFile(fd, whole, 100), bytes.length - 100, 'every byte from the position on');
+  t.ok(whole.equals(bytes.subarray(100)), 'in place, in order');
+  const past = sharedBuffer(4096);
+  t.equal(await pool.readFile(fd, past, bytes.length - 10), 10, 'fewer at the end of the file');
+  t.ok(past.subarray(0, 10).equals(bytes.subarray(bytes.length - 10)));
+  await t.rejects(pool.readFile(987654, sharedBuffer(16), 0), { code: 'EBADF' }, 'a bad descriptor rejects with its code');
+  t.throws(() => pool.readFile(fd, Buffer.alloc(16), 0), 'memory the worker cannot share is refused');
 });

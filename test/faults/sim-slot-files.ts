@@ -5,7 +5,7 @@
  * datasync, applied in any order, the last one possibly torn.
  */
 import path from 'node:path';
-import type { SlotFile, SlotFiles } from '../../lib/volume/slot-file.js';
+import type { FileReader, SlotFile, SlotFiles } from '../../lib/volume/slot-file.js';
 import { slotFileName } from '../../lib/volume/slot-file.js';
 
 /** Thrown by a slot file when the simulated machine dies in the middle of an operation. */
@@ -70,6 +70,11 @@ class SimSlotFile implements SlotFile {
 
   async readAsync(into: Buffer, offset: number, length: number, position: number): Promise<number> {
     return this.read(into, offset, length, position);
+  }
+
+  // Simulated bytes have no descriptor for a worker to read: read here.
+  async readThrough(_reader: FileReader, into: Buffer, position: number): Promise<number> {
+    return this.read(into, 0, into.length, position);
   }
 
   readv(parts: Buffer[], position: number): number {

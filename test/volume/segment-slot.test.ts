@@ -9,8 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { SegmentSlot } from '../../lib/volume/segment-slot.js';
-import { FsSlotFiles, type SlotFile, type SlotFiles } from '../../lib/volume/slot-file.js';
+import { FsSlotFiles, type FileReader, type SlotFile, type SlotFiles } from '../../lib/volume/slot-file.js';
 import { readInTurn } from '../faults/sim-slot-files.js';
+import { CompressionPool, sharedBuffer } from '../../lib/archive/compression-pool.js';
 
 /** A slot file in memory whose async fdatasyncs finish only when the test says so. */
 class ControlledFile implements SlotFile {
@@ -24,6 +25,9 @@ class ControlledFile implements SlotFile {
   }
   async readAsync(into: Buffer, offset: number, length: number, position: number): Promise<number> {
     return this.read(into, offset, length, position);
+  }
+  async readThrough(_reader: FileReader, into: Buffer, position: number): Promise<number> {
+    return this.read(into, 0, into.length, position);
   }
   readv(parts: Buffer[], position: number): number {
     return readInTurn(this, parts, position);
@@ -140,6 +144,17 @@ function usedSlotOnDisk(t: Tap.Test, version: number): { slot: SegmentSlot; file
   slot.state = 'inactive';
   return { slot, file: path.join(dir, '0000.slot') };
 }
+
+t.test('readRangeThrough reads a slot on disk in a pool worker, zeros past the file’s end', async (t) => {
+  const { slot } = usedSlotOnDisk(t, 2);
+  const pool = new CompressionPool();
+  t.teardown(() => pool.close());
+  const into = sharedBuffer(8192);
+  into.fill(0x11);
+  await slot.readRangeThrough(pool, into, 1024 * 1024 - 4096);
+  t.ok(into.subarray(0, 4096).every((b) => b === 0xab), 'the slot’s last page');
+  t.ok(into.subarray(4096).every((b) => b === 0), 'and zeros where the file ends, not what the buffer held');
+});
 
 t.test('discard in format 2 punches out the headers’ page durably and keeps the rest of the slot for the next segment', async (t) => {
   const { slot, file } = usedSlotOnDisk(t, 2);
