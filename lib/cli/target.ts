@@ -16,7 +16,8 @@ import { slotsDirectory } from '../volume/recovery.js';
 import type { SegmentSource } from '../volume/segment-source.js';
 import type { SnapshotCache } from '../volume/snapshot.js';
 import type { Catalog } from '../volume/synch-point.js';
-import { Volume, configPath, readVolumeConfig } from '../volume/volume.js';
+import { Volume } from '../volume/volume.js';
+import { configPath, readVolumeConfig } from '../format/volume-config.js';
 
 export function isVolumeDirectory(target: string): boolean {
   // Not existsSync: a directory the user may not read must say so, not look empty.

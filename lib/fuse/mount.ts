@@ -13,6 +13,7 @@
  * big_writes option, but it joins its option list with commas, so fsname carries them.
  */
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import { promisify } from 'node:util';
 import Fuse, { type Stat } from 'fuse-native';
 import createDebug from 'debug';
@@ -20,12 +21,15 @@ import { VolumeError } from '../errors.js';
 import type { Volume } from '../volume/volume.js';
 import { snapshotFileName, synchPointTime, type SynchPoint } from '../volume/synch-point.js';
 import { toErrno } from './errno.js';
+import { fuseDeviceDescriptors, isFuseDeviceOpen, isMountpoint } from './mount-table.js';
 import { ReadAhead } from './read-ahead.js';
 
 const debug = createDebug('salvo:fuse');
 const run = promisify(execFile);
 const REQUEST_BYTES_MAX = 128 * 1024;
 const O_ACCMODE = 3;
+/** How often a mount looks for its own unmount from outside (watchForUnmount). */
+const UNMOUNT_WATCH_MS = 1000;
 
 export interface MountOptions {
   allowOther?: boolean;
@@ -61,6 +65,11 @@ export class VolumeMount {
   private readonly readAhead: ReadAhead;
 
   private readonly fuse: Fuse;
+  /** The mountpoint as the kernel lists it (symlinks resolved), once mounted. */
+  private listedAs = '';
+  /** libfuse's descriptor of /dev/fuse for this mount (null if it could not be told apart). */
+  private sessionFd: number | null = null;
+  private unmountWatch: NodeJS.Timeout | null = null;
 
   private constructor(
     readonly volume: Volume,
@@ -81,6 +90,7 @@ export class VolumeMount {
 
   static async mount(volume: Volume, mountpoint: string, options: MountOptions): Promise<VolumeMount> {
     const mount = new VolumeMount(volume, mountpoint, options);
+    const before = new Set(fuseDeviceDescriptors());
     await new Promise<void>((resolve, reject) =>
       mount.fuse.mount((err) =>
         err
@@ -88,8 +98,36 @@ export class VolumeMount {
           : resolve(),
       ),
     );
+    // Asked of our own mount: the root's getattr is answered meanwhile, as the promise waits.
+    mount.listedAs = await fs.promises.realpath(mountpoint);
+    const opened = fuseDeviceDescriptors().filter((fd) => !before.has(fd));
+    mount.sessionFd = opened.length === 1 ? opened[0]! : null;
     debug('mounted %s on %s', volume.dir, mountpoint);
     return mount;
+  }
+
+  /**
+   * Calls `onGone` once the mount has been unmounted from outside salvo (`umount`): libfuse's
+   * loop then ends without a word to the server, which would otherwise go on holding the volume
+   * and its lock for nothing. The sign is libfuse closing its /dev/fuse descriptor, looked for
+   * every second; not the mount table, which a lazy unmount (`umount -l`) leaves while a loop
+   * device still holds the live image and writes through the detached mount. (Nor the open
+   * handles: the kernel drops the release of the last one when it ends the session.)
+   */
+  watchForUnmount(onGone: () => void): void {
+    const fd = this.sessionFd;
+    if (fd === null) return debug('no /dev/fuse descriptor of its own found: an unmount from outside goes unnoticed');
+    this.unmountWatch = setInterval(() => {
+      if (isFuseDeviceOpen(fd)) return;
+      this.stopWatching();
+      onGone();
+    }, UNMOUNT_WATCH_MS);
+    this.unmountWatch.unref();
+  }
+
+  private stopWatching(): void {
+    if (this.unmountWatch) clearInterval(this.unmountWatch);
+    this.unmountWatch = null;
   }
 
   get liveImage(): string {
@@ -107,6 +145,9 @@ export class VolumeMount {
   }
 
   async unmount(): Promise<void> {
+    this.stopWatching();
+    // Gone from the mount table already (`umount`, `umount -l` from outside): fusermount would fail.
+    if (!isMountpoint(this.listedAs)) return debug('%s was unmounted from outside', this.mountpoint);
     await new Promise<void>((resolve, reject) => this.fuse.unmount((err) => (err ? reject(err) : resolve())));
     debug('unmounted %s', this.mountpoint);
   }

@@ -11,17 +11,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import createDebug from 'debug';
-import { VolumeError, errnoCode, isVolumeError } from '../errors.js';
+import { VolumeError, isVolumeError } from '../errors.js';
 import { crc32cBlocks } from '../format/checksum.js';
 import { ObjectCipher, cipherFor } from '../format/object-cipher.js';
 import { BLOCK_CRC_SIZE } from '../format/record.js';
 import {
-  decodeVolumeConfig,
+  configPath,
   encodeVolumeConfig,
   newVolumeConfig,
   resolvePolicy,
   type PolicyInput,
   type S3Settings,
+  readVolumeConfig,
   type VolumeConfig,
 } from '../format/volume-config.js';
 import { ArchiveKeys, tailChain, type ArchiveStore, type StoreStats } from '../archive/archive-store.js';
@@ -116,23 +117,6 @@ export interface VolumeStatus extends Pick<VolumeConfig, 'volumeId' | 'sizeBytes
     requests: StoreStats;
   };
   snapshotReads: SourceStats;
-}
-
-export function configPath(dir: string): string {
-  return path.join(dir, 'volume.json');
-}
-
-export function readVolumeConfig(dir: string): VolumeConfig {
-  let text: string;
-  try {
-    text = fs.readFileSync(configPath(dir), 'utf8');
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') {
-      throw new VolumeError('NOT_FOUND', `${dir} is not a salvo volume (no volume.json)`, { hint: 'create one with `salvo init`' });
-    }
-    throw err;
-  }
-  return decodeVolumeConfig(text, configPath(dir));
 }
 
 /** Blocks per scatter read: two buffers each, within the kernel's 1024 (IOV_MAX). */

@@ -91,6 +91,14 @@ t.test('cli: mount refuses a busy volume, a non-empty or missing mountpoint; the
   r = await salvo(['mount', volume, path.join(root, 'missing')]);
   t.equal(r.code, 2);
   oneLine(t, r.stderr, /mountpoint .* does not exist — create it/, 'a missing mountpoint');
+  // --daemon refuses the same in the command itself, before it starts the background mount.
+  r = await salvo(['mount', volume, full, '--daemon']);
+  t.equal(r.code, 2);
+  oneLine(t, r.stderr, /mountpoint .* is not empty — mount on an empty directory/, '--daemon: a non-empty mountpoint');
+  r = await salvo(['mount', path.join(root, 'nowhere'), path.join(root, 'missing'), '--daemon']);
+  t.equal(r.code, 2);
+  oneLine(t, r.stderr, /NOT_FOUND: .*nowhere is not a salvo volume \(no volume.json\) — create one with `salvo init`/, '--daemon: a path that is not a volume');
+  t.notOk(fs.existsSync(path.join(root, 'nowhere')), 'and leaves nothing there');
 
   const mnt = path.join(root, 'mnt');
   await cleanup.salvoMount(volume, mnt);

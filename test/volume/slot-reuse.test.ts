@@ -14,7 +14,8 @@ import { firstBadEntry } from '../../lib/format/checksum.js';
 import { RECORD_HEADER_SIZE, RecordType, encodeRecordHeader, entrySeed } from '../../lib/format/record.js';
 import { decodeSegmentHeader } from '../../lib/format/segment-header.js';
 import { scanSegment } from '../../lib/volume/segment-scan.js';
-import { Volume, readVolumeConfig } from '../../lib/volume/volume.js';
+import { Volume } from '../../lib/volume/volume.js';
+import { readVolumeConfig } from '../../lib/format/volume-config.js';
 import { createTempVolume, SMALL_POLICY, tempDir } from '../helpers/temp-volume.js';
 
 /** The newest segment of a closed volume: its slot file, bytes, sequence and where its records end. */

@@ -22,7 +22,7 @@ export async function listPoints(target: string): Promise<ListedPoint[]> {
     import('../../volume/segment-slot.js'),
     import('../../volume/slot-file.js'),
     import('../../volume/recovery.js'),
-    import('../../volume/volume.js'),
+    import('../../format/volume-config.js'),
     import('../target.js'),
   ]);
   if (isVolumeDirectory(target)) {

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import createDebug from 'debug';
 import { VolumeError, errnoCode } from '../../errors.js';
 import { parseDuration, parseSize } from '../../format/units.js';
+import { readVolumeConfig } from '../../format/volume-config.js';
 import { ControlServer, controlSocketPath } from '../../agent/control.js';
 import type { VolumeMount } from '../../fuse/mount.js';
 import { print } from '../output.js';
@@ -94,12 +95,19 @@ export async function serveMount(dir: string, mountpoint: string, options: Mount
   }
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  mount.watchForUnmount(() => {
+    process.stderr.write(`salvo: ${mountpoint} was unmounted from outside salvo; closing the volume\n`);
+    void shutdown('unmounted from outside');
+  });
   onReady();
   await done;
 }
 
 /** Starts `salvo mount` again in the background and returns once the mount answers. */
 async function daemonize(dir: string, mountpoint: string, options: MountCommandOptions): Promise<void> {
+  // What the mount would refuse, refused here in one line (not from a log left in a stray directory).
+  readVolumeConfig(dir);
+  await checkMountpoint(mountpoint);
   const logFile = path.join(dir, 'mount.log');
   const log = fs.openSync(logFile, 'a', 0o600);
   const args = [path.resolve(process.argv[1]!), 'mount', dir, mountpoint];

@@ -1,20 +1,13 @@
 import { execFile } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { VolumeError, errnoCode, isVolumeError } from '../../errors.js';
 import { controlRequest, resolveControl } from '../../agent/control.js';
+import { isMountpoint } from '../../fuse/mount-table.js';
 import { print } from '../output.js';
 
 const run = promisify(execFile);
-
-function isMounted(mountpoint: string): boolean {
-  return fs
-    .readFileSync('/proc/mounts', 'utf8')
-    .split('\n')
-    .some((line) => line.split(' ')[1] === mountpoint);
-}
 
 function isRunning(pid: number): boolean {
   try {
@@ -38,12 +31,12 @@ export async function unmount(mountpoint: string): Promise<void> {
     pid = control.pid;
     await controlRequest(control.socket, { cmd: 'unmount' });
   } catch (err) {
-    if (!isVolumeError(err, 'NOT_MOUNTED') || !isMounted(target)) throw err;
+    if (!isVolumeError(err, 'NOT_MOUNTED') || !isMountpoint(target)) throw err;
     await run('fusermount', ['-u', '-z', target]); // the serving process is gone: nothing to flush
   }
-  const stillThere = () => isMounted(target) || (pid !== undefined && isRunning(pid));
+  const stillThere = () => isMountpoint(target) || (pid !== undefined && isRunning(pid));
   for (let waited = 0; stillThere(); waited += 100) {
-    if (waited > 60_000) throw new VolumeError('COMMAND_FAILED', `${target} ${isMounted(target) ? 'is still mounted' : `was unmounted but its process ${pid} still runs`} after 60 s`);
+    if (waited > 60_000) throw new VolumeError('COMMAND_FAILED', `${target} ${isMountpoint(target) ? 'is still mounted' : `was unmounted but its process ${pid} still runs`} after 60 s`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
