@@ -290,6 +290,8 @@ async function rounds(
     for (const w of WORKLOADS.filter((x) => workloads.includes(x.key))) {
       for (const t of targets) {
         const copiedBefore = await copiedForward(t);
+        const settled = await settle();
+        if (settled > 0.1) log(`${what}: sync before ${w.key} on ${t.key} took ${settled.toFixed(2)} s`);
         const result = await runFio(jobFor(w, sizeBytes, s.runtimeSeconds), filenameOf(t));
         samples[t.key][w.key].push(result);
         // salvo's copy-forward during the job (retirements it had to make): a job that copies runs slower.
@@ -302,6 +304,18 @@ async function rounds(
     }
   }
   return { samples, catchUp, seqWrites };
+}
+
+/**
+ * Writes back what the jobs before left dirty, machine-wide, and returns how long it took (s):
+ * the plain file's sequential writes leave gigabytes in the page cache, and without this the
+ * disk writes them back during the next targets' jobs, which pay for it (salvo most, whose
+ * archive and fdatasyncs use the same disk).
+ */
+async function settle(): Promise<number> {
+  const start = performance.now();
+  await exec('sync', []);
+  return (performance.now() - start) / 1000;
 }
 
 /** One of salvo's sequential write jobs: its rate, and the live data its retirements copied forward meanwhile. */

@@ -99,7 +99,8 @@ export class VolumeMount {
       ),
     );
     // Asked of our own mount: the root's getattr is answered meanwhile, as the promise waits.
-    mount.listedAs = await fs.promises.realpath(mountpoint);
+    // (Were it to fail, the path as given: a mount must not be left behind for this.)
+    mount.listedAs = await fs.promises.realpath(mountpoint).catch(() => mountpoint);
     const opened = fuseDeviceDescriptors().filter((fd) => !before.has(fd));
     mount.sessionFd = opened.length === 1 ? opened[0]! : null;
     debug('mounted %s on %s', volume.dir, mountpoint);
