@@ -540,7 +540,7 @@ export const bench: Benchmark = {
   name: 'fuse-io',
   title: 'Live image I/O against the ceilings',
   description:
-    'fio (direct=1, libaio, iodepth 16) through loop devices on five files of the same size: a plain file (kernel only), a minimal fuse-native pass-through to a local file twice (with synchronous calls, the fastest a Node pass-through can be here; and with async calls through libuv’s thread pool, as a Node FUSE server is usually written), an in-memory fuse-native file (all with 128 KiB requests and no per-request timer), and salvo’s live image; then the same through ext4 made on each device.',
+    'fio (direct=1, libaio, iodepth 16) through loop devices on five files of the same size: a plain file (kernel only), a minimal fuse-native pass-through to a local file twice (with synchronous calls, the fastest a Node pass-through can be here; and with async calls through libuv’s thread pool, as a Node FUSE server is usually written), an in-memory fuse-native file (all with 128 KiB requests and no per-request timer), and salvo’s live image; then the same through ext4 made on each device. Every job starts after a sync.',
   async run(options) {
     const unavailable = await fuseLoopUnavailable();
     if (unavailable) return { tables: [], skipped: unavailable };

@@ -29,7 +29,7 @@ export interface ArchiveItem {
   rawStart: number;
   /** Summary of exactly the records in [rawStart, summary.rawEnd). */
   summary: SegmentSummary;
-  /** Reads raw bytes [position, position + into.length) of the segment from its slot into `into` (shared memory) through `reader`. */
+  /** Reads raw bytes [position, position + into.length) of the segment from its slot into `into` (shared memory), through `reader` if it will. */
   readInto(into: Buffer, position: number, reader: FileReader): Promise<void>;
 }
 

@@ -1,8 +1,8 @@
 /**
  * zstd compression off the event loop. zstd-napi is synchronous (~0.1 s for a 64 MiB segment
  * at level 3): run on the main thread it would stall every FUSE request, so chunks are
- * compressed and decompressed in a small pool of worker threads. The same workers read the
- * segment the archive is about to compress (readFile), at their low priority.
+ * compressed and decompressed in a small pool of worker threads. The same workers read each
+ * sealed segment the archive is about to compress (readFile), at their low priority.
  *
  * The worker is a few lines of CommonJS passed as a string, so that it runs the same way
  * whether salvo runs compiled or from TypeScript under the test runner.
@@ -170,7 +170,7 @@ export class CompressionPool {
   /**
    * Fills `dst` (shared memory) from file descriptor `fd` at `position` in a worker, at its low
    * priority and in short reads (READ_PIECE_BYTES); resolves to the bytes read, fewer only at
-   * the file's end. The archive reads its segments so. `dst` may not be touched until it settles.
+   * the file's end. The archive reads sealed segments so. `dst` may not be touched until it settles.
    */
   readFile(fd: number, dst: Buffer, position: number): Promise<number> {
     assert(dst.buffer instanceof SharedArrayBuffer, 'readFile works in shared memory');

@@ -103,7 +103,7 @@ export class SegmentSlot {
     }
   }
 
-  /** Fills `into` (shared memory) from `position` through `reader` (zeros past the file's end): the archive's read of what it ships. */
+  /** Fills `into` (shared memory) from `position` through `reader` (zeros past the file's end): the archive's read of a sealed segment. */
   async readRangeThrough(reader: FileReader, into: Buffer, position: number): Promise<void> {
     const n = await this.file.readThrough(reader, into, position);
     if (n < into.length) into.fill(0, n);
@@ -125,7 +125,8 @@ export class SegmentSlot {
     return bytes;
   }
 
-  private async readRangeInto(into: Buffer, position: number): Promise<void> {
+  /** The same into `into` (all of it; zeros past the file's end): also the archive's read of a tail. */
+  async readRangeInto(into: Buffer, position: number): Promise<void> {
     const pieceBytes = 4 * 1024 * 1024;
     for (let done = 0; done < into.length; ) {
       const want = Math.min(pieceBytes, into.length - done);

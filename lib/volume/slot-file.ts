@@ -40,7 +40,7 @@ export interface SlotFile {
 /**
  * Reads a file by descriptor somewhere other than the event loop and libuv's threads: the
  * compression pool's low-priority workers (CompressionPool.readFile), where the archive reads
- * each segment it ships without taking a core from the threads that serve the volume.
+ * each sealed segment it ships without taking a core from the threads that serve the volume.
  */
 export interface FileReader {
   readFile(fd: number, into: Buffer, position: number): Promise<number>;
