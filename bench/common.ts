@@ -12,6 +12,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isMountpoint } from '../lib/fuse/mount-table.js';
+import { isProcessAlive } from '../lib/volume/volume-lock.js';
 
 export interface BenchOptions {
   /** Tiny inputs, one run: a smoke test that the benchmark still works. */
@@ -220,11 +222,7 @@ export async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<
 }
 
 export function isMounted(mountpoint: string): boolean {
-  const target = path.resolve(mountpoint);
-  return fs
-    .readFileSync('/proc/mounts', 'utf8')
-    .split('\n')
-    .some((line) => line.split(' ')[1] === target);
+  return isMountpoint(path.resolve(mountpoint));
 }
 
 export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000, stepMs = 50): Promise<void> {
@@ -421,23 +419,14 @@ export async function mountExisting(cleanup: Cleanup, dir: string, mountpoint: s
       } catch {
         /* already gone */
       }
-      await waitFor('the mount to exit', () => !pidAlive(control.pid), 10_000).catch(() => undefined);
+      await waitFor('the mount to exit', () => !isProcessAlive(control.pid), 10_000).catch(() => undefined);
       if (isMounted(mountpoint)) await exec('umount', ['-l', mountpoint]).catch(() => undefined);
       throw err;
     }
-    await waitFor('the mount process to exit', () => !pidAlive(control.pid), 30_000).catch(() => undefined);
+    await waitFor('the mount process to exit', () => !isProcessAlive(control.pid), 30_000).catch(() => undefined);
   };
   const run = cleanup.add(`salvo unmount ${mountpoint}`, unmount);
   return { dir, archive, mountpoint, image: path.join(mountpoint, 'live/volume.img'), pid: control.pid, socket: control.socket, unmount: run };
-}
-
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 // --- machine and entry points

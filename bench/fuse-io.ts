@@ -307,10 +307,9 @@ async function rounds(
 }
 
 /**
- * Writes back what the jobs before left dirty, machine-wide, and returns how long it took (s):
- * the plain file's sequential writes leave gigabytes in the page cache, and without this the
- * disk writes them back during the next targets' jobs, which pay for it (salvo most, whose
- * archive and fdatasyncs use the same disk).
+ * Writes back what the jobs before left dirty, machine-wide, and returns how long it took (s),
+ * so that no job shares the disk with the writeback of another (salvo's archive and fdatasyncs
+ * use the same disk). Measured here: at most 0.3 s, after the plain file's jobs.
  */
 async function settle(): Promise<number> {
   const start = performance.now();

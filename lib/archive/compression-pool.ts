@@ -31,8 +31,9 @@ const WORKER_NICE = 10;
  * readFile's pieces. One pread of 4 MiB from the page cache runs ~2 ms in the kernel, where this
  * kernel (PREEMPT_NONE) lets no waiting thread in; each return to user space does. Read so on
  * libuv's threads (nice 0), the archive's 64 MiB read of a sealed segment held random 4k writes
- * through FUSE back 1.5–5 ms again and again for ~40 ms after every roll: fio's p99 7.4 ms, p99.9
- * 21 ms against 4.1–5.3 and 8.7–11 ms read in these workers by 256 KiB.
+ * through FUSE back 1.5–5 ms again and again for ~40 ms after every roll: fio's p99 6.8–7.8 ms,
+ * p99.9 21 ms (three runs) against 3.8–5.3 and 8.7–11.7 ms (four runs) read by a nice-10 worker
+ * by 256 KiB; by 256 KiB on libuv's threads, 7.3–8.2 ms (two runs).
  */
 const READ_PIECE_BYTES = 256 * 1024;
 

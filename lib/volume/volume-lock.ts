@@ -19,7 +19,7 @@ export class VolumeLock {
         if (errnoCode(err) !== 'EEXIST') throw err;
       }
       const owner = VolumeLock.owner(dir);
-      if (owner !== null && owner !== process.pid && isAlive(owner)) {
+      if (owner !== null && owner !== process.pid && isProcessAlive(owner)) {
         throw new VolumeError('LOCKED', `volume ${dir} is in use by process ${owner}`, {
           hint: 'unmount it first (`salvo unmount <mountpoint>`), or read its archive instead',
         });
@@ -44,8 +44,8 @@ export class VolumeLock {
   }
 }
 
-/** A killed mount may linger as a zombie until its parent reaps it: that does not count as alive. */
-function isAlive(pid: number): boolean {
+/** Whether process `pid` runs (another user's counts). A killed mount may linger as a zombie until its parent reaps it: that does not count as alive. */
+export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (err) {

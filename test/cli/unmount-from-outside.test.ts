@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { Volume } from '../../lib/volume/volume.js';
+import { isProcessAlive } from '../../lib/volume/volume-lock.js';
 import { Cleanup, must, run, salvo, systemReady } from '../helpers/system.js';
 import { tempDir } from '../helpers/temp-volume.js';
 
@@ -15,21 +16,12 @@ async function mountPid(mountpoint: string): Promise<number> {
   return (JSON.parse((await salvo(['status', mountpoint, '--json'])).stdout) as { pid: number }).pid;
 }
 
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function exitsWithin(pid: number, ms: number): Promise<boolean> {
   for (let waited = 0; waited < ms; waited += 100) {
-    if (!running(pid)) return true;
+    if (!isProcessAlive(pid)) return true;
     await new Promise((r) => setTimeout(r, 100));
   }
-  return !running(pid);
+  return !isProcessAlive(pid);
 }
 
 async function newVolume(t: Tap.Test): Promise<{ root: string; volume: string; mnt: string }> {
@@ -67,7 +59,7 @@ t.test('umount -l while a loop device holds the live image: served until the dev
   t.not((await run('umount', [mnt])).code, 0, 'a plain umount is refused while the device is attached');
   await must('umount', ['-l', mnt]);
   await new Promise((r) => setTimeout(r, 2500));
-  t.ok(running(pid), 'after a lazy unmount the process still serves the device');
+  t.ok(isProcessAlive(pid), 'after a lazy unmount the process still serves the device');
   fs.writeFileSync(source, data.subarray(1024 * 1024));
   await must('dd', [`if=${source}`, `of=${device}`, 'bs=1M', 'seek=1', 'oflag=direct', 'status=none']);
   await must('losetup', ['--detach', device]);
