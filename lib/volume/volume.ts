@@ -433,21 +433,27 @@ export class Volume {
       this.checkOpen();
       this.checkRange(position, data.length);
       if (data.length === 0) return;
-      this.wrote();
-      const bs = this.config.blockSizeBytes;
-      const first = Math.floor(position / bs);
-      if (position % bs === 0 && data.length % bs === 0) {
-        await this.log.appendBlocks(first, data);
-        return;
+      // Quiet time counts from the end of a write: a roll that takes longer than the idle
+      // time is part of the burst, not a pause in it (copyAheadWhenIdle).
+      try {
+        await this.appendAt(data, position);
+      } finally {
+        this.wrote();
       }
-      // Unaligned: read-modify-write of the blocks it touches.
-      const last = Math.floor((position + data.length - 1) / bs);
-      const merged = Buffer.allocUnsafe((last - first + 1) * bs);
-      this.readInto(merged.subarray(0, bs), first * bs);
-      if (last > first) this.readInto(merged.subarray(merged.length - bs), last * bs);
-      data.copy(merged, position - first * bs);
-      await this.log.appendBlocks(first, merged);
     });
+  }
+
+  private async appendAt(data: Buffer, position: number): Promise<void> {
+    const bs = this.config.blockSizeBytes;
+    const first = Math.floor(position / bs);
+    if (position % bs === 0 && data.length % bs === 0) return this.log.appendBlocks(first, data);
+    // Unaligned: read-modify-write of the blocks it touches.
+    const last = Math.floor((position + data.length - 1) / bs);
+    const merged = Buffer.allocUnsafe((last - first + 1) * bs);
+    this.readInto(merged.subarray(0, bs), first * bs);
+    if (last > first) this.readInto(merged.subarray(merged.length - bs), last * bs);
+    data.copy(merged, position - first * bs);
+    return this.log.appendBlocks(first, merged);
   }
 
   private wrote(): void {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { slotsDirectory } from '../../lib/volume/recovery.js';
+import type { Volume } from '../../lib/volume/volume.js';
 import { createTempVolume, prng, slotFilesWith, SMALL_POLICY } from '../helpers/temp-volume.js';
 
 const BS = 4096;
@@ -176,6 +177,31 @@ t.test('volume: an idle spell drains as many rolls ahead as the last burst made,
   t.same(volume.read(0, policy.sizeBytes), model);
   t.equal(await burst(3), 0, 'the next burst of three rolls copied nothing');
   t.same(volume.read(0, policy.sizeBytes), model);
+});
+
+t.test('volume: a write slower than the idle time is part of the burst: no copy-ahead starts under it', async (t) => {
+  const policy = { ...SMALL_POLICY, workingSetSegments: 12, spareSegments: 4 };
+  const { dir, volume: first, reopen } = await createTempVolume(t, policy, { copyAheadIdleMs: 60_000 });
+  // Cold blocks spread over the working set, a few to each segment between rewrites of four hot ones.
+  let n = 0;
+  const hot = (volume: Volume) => volume.write(Buffer.alloc(BS, 1 + (n % 250)), (n++ % 4) * BS);
+  for (let cold = 4; cold < 64; cold++) {
+    await first.write(Buffer.alloc(BS, cold), cold * BS);
+    for (let i = 0; i < 4; i++) await hot(first);
+  }
+  while (first.log.workingSet().length < policy.workingSetSegments) await hot(first);
+  await first.close();
+  // Every flush (a roll's among them) takes three idle times; the writes come back to back.
+  const slow = slotFilesWith(dir, (file) => ({
+    datasyncAsync: () => new Promise<void>((resolve, reject) => setTimeout(() => file.datasyncAsync().then(resolve, reject), 90)),
+  }));
+  const volume = await reopen({ slotFiles: slow, copyAheadIdleMs: 30 });
+  t.teardown(() => volume.close().catch(() => undefined));
+  const sealed = volume.log.counters.segmentsSealed;
+  while (volume.log.counters.segmentsSealed < sealed + 3) await hot(volume);
+  t.ok(volume.log.counters.bytesCopiedForward > 0, 'the rolls retired segments holding cold blocks');
+  t.equal(volume.log.counters.bytesCopiedAhead, 0, 'nothing was copied ahead while the writes went on');
+  for (let cold = 4; cold < 64; cold++) t.same(volume.read(cold * BS, BS), Buffer.alloc(BS, cold));
 });
 
 t.test('volume: a retirement reads only the live entries of its segment', async (t) => {
