@@ -132,6 +132,8 @@ const COPY_AHEAD_BATCH_BYTES = 1024 * 1024;
  * more segments due, and this bounds the chase.
  */
 const COPY_AHEAD_SEGMENTS_A_ROLL = 2;
+/** An idle spell drains as far ahead as the largest of this many recent bursts rolled. */
+const COPY_AHEAD_BURSTS_REMEMBERED = 8;
 
 export class Volume {
   private readonly mutex = new Mutex();
@@ -148,12 +150,14 @@ export class Volume {
   private lastWriteMs = 0;
   private copyAheadTimer: NodeJS.Timeout | null = null;
   /**
-   * The idle spell under way, if any: how many rolls ahead it drains and what it may still copy;
-   * and segmentsSealed less the rolls the writes made since the last spell that finished
-   * (copyAheadWhenIdle: the spells' own rolls are not a burst's).
+   * The idle spell under way, if any: the rolls of the burst before it, how many rolls ahead it
+   * drains and what it may still copy; segmentsSealed less the rolls the writes made since the
+   * last spell that finished (copyAheadWhenIdle: the spells' own rolls are not a burst's); and
+   * the rolls of the last bursts, newest last.
    */
-  private idleSpell: { horizon: number; budgetBytes: number } | null = null;
+  private idleSpell: { burstRolls: number; horizon: number; budgetBytes: number } | null = null;
   private sealedNotByBurst = 0;
+  private readonly recentBurstRolls: number[] = [];
   /** Past blocks: from primary storage while slots hold them, else from the archive. */
   readonly source: SegmentSource;
   readonly snapshots: SnapshotCache;
@@ -467,9 +471,13 @@ export class Volume {
   /**
    * Once writes pause, makes the copies that the next rolls' retirements would make under
    * writes (Log.copyAhead), a batch per turn, so that those rolls do not stall the writes that
-   * come next. It reaches as many rolls ahead as the last burst of writes made (at least one):
-   * a burst like it then retires without copying. Draining further would copy cold blocks more
-   * often for nothing.
+   * come next. It reaches as many rolls ahead as the largest of the last bursts of writes made
+   * (at least one): a burst like them then retires without copying, also when small bursts come
+   * between big ones (the last burst alone left a big one after small ones copying under the
+   * writes). The price: blocks copied ahead that the next burst overwrites before their segment
+   * is due were copied for nothing (bench fuse-io, which rewrites one file job after job, one
+   * run each: copies made 20% of the bytes written against 14%). Draining further than any recent burst would copy
+   * cold blocks more often still.
    */
   private copyAheadWhenIdle(): void {
     this.copyAheadTimer = null;
@@ -481,9 +489,9 @@ export class Volume {
     };
     if (quietMs < this.copyAheadIdleMs) return again(this.copyAheadIdleMs - quietMs);
     if (!this.idleSpell) {
-      const rollsByWrites = this.log.counters.segmentsSealed - this.sealedNotByBurst;
-      const horizon = Math.min(Math.max(1, rollsByWrites), this.log.copyAheadHorizonMax);
-      this.idleSpell = { horizon, budgetBytes: horizon * COPY_AHEAD_SEGMENTS_A_ROLL * this.config.segmentSizeBytes };
+      const burstRolls = this.log.counters.segmentsSealed - this.sealedNotByBurst;
+      const horizon = Math.min(Math.max(1, burstRolls, ...this.recentBurstRolls), this.log.copyAheadHorizonMax);
+      this.idleSpell = { burstRolls, horizon, budgetBytes: horizon * COPY_AHEAD_SEGMENTS_A_ROLL * this.config.segmentSizeBytes };
     }
     const spell = this.idleSpell;
     this.mutex
@@ -496,6 +504,8 @@ export class Volume {
         spell.budgetBytes -= this.log.counters.bytesCopiedForward - copied;
         if (more && spell.budgetBytes > 0) return true;
         this.sealedNotByBurst = this.log.counters.segmentsSealed;
+        this.recentBurstRolls.push(spell.burstRolls);
+        if (this.recentBurstRolls.length > COPY_AHEAD_BURSTS_REMEMBERED) this.recentBurstRolls.shift();
         return false;
       })
       .then(

@@ -134,7 +134,7 @@ t.test('volume: once writes pause, copy-forward runs ahead of the next retiremen
   t.same(await snapshot.read(0, cold.length), cold, 'the point before the copies reads the same');
 });
 
-t.test('volume: an idle spell drains as many rolls ahead as the last burst made, so the next such burst copies nothing', async (t) => {
+t.test('volume: an idle spell drains as many rolls ahead as the recent bursts made, so the next such burst copies nothing', async (t) => {
   const policy = { ...SMALL_POLICY, workingSetSegments: 12, spareSegments: 4 };
   // Laid out with no idle spell, then reopened (rolls counted afresh) with a short one.
   const { volume: first, reopen } = await createTempVolume(t, policy, { copyAheadIdleMs: 60_000 });
@@ -167,14 +167,26 @@ t.test('volume: an idle spell drains as many rolls ahead as the last burst made,
     return volume.log.counters.bytesCopiedForward - volume.log.counters.bytesCopiedAhead - byRetirement;
   };
   t.ok((await burst(3)) > 0, 'a burst of three rolls retired segments holding cold blocks: they were copied under the writes');
+  const oldestLive = () => volume.log.workingSet().slice(0, 3).map(liveIn);
+  const idleUntilDrained = async () => {
+    for (let waited = 0; oldestLive().some((live) => live > 0) && waited < 3000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+  };
   // Idle: the copies the next three rolls would make are made now.
   const ahead = volume.log.counters.bytesCopiedAhead;
-  for (let waited = 0; volume.log.workingSet().slice(0, 3).some((s) => liveIn(s) > 0) && waited < 3000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+  await idleUntilDrained();
   t.ok(volume.log.counters.bytesCopiedAhead > ahead, 'idle, cold blocks were copied ahead');
-  t.same(volume.log.workingSet().slice(0, 3).map(liveIn), [0, 0, 0], 'the three segments the next three rolls retire hold nothing live');
+  t.same(oldestLive(), [0, 0, 0], 'the three segments the next three rolls retire hold nothing live');
   await new Promise((r) => setTimeout(r, 200));
   t.ok(liveIn(volume.log.workingSet()[3]!) > 0, 'the spell stopped there: the fourth oldest still holds cold blocks');
   t.same(volume.read(0, policy.sizeBytes), model);
+  t.equal(await burst(3), 0, 'the next burst of three rolls copied nothing');
+  t.same(volume.read(0, policy.sizeBytes), model);
+  // A small burst between big ones: the spell after it still drains as far as a big one reaches.
+  await idleUntilDrained();
+  t.equal(await burst(1), 0, 'a burst of one roll copied nothing');
+  t.ok(liveIn(volume.log.workingSet()[2]!) > 0, 'the third oldest holds cold blocks');
+  await idleUntilDrained();
+  t.same(oldestLive(), [0, 0, 0], 'idle after it, the spell drained three rolls ahead again');
   t.equal(await burst(3), 0, 'the next burst of three rolls copied nothing');
   t.same(volume.read(0, policy.sizeBytes), model);
 });
