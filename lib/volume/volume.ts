@@ -476,8 +476,8 @@ export class Volume {
    * between big ones (the last burst alone left a big one after small ones copying under the
    * writes). The price: blocks copied ahead that the next burst overwrites before their segment
    * is due were copied for nothing (bench fuse-io, which rewrites one file job after job, one
-   * run each: copies made 20% of the bytes written against 14%). Draining further than any recent burst would copy
-   * cold blocks more often still.
+   * run each: copies made 20% of the bytes written against 14%). Draining further than any
+   * recent burst would copy cold blocks more often still.
    */
   private copyAheadWhenIdle(): void {
     this.copyAheadTimer = null;

@@ -134,8 +134,25 @@ t.test('volume: once writes pause, copy-forward runs ahead of the next retiremen
   t.same(await snapshot.read(0, cold.length), cold, 'the point before the copies reads the same');
 });
 
+/** A working set of twelve segments for the copy-ahead tests: room to lay cold blocks over many segments. */
+const COLD_POLICY = { ...SMALL_POLICY, workingSetSegments: 12, spareSegments: 4 };
+
+/**
+ * Writes cold blocks 4–63 once, a few to each segment between rewrites of hot blocks 0–3, until
+ * the working set is full. Returns the count of hot writes, for the caller to go on from.
+ */
+async function layOutColdBlocks(volume: Volume, write: (block: number, fill: number) => Promise<void>): Promise<number> {
+  let n = 0;
+  for (let cold = 4; cold < 64; cold++) {
+    await write(cold, cold);
+    for (let i = 0; i < 4; i++) await write(n++ % 4, 1 + (n % 250));
+  }
+  while (volume.log.workingSet().length < COLD_POLICY.workingSetSegments) await write(n++ % 4, 1 + (n % 250));
+  return n;
+}
+
 t.test('volume: an idle spell drains as many rolls ahead as the recent bursts made, so the next such burst copies nothing', async (t) => {
-  const policy = { ...SMALL_POLICY, workingSetSegments: 12, spareSegments: 4 };
+  const policy = COLD_POLICY;
   // Laid out with no idle spell, then reopened (rolls counted afresh) with a short one.
   const { volume: first, reopen } = await createTempVolume(t, policy, { copyAheadIdleMs: 60_000 });
   let volume = first;
@@ -145,13 +162,7 @@ t.test('volume: an idle spell drains as many rolls ahead as the recent bursts ma
     await volume.write(data, block * BS);
     data.copy(model, block * BS);
   };
-  // Cold blocks written once, a few to each segment between rewrites of four hot ones.
-  let n = 0;
-  for (let cold = 4; cold < 64; cold++) {
-    await write(cold, cold);
-    for (let i = 0; i < 4; i++) await write(n++ % 4, 1 + (n % 250));
-  }
-  while (volume.log.workingSet().length < policy.workingSetSegments) await write(n++ % 4, 1 + (n % 250));
+  let n = await layOutColdBlocks(volume, write);
   await volume.close();
   volume = await reopen({ copyAheadIdleMs: 30 });
   t.teardown(() => volume.close().catch(() => undefined));
@@ -192,16 +203,8 @@ t.test('volume: an idle spell drains as many rolls ahead as the recent bursts ma
 });
 
 t.test('volume: a write slower than the idle time is part of the burst: no copy-ahead starts under it', async (t) => {
-  const policy = { ...SMALL_POLICY, workingSetSegments: 12, spareSegments: 4 };
-  const { dir, volume: first, reopen } = await createTempVolume(t, policy, { copyAheadIdleMs: 60_000 });
-  // Cold blocks spread over the working set, a few to each segment between rewrites of four hot ones.
-  let n = 0;
-  const hot = (volume: Volume) => volume.write(Buffer.alloc(BS, 1 + (n % 250)), (n++ % 4) * BS);
-  for (let cold = 4; cold < 64; cold++) {
-    await first.write(Buffer.alloc(BS, cold), cold * BS);
-    for (let i = 0; i < 4; i++) await hot(first);
-  }
-  while (first.log.workingSet().length < policy.workingSetSegments) await hot(first);
+  const { dir, volume: first, reopen } = await createTempVolume(t, COLD_POLICY, { copyAheadIdleMs: 60_000 });
+  let n = await layOutColdBlocks(first, (block, fill) => first.write(Buffer.alloc(BS, fill), block * BS));
   await first.close();
   // Every flush (a roll's among them) takes three idle times; the writes come back to back.
   const slow = slotFilesWith(dir, (file) => ({
@@ -210,7 +213,7 @@ t.test('volume: a write slower than the idle time is part of the burst: no copy-
   const volume = await reopen({ slotFiles: slow, copyAheadIdleMs: 30 });
   t.teardown(() => volume.close().catch(() => undefined));
   const sealed = volume.log.counters.segmentsSealed;
-  while (volume.log.counters.segmentsSealed < sealed + 3) await hot(volume);
+  while (volume.log.counters.segmentsSealed < sealed + 3) await volume.write(Buffer.alloc(BS, 1 + (n % 250)), (n++ % 4) * BS);
   t.ok(volume.log.counters.bytesCopiedForward > 0, 'the rolls retired segments holding cold blocks');
   t.equal(volume.log.counters.bytesCopiedAhead, 0, 'nothing was copied ahead while the writes went on');
   for (let cold = 4; cold < 64; cold++) t.same(volume.read(cold * BS, BS), Buffer.alloc(BS, cold));
