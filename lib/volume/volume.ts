@@ -150,12 +150,12 @@ export class Volume {
   private lastWriteMs = 0;
   private copyAheadTimer: NodeJS.Timeout | null = null;
   /**
-   * The idle spell under way, if any: the rolls of the burst before it, how many rolls ahead it
-   * drains and what it may still copy; segmentsSealed less the rolls the writes made since the
-   * last spell that finished (copyAheadWhenIdle: the spells' own rolls are not a burst's); and
-   * the rolls of the last bursts, newest last.
+   * The idle spell under way, if any: how many rolls ahead it drains and what it may still copy;
+   * segmentsSealed less the rolls the writes made since the last spell that finished
+   * (copyAheadWhenIdle: the spells' own rolls are not a burst's); and the rolls of the last
+   * bursts, newest last.
    */
-  private idleSpell: { burstRolls: number; horizon: number; budgetBytes: number } | null = null;
+  private idleSpell: { horizon: number; budgetBytes: number } | null = null;
   private sealedNotByBurst = 0;
   private readonly recentBurstRolls: number[] = [];
   /** Past blocks: from primary storage while slots hold them, else from the archive. */
@@ -447,7 +447,7 @@ export class Volume {
     });
   }
 
-  private async appendAt(data: Buffer, position: number): Promise<void> {
+  private appendAt(data: Buffer, position: number): Promise<void> {
     const bs = this.config.blockSizeBytes;
     const first = Math.floor(position / bs);
     if (position % bs === 0 && data.length % bs === 0) return this.log.appendBlocks(first, data);
@@ -489,9 +489,8 @@ export class Volume {
     };
     if (quietMs < this.copyAheadIdleMs) return again(this.copyAheadIdleMs - quietMs);
     if (!this.idleSpell) {
-      const burstRolls = this.log.counters.segmentsSealed - this.sealedNotByBurst;
-      const horizon = Math.min(Math.max(1, burstRolls, ...this.recentBurstRolls), this.log.copyAheadHorizonMax);
-      this.idleSpell = { burstRolls, horizon, budgetBytes: horizon * COPY_AHEAD_SEGMENTS_A_ROLL * this.config.segmentSizeBytes };
+      const horizon = Math.min(Math.max(1, this.burstRolls(), ...this.recentBurstRolls), this.log.copyAheadHorizonMax);
+      this.idleSpell = { horizon, budgetBytes: horizon * COPY_AHEAD_SEGMENTS_A_ROLL * this.config.segmentSizeBytes };
     }
     const spell = this.idleSpell;
     this.mutex
@@ -503,9 +502,9 @@ export class Volume {
         this.sealedNotByBurst += this.log.counters.segmentsSealed - sealed;
         spell.budgetBytes -= this.log.counters.bytesCopiedForward - copied;
         if (more && spell.budgetBytes > 0) return true;
-        this.sealedNotByBurst = this.log.counters.segmentsSealed;
-        this.recentBurstRolls.push(spell.burstRolls);
+        this.recentBurstRolls.push(this.burstRolls());
         if (this.recentBurstRolls.length > COPY_AHEAD_BURSTS_REMEMBERED) this.recentBurstRolls.shift();
+        this.sealedNotByBurst = this.log.counters.segmentsSealed;
         return false;
       })
       .then(
@@ -515,6 +514,11 @@ export class Volume {
         // A failing copy (a full disk) fails the next write or roll the same way; that one reports it.
         (err: unknown) => debug('copy-forward ahead of retirement failed: %s', (err as Error).message),
       );
+  }
+
+  /** Rolls the writes made since the last idle spell finished (a write ends a spell before it can). */
+  private burstRolls(): number {
+    return this.log.counters.segmentsSealed - this.sealedNotByBurst;
   }
 
   /** Records a synch point: the volume's blocks are consistent now (claim 1). Durable when it resolves. */
