@@ -1,5 +1,5 @@
 /*
- * File operations Node has no call for, each a promise settled from the thread pool:
+ * Calls Node has none for, each a promise settled from the thread pool:
  *
  * dropCache(fd): posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED). salvo lets go of the page cache
  * behind archive objects once they are durable (lib/util/page-cache.ts says why).
@@ -9,18 +9,26 @@
  * metadata change the filesystem's journal makes whole or not at all, where zeroing the header
  * with a write could tear and leave a damaged header in front of the old segment's records.
  * Rejects with code EOPNOTSUPP where the filesystem cannot punch holes.
+ *
+ * releasePages(bytes): madvise(MADV_DONTNEED) over the whole pages inside a Uint8Array's memory,
+ * which then reads as zeros and holds no memory until written again. The archiver keeps its
+ * scratch for shared memory for life and gives its pages back whenever its queue empties
+ * (lib/archive/archiver.ts): dropping the buffer instead frees nothing until every worker that
+ * saw it has collected its garbage, which an idle worker never does.
  */
 #define _GNU_SOURCE /* strerrorname_np, fallocate */
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-typedef enum { DROP_CACHE, PUNCH_HOLE } Op;
+typedef enum { DROP_CACHE, PUNCH_HOLE, RELEASE_PAGES } Op;
 
 typedef struct {
   napi_async_work work;
@@ -29,6 +37,9 @@ typedef struct {
   int fd;
   int64_t offset;
   int64_t length;
+  /* RELEASE_PAGES: the memory, and a reference that keeps its owner alive until the job completes. */
+  uint8_t *data;
+  napi_ref owner;
   int err;
 } Job;
 
@@ -37,6 +48,11 @@ static void execute(napi_env env, void *data) {
   Job *job = data;
   if (job->op == DROP_CACHE) {
     job->err = posix_fadvise(job->fd, 0, 0, POSIX_FADV_DONTNEED);
+  } else if (job->op == RELEASE_PAGES) {
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t start = ((uintptr_t)job->data + page - 1) & ~(page - 1);
+    uintptr_t end = ((uintptr_t)job->data + (uintptr_t)job->length) & ~(page - 1);
+    job->err = end <= start || madvise((void *)start, end - start, MADV_DONTNEED) == 0 ? 0 : errno;
   } else {
     job->err = fallocate(job->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, job->offset, job->length) == 0 ? 0 : errno;
   }
@@ -58,6 +74,7 @@ static void complete(napi_env env, napi_status status, void *data) {
     int err = status == napi_ok ? job->err : ECANCELED;
     char message[160];
     if (job->op == DROP_CACHE) snprintf(message, sizeof message, "posix_fadvise(DONTNEED) of fd %d: %s", job->fd, strerror(err));
+    else if (job->op == RELEASE_PAGES) snprintf(message, sizeof message, "madvise(DONTNEED) of %lld bytes: %s", (long long)job->length, strerror(err));
     else snprintf(message, sizeof message, "fallocate(PUNCH_HOLE) of fd %d at %lld, %lld bytes: %s", job->fd, (long long)job->offset, (long long)job->length, strerror(err));
     napi_value code, text;
     napi_create_string_utf8(env, errno_code(err), NAPI_AUTO_LENGTH, &code);
@@ -66,6 +83,7 @@ static void complete(napi_env env, napi_status status, void *data) {
     napi_set_named_property(env, result, "code", code);
     napi_reject_deferred(env, job->deferred, result);
   }
+  if (job->owner) napi_delete_reference(env, job->owner);
   napi_delete_async_work(env, job->work);
   free(job);
 }
@@ -116,10 +134,32 @@ static napi_value punch_hole(napi_env env, napi_callback_info info) {
   return queue(env, job, "salvo:punchHole");
 }
 
+static napi_value release_pages(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  bool is_typedarray = false;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_is_typedarray(env, argv[0], &is_typedarray) != napi_ok || !is_typedarray ||
+      napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "releasePages(bytes): bytes must be a Uint8Array");
+    return NULL;
+  }
+  Job *job = new_job(env, RELEASE_PAGES, -1);
+  if (!job) return NULL;
+  job->data = data, job->length = (int64_t)length;
+  napi_create_reference(env, argv[0], 1, &job->owner);
+  return queue(env, job, "salvo:releasePages");
+}
+
 void register_file_ops(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "dropCache", NAPI_AUTO_LENGTH, drop_cache, NULL, &fn);
   napi_set_named_property(env, exports, "dropCache", fn);
   napi_create_function(env, "punchHole", NAPI_AUTO_LENGTH, punch_hole, NULL, &fn);
   napi_set_named_property(env, exports, "punchHole", fn);
+  napi_create_function(env, "releasePages", NAPI_AUTO_LENGTH, release_pages, NULL, &fn);
+  napi_set_named_property(env, exports, "releasePages", fn);
 }

@@ -1,7 +1,7 @@
 /**
  * salvo's own native addon (native/, built by `npm ci` with node-gyp): posix_fadvise for the
- * page cache (page-cache.ts), punching holes (volume/slot-file.ts) and a batched CRC32C
- * (format/checksum.ts). Loaded on first use.
+ * page cache (page-cache.ts), punching holes (volume/slot-file.ts), giving shared memory's pages
+ * back (archive/compression-pool.ts) and a batched CRC32C (format/checksum.ts). Loaded on first use.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,6 +12,8 @@ export interface NativeAddon {
   dropCache(fd: number): Promise<void>;
   /** fallocate(PUNCH_HOLE | KEEP_SIZE) on the thread pool; rejects with code EOPNOTSUPP where the filesystem cannot. */
   punchHole(fd: number, offset: number, length: number): Promise<void>;
+  /** madvise(MADV_DONTNEED) over the whole pages inside `bytes`, on the thread pool: they read as zeros after. */
+  releasePages(bytes: Uint8Array): Promise<void>;
   /** Absent where the CPU has no CRC32 instruction. */
   crc32cBlocks?(data: Uint8Array, blockSize: number, out: Uint8Array, outOffset: number, seed: number): void;
   /** Absent where the CPU has no CRC32 instruction. */

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { crc32c } from '../../lib/format/checksum.js';
-import { CompressionPool, chunksBound, sharedBuffer } from '../../lib/archive/compression-pool.js';
+import { CompressionPool, chunksBound, releasePages, sharedBuffer } from '../../lib/archive/compression-pool.js';
 
 function samples(): { patterned: Buffer; random: Buffer } {
   const patterned = Buffer.alloc(2 << 20);
@@ -75,4 +75,25 @@ t.test('readFile fills shared memory from a file in a worker, short at its end, 
   t.ok(past.subarray(0, 10).equals(bytes.subarray(bytes.length - 10)));
   await t.rejects(pool.readFile(987654, sharedBuffer(16), 0), { code: 'EBADF' }, 'a bad descriptor rejects with its code');
   t.throws(() => pool.readFile(fd, Buffer.alloc(16), 0), 'memory the worker cannot share is refused');
+});
+
+/** Resident anonymous memory of this process (SharedArrayBuffers are private anonymous pages here). */
+function residentAnonBytes(): number {
+  const line = fs.readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('RssAnon:'))!;
+  return Number(line.split(/\s+/)[1]) * 1024;
+}
+
+t.test('releasePages gives shared memory’s pages back: it reads as zeros and stays usable', async (t) => {
+  const MiB = 1 << 20;
+  const bytes = sharedBuffer(64 * MiB);
+  bytes.fill(7);
+  const before = residentAnonBytes();
+  await releasePages(bytes);
+  const freed = before - residentAnonBytes();
+  t.ok(freed > 48 * MiB, `the pages left the process (${(freed / MiB).toFixed(1)} MiB of 64)`);
+  // Only whole pages go: the partial pages at either end (the allocation need not be page-aligned) keep their bytes.
+  t.equal(bytes.subarray(4096, bytes.length - 4096).findIndex((b) => b !== 0), -1, 'the whole pages read as zeros');
+  bytes.fill(9, 0, MiB);
+  t.equal(bytes[MiB - 1], 9, 'and take writes again');
+  t.throws(() => releasePages({} as Buffer), { code: 'ERR_INVALID_ARG_TYPE' }, 'anything but a Uint8Array is refused');
 });
