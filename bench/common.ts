@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { controlRequest } from '../lib/agent/control.js';
 import { isMountpoint } from '../lib/fuse/mount-table.js';
 import { isProcessAlive } from '../lib/volume/volume-lock.js';
 
@@ -235,6 +236,21 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
 
 export function sleep(milliseconds: number): Promise<void> {
   return new Promise((r) => setTimeout(r, milliseconds));
+}
+
+/** Waits until a mount's archiver has nothing queued (asked on its control socket); returns the seconds it took. */
+export async function archiveCatchUp(socket: string): Promise<number> {
+  const started = Date.now();
+  await waitFor(
+    'the archive to catch up',
+    async () => {
+      const reply = await controlRequest<{ status: { archive: { pendingItems: number } } }>(socket, { cmd: 'status' }, 10_000);
+      return reply.status.archive.pendingItems === 0;
+    },
+    600_000,
+    100,
+  );
+  return (Date.now() - started) / 1000;
 }
 
 /** Resident set size (and its peak) of a process, from /proc/<pid>/status, in bytes. */

@@ -41,6 +41,7 @@ import { controlRequest } from '../lib/agent/control.js';
 import { parseSize } from '../lib/format/units.js';
 import {
   Cleanup,
+  archiveCatchUp,
   DIST_DIR,
   GiB,
   MiB,
@@ -60,7 +61,6 @@ import {
   spawnReady,
   stopChild,
   summarize,
-  waitFor,
   withCleanup,
   type BenchOptions,
   type BenchResult,
@@ -234,21 +234,9 @@ async function copiedForward(target: Target): Promise<number> {
   return (await controlRequest<{ status: { bytesCopiedForward: number } }>(target.salvo.socket, { cmd: 'status' }, 10_000)).status.bytesCopiedForward;
 }
 
-/** Waits until the mount's archiver has nothing queued; returns the seconds it took. */
-async function archiveCatchUp(target: Target): Promise<number> {
-  if (!target.salvo) return 0;
-  const socket = target.salvo.socket;
-  const started = Date.now();
-  await waitFor(
-    'the archive to catch up',
-    async () => {
-      const reply = await controlRequest<{ status: { archive: { pendingItems: number } } }>(socket, { cmd: 'status' }, 10_000);
-      return reply.status.archive.pendingItems === 0;
-    },
-    600_000,
-    100,
-  );
-  return (Date.now() - started) / 1000;
+/** Waits until the mount's archiver has nothing queued; returns the seconds it took (0 for the other targets). */
+function archiveCaughtUp(target: Target): Promise<number> {
+  return target.salvo ? archiveCatchUp(target.salvo.socket) : Promise.resolve(0);
 }
 
 // --- measurements
@@ -299,7 +287,7 @@ async function rounds(
         if (t.salvo && w.key === 'seqwrite') seqWrites.push({ bytesPerSecond: result.bytesPerSecond, copiedBytes });
         const copied = t.salvo ? `, copied forward ${num(copiedBytes / MiB)} MiB` : '';
         log(`${what} run ${run + 1}/${runs} ${w.key} ${t.key}: ${w.unit === 'MB/s' ? `${mbps(result.bytesPerSecond)} MB/s` : `${num(result.iops)} IOPS`}${copied}`);
-        if (t.salvo && w.rw.includes('write')) catchUp.push(await archiveCatchUp(t));
+        if (t.salvo && w.rw.includes('write')) catchUp.push(await archiveCaughtUp(t));
       }
     }
   }
@@ -350,7 +338,7 @@ async function cycleSlots(targets: Target[], s: Settings, log: (m: string) => vo
   for (let written = s.sizeBytes; written < slotBytes; written += s.sizeBytes) {
     const r = await runFio(jobFor(WORKLOADS[0]!, s.sizeBytes, 0, { runtimeSeconds: undefined, fallocateNone: true }), t.device);
     log(`cycling salvo's slots: ${mbps(r.bytesPerSecond)} MB/s`);
-    await archiveCatchUp(t);
+    await archiveCaughtUp(t);
   }
 }
 
@@ -361,7 +349,7 @@ async function fill(targets: Target[], filenameOf: (t: Target) => string, sizeBy
     const r = await runFio(jobFor(WORKLOADS[0]!, sizeBytes, 0, { runtimeSeconds: undefined, fallocateNone: true }), filenameOf(t));
     out.set(t.key, r);
     log(`${what} fill ${t.key}: ${mbps(r.bytesPerSecond)} MB/s`);
-    await archiveCatchUp(t);
+    await archiveCaughtUp(t);
   }
   return out;
 }

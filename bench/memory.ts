@@ -9,26 +9,31 @@
  * 2. against the number of open snapshots, in the mount process (`salvo mount --daemon`,
  *    VmRSS from /proc/<pid>/status): a history of synch points written engine-level, then
  *    snapshots opened through FUSE one by one and kept open, then all closed again.
+ * 3. across bursts of writes, in the mount process: a quarter of the volume written through
+ *    the live image at a time, each burst followed by the archive's catch-up; RSS after each.
  *
  *   node dist/bench/memory.js [--quick] [--runs N]
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { controlRequest } from '../lib/agent/control.js';
-import { formatBytes } from '../lib/format/units.js';
+import { formatBytes, parseSize } from '../lib/format/units.js';
 import { Volume } from '../lib/volume/volume.js';
 import { BLOCK_BYTES, dataFor } from './history.js';
 import {
   GiB,
   MiB,
+  archiveCatchUp,
   cell,
   fuseLoopUnavailable,
   mountExisting,
   num,
   residentBytes,
   runIfMain,
+  salvoMount,
   summarize,
   withCleanup,
   type BenchOptions,
@@ -147,7 +152,7 @@ async function bySize(options: BenchOptions): Promise<Table> {
     notes: [
       `“writing all over”: one 4 KiB write every ${TOUCH_EVERY_BLOCKS} blocks, which touches every page of the index (typed arrays are allocated zeroed and become resident only when written).`,
       'segment size = volume / 64, so every policy has about 80 slots; the RSS also holds slot descriptors, the compression workers and the current segment’s summary.',
-      'the synch point ships the written part of the current segment as a tail: the archiver reads it whole into shared memory, with room beside it for the compressed chunks (the worker compresses in place), and drops both once its queue is empty, so the peak grows with the segment size (1 GiB segments here for 64 GiB).',
+      'the synch point ships the written part of the current segment as a tail: the archiver reads it whole into shared memory, with room beside it for the compressed chunks (the worker compresses in place), and gives both back once its queue is empty, so the peak grows with the segment size (1 GiB segments here for 64 GiB).',
     ],
   };
 }
@@ -218,15 +223,53 @@ async function byOpenSnapshots(options: BenchOptions): Promise<Table> {
   });
 }
 
+async function byWriteBursts(options: BenchOptions): Promise<Table> {
+  const quick = options.quick;
+  const sizeBytes = quick ? 128 * MiB : GiB;
+  const segmentSize = quick ? '8M' : '64M'; // 64M: `salvo init`'s default
+  const bursts = quick ? 3 : 8;
+  const burstBytes = sizeBytes / 4;
+  return withCleanup(options.log, async (cleanup) => {
+    const base = path.join(options.workDir, 'bursts');
+    const mount = await salvoMount(cleanup, base, { size: String(sizeBytes), segmentSize, segments: 40 });
+    const handle = await fs.promises.open(mount.image, 'r+');
+    cleanup.add('close the live image', () => handle.close());
+    const chunk = randomBytes(MiB);
+    const rows: string[][] = [];
+    const row = (label: string, written: number, catchUpSeconds: number | null) => {
+      const { rss, hwm } = residentBytes(mount.pid);
+      rows.push([label, num(written / MiB), num(rss / MiB), num(hwm / MiB), catchUpSeconds === null ? '–' : num(catchUpSeconds)]);
+    };
+    row('mounted', 0, null);
+    for (let burst = 0; burst < bursts; burst++) {
+      const start = (burst * burstBytes) % sizeBytes;
+      for (let at = 0; at < burstBytes; at += MiB) await handle.write(chunk, 0, MiB, start + at);
+      await handle.sync();
+      const caughtUp = await archiveCatchUp(mount.socket);
+      row(`after burst ${burst + 1}`, (burst + 1) * burstBytes, caughtUp);
+    }
+    return {
+      title: `mount process RSS across bursts of writes: ${formatBytes(sizeBytes)} volume, ${formatBytes(parseSize(segmentSize, 'segment size'))} segments, ${formatBytes(burstBytes)} a burst`,
+      columns: ['when', 'written (MiB)', 'VmRSS after the archive caught up (MiB)', 'VmHWM (MiB)', 'archive catch-up (s)'],
+      rows,
+      notes: [
+        'each burst: 1 MiB writes through <mnt>/live/volume.img, an fsync, then the wait until the archive has nothing queued (control socket) before RSS is read.',
+        'while it works the archiver holds a segment’s raw bytes and room for their compressed chunks in shared memory (VmHWM); it keeps that memory for the next burst but gives its pages back once its queue is empty, so RSS returns to its resting size.',
+      ],
+    };
+  });
+}
+
 export const bench: Benchmark = {
   name: 'memory',
   title: 'Resident memory',
-  description: 'RSS against volume size (index bytes per block) at engine level, and RSS of the mount process against the number of open snapshots.',
+  description: 'RSS against volume size (index bytes per block) at engine level, and RSS of the mount process against the number of open snapshots and across bursts of writes.',
   async run(options): Promise<BenchResult> {
     const tables = [await bySize(options)];
     const unavailable = await fuseLoopUnavailable();
     if (unavailable) return { tables, notes: [`open snapshots through the mount skipped: ${unavailable}`] };
     tables.push(await byOpenSnapshots(options));
+    tables.push(await byWriteBursts(options));
     return { tables };
   },
 };
