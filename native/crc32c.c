@@ -7,6 +7,9 @@
  * CRC32C, then blockSize bytes: a WRITE record's body); the index of the first whose block does
  * not match its CRC from `seed`, or -1. One call for a whole read of a run of entries.
  *
+ * firstBadBlock(blocks, blockSize, crcs, seed): the same for blocks back to back whose CRCs lie
+ * apart, as u32 LE at crcs[4 i] (a scatter read of entries, readEntries in file-ops.c).
+ *
  * The seed is format version 2's segment sequence (FORMAT.md §3.4): the same as @node-rs/crc32's
  * second argument, a CRC to continue from, so the register starts at its complement.
  *
@@ -160,6 +163,37 @@ static napi_value first_bad_entry(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static napi_value first_bad_block(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  uint8_t *blocks, *crcs;
+  size_t length, crcs_length;
+  uint32_t block_size, seed;
+  if (argc < 4 || !get_bytes(env, argv[0], &blocks, &length) || napi_get_value_uint32(env, argv[1], &block_size) != napi_ok ||
+      !get_bytes(env, argv[2], &crcs, &crcs_length) || napi_get_value_uint32(env, argv[3], &seed) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "firstBadBlock(blocks: Buffer, blockSize: number, crcs: Buffer, seed: number)");
+    return NULL;
+  }
+  size_t count = block_size ? length / block_size : 0;
+  if (block_size == 0 || count * block_size != length || crcs_length / 4 < count) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "firstBadBlock: blocks is not whole blocks, or crcs has not a CRC each");
+    return NULL;
+  }
+  int64_t bad = -1;
+  for (size_t i = 0; i < count; i++) {
+    const uint8_t *at = crcs + 4 * i;
+    uint32_t stored = (uint32_t)at[0] | (uint32_t)at[1] << 8 | (uint32_t)at[2] << 16 | (uint32_t)at[3] << 24;
+    if (crc32c_hw(seed, blocks + i * block_size, block_size) != stored) {
+      bad = (int64_t)i;
+      break;
+    }
+  }
+  napi_value result;
+  napi_create_int64(env, bad, &result);
+  return result;
+}
+
 void register_crc32c(napi_env env, napi_value exports) {
   __builtin_cpu_init();
   if (!__builtin_cpu_supports("sse4.2")) return;
@@ -169,6 +203,8 @@ void register_crc32c(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "crc32cBlocks", fn);
   napi_create_function(env, "firstBadEntry", NAPI_AUTO_LENGTH, first_bad_entry, NULL, &fn);
   napi_set_named_property(env, exports, "firstBadEntry", fn);
+  napi_create_function(env, "firstBadBlock", NAPI_AUTO_LENGTH, first_bad_block, NULL, &fn);
+  napi_set_named_property(env, exports, "firstBadBlock", fn);
 }
 #else
 void register_crc32c(napi_env env, napi_value exports) {

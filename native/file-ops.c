@@ -10,6 +10,12 @@
  * with a write could tear and leave a damaged header in front of the old segment's records.
  * Rejects with code EOPNOTSUPP where the filesystem cannot punch holes.
  *
+ * readEntries(fd, blocks, crcs, blockSize, position), synchronous like fs.readvSync: one scatter
+ * read (preadv) of consecutive block entries (a u32 CRC, then blockSize bytes) at `position`,
+ * each block into `blocks` back to back and each CRC into `crcs` at 4 i. Returns the bytes read,
+ * fewer only at the file's end. The live volume's reads take it (lib/volume/volume.ts): the
+ * iovecs built here, where a JavaScript readvSync wanted two Buffers an entry.
+ *
  * releasePages(bytes): madvise(MADV_DONTNEED) over the whole pages inside a Uint8Array's memory,
  * which then reads as zeros and holds no memory until written again. The archiver keeps its
  * scratch for shared memory for life and gives its pages back whenever its queue empties
@@ -22,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <stdint.h>
 #include <string.h>
@@ -154,6 +161,72 @@ static napi_value release_pages(napi_env env, napi_callback_info info) {
   return queue(env, job, "salvo:releasePages");
 }
 
+/* The entries one preadv reads at most: two iovecs each, within the kernel's IOV_MAX (1024). */
+#define ENTRIES_MAX 512
+
+static void throw_errno(napi_env env, int err, const char *message) {
+  napi_value code, text, error;
+  napi_create_string_utf8(env, errno_code(err), NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
+  napi_create_error(env, code, text, &error);
+  napi_set_named_property(env, error, "code", code);
+  napi_throw(env, error);
+}
+
+static napi_value read_entries(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  int32_t fd;
+  uint32_t block_size;
+  int64_t position;
+  uint8_t *blocks, *crcs;
+  size_t length, crcs_length;
+  bool is_buffer = false, crcs_buffer = false;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 5 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 || napi_is_buffer(env, argv[1], &is_buffer) != napi_ok || !is_buffer ||
+      napi_get_buffer_info(env, argv[1], (void **)&blocks, &length) != napi_ok || napi_is_buffer(env, argv[2], &crcs_buffer) != napi_ok || !crcs_buffer ||
+      napi_get_buffer_info(env, argv[2], (void **)&crcs, &crcs_length) != napi_ok || napi_get_value_uint32(env, argv[3], &block_size) != napi_ok ||
+      napi_get_value_int64(env, argv[4], &position) != napi_ok || position < 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "readEntries(fd, blocks: Buffer, crcs: Buffer, blockSize: number, position >= 0)");
+    return NULL;
+  }
+  size_t count = block_size ? length / block_size : 0;
+  if (block_size == 0 || count * block_size != length || count > ENTRIES_MAX || crcs_length / 4 < count) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "readEntries: blocks is not whole blocks (at most 512), or crcs has no room for a CRC each");
+    return NULL;
+  }
+  struct iovec iov[2 * ENTRIES_MAX];
+  for (size_t i = 0; i < count; i++) {
+    iov[2 * i] = (struct iovec){ crcs + 4 * i, 4 };
+    iov[2 * i + 1] = (struct iovec){ blocks + i * block_size, block_size };
+  }
+  /* A short read goes on from where it stopped, until the end of the file. */
+  size_t total = 0, first = 0, want = count * ((size_t)block_size + 4);
+  while (total < want) {
+    ssize_t n = preadv(fd, iov + first, (int)(2 * count - first), position + (off_t)total);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      char message[160];
+      snprintf(message, sizeof message, "preadv of %zu block entries at %lld: %s", count, (long long)position, strerror(err));
+      throw_errno(env, err, message);
+      return NULL;
+    }
+    if (n == 0) break;
+    total += (size_t)n;
+    for (size_t left = (size_t)n; left > 0;) {
+      size_t step = left < iov[first].iov_len ? left : iov[first].iov_len;
+      iov[first].iov_base = (uint8_t *)iov[first].iov_base + step;
+      iov[first].iov_len -= step;
+      left -= step;
+      if (iov[first].iov_len == 0) first++;
+    }
+  }
+  napi_value result;
+  napi_create_int64(env, (int64_t)total, &result);
+  return result;
+}
+
 void register_file_ops(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "dropCache", NAPI_AUTO_LENGTH, drop_cache, NULL, &fn);
@@ -162,4 +235,6 @@ void register_file_ops(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "punchHole", fn);
   napi_create_function(env, "releasePages", NAPI_AUTO_LENGTH, release_pages, NULL, &fn);
   napi_set_named_property(env, exports, "releasePages", fn);
+  napi_create_function(env, "readEntries", NAPI_AUTO_LENGTH, read_entries, NULL, &fn);
+  napi_set_named_property(env, exports, "readEntries", fn);
 }

@@ -51,6 +51,24 @@ export function firstBadEntryEach(entries: Buffer, blockSize: number, seed: numb
 }
 
 /**
+ * The index of the first of `blocks` (blocks back to back) that does not match its CRC from
+ * `seed`, stored apart as u32 LE at `crcs[4 i]` (a scatter read of entries: SlotFile.readEntries),
+ * or -1. One call into the addon for the run, as firstBadEntry.
+ */
+export function firstBadBlock(blocks: Buffer, blockSize: number, crcs: Buffer, seed: number): number {
+  return (native().firstBadBlock ?? firstBadBlockEach)(blocks, blockSize, crcs, seed);
+}
+
+/** The same, a call a block (where the CPU has no CRC instruction for the addon; the tests hold the two equal). */
+export function firstBadBlockEach(blocks: Buffer, blockSize: number, crcs: Buffer, seed: number): number {
+  if (blockSize <= 0 || blocks.length % blockSize !== 0 || crcs.length < (blocks.length / blockSize) * 4) throw new RangeError('firstBadBlock: blocks is not whole blocks, or crcs has not a CRC each');
+  for (let i = 0; i * blockSize < blocks.length; i++) {
+    if (crc32c(blocks.subarray(i * blockSize, (i + 1) * blockSize), seed) !== crcs.readUInt32LE(4 * i)) return i;
+  }
+  return -1;
+}
+
+/**
  * What turns a CRC32C of `length` bytes continued from seed `from` into the CRC of the same bytes
  * from seed `to`: XOR it in. The difference does not depend on the bytes (a CRC is linear in its
  * starting state), so copy-forward moves an entry to a segment with another seed without

@@ -12,12 +12,16 @@ export interface NativeAddon {
   dropCache(fd: number): Promise<void>;
   /** fallocate(PUNCH_HOLE | KEEP_SIZE) on the thread pool; rejects with code EOPNOTSUPP where the filesystem cannot. */
   punchHole(fd: number, offset: number, length: number): Promise<void>;
+  /** One preadv of consecutive block entries at `position`: blocks into `blocks`, CRCs into `crcs`; the bytes read. */
+  readEntries(fd: number, blocks: Uint8Array, crcs: Uint8Array, blockSize: number, position: number): number;
   /** madvise(MADV_DONTNEED) over the whole pages inside `bytes`, on the thread pool: they read as zeros after. */
   releasePages(bytes: Uint8Array): Promise<void>;
   /** Absent where the CPU has no CRC32 instruction. */
   crc32cBlocks?(data: Uint8Array, blockSize: number, out: Uint8Array, outOffset: number, seed: number): void;
   /** Absent where the CPU has no CRC32 instruction. */
   firstBadEntry?(entries: Uint8Array, blockSize: number, seed: number): number;
+  /** Absent where the CPU has no CRC32 instruction. */
+  firstBadBlock?(blocks: Uint8Array, blockSize: number, crcs: Uint8Array, seed: number): number;
 }
 
 let addon: NativeAddon | null = null;

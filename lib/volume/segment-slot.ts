@@ -109,12 +109,14 @@ export class SegmentSlot {
     if (n < into.length) into.fill(0, n);
   }
 
-  /** Reads `parts` in turn from `position` in one scatter read (zeros past the file's end). */
-  readvAt(parts: Buffer[], position: number): void {
-    let n = this.file.readv(parts, position);
-    for (const part of parts) {
-      if (n < part.length) part.fill(0, Math.max(0, n));
-      n -= part.length;
+  /** SlotFile.readEntries, with zeros past the file's end. */
+  readEntriesAt(blocks: Buffer, crcs: Buffer, blockSize: number, position: number): void {
+    const n = this.file.readEntries(blocks, crcs, blockSize, position);
+    const entrySize = 4 + blockSize;
+    for (let i = Math.floor(n / entrySize); i * blockSize < blocks.length; i++) {
+      const read = n - i * entrySize; // of this entry: its CRC, then its block
+      crcs.fill(0, 4 * i + Math.max(0, Math.min(4, read)), 4 * i + 4);
+      blocks.fill(0, i * blockSize + Math.max(0, read - 4), (i + 1) * blockSize);
     }
   }
 

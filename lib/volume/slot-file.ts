@@ -17,8 +17,12 @@ export interface SlotFile {
   readAsync(into: Buffer, offset: number, length: number, position: number): Promise<number>;
   /** Fills `into` (shared memory) from `position` through `reader`; returns how many bytes (fewer only at the end). */
   readThrough(reader: FileReader, into: Buffer, position: number): Promise<number>;
-  /** Reads into `parts` in turn (one scatter read); returns the bytes read (fewer only at the end). */
-  readv(parts: Buffer[], position: number): number;
+  /**
+   * Reads consecutive block entries (a u32 CRC, then `blockSize` bytes) at `position` in one
+   * scatter read: the blocks back to back into `blocks`, the CRC of the i-th at `crcs[4 i]`.
+   * Returns the bytes read (fewer only at the end). At most 512 entries.
+   */
+  readEntries(blocks: Buffer, crcs: Buffer, blockSize: number, position: number): number;
   /** Writes all of `parts` at `position` and returns the bytes written (fewer: the disk is full). */
   write(parts: Buffer[], position: number): number;
   /** Makes every write so far durable (fdatasync). */
@@ -101,8 +105,8 @@ class FsSlotFile implements SlotFile {
     return reader.readFile(this.fd, into, position);
   }
 
-  readv(parts: Buffer[], position: number): number {
-    return fs.readvSync(this.fd, parts, position);
+  readEntries(blocks: Buffer, crcs: Buffer, blockSize: number, position: number): number {
+    return native().readEntries(this.fd, blocks, crcs, blockSize, position);
   }
 
   write(parts: Buffer[], position: number): number {

@@ -40,10 +40,17 @@ export interface CrashStats {
   torn: number;
 }
 
-/** A scatter read made of plain reads, for slot files kept in memory. */
-export function readInTurn(file: Pick<SlotFile, 'read'>, parts: Buffer[], position: number): number {
+/** SlotFile.readEntries made of plain reads, for slot files kept in memory. */
+export function readEntriesInTurn(file: Pick<SlotFile, 'read'>, blocks: Buffer, crcs: Buffer, blockSize: number, position: number): number {
   let n = 0;
-  for (const part of parts) n += file.read(part, 0, part.length, position + n);
+  for (let i = 0; i * blockSize < blocks.length; i++) {
+    const crc = file.read(crcs, 4 * i, 4, position + n);
+    n += crc;
+    if (crc < 4) break;
+    const block = file.read(blocks, i * blockSize, blockSize, position + n);
+    n += block;
+    if (block < blockSize) break;
+  }
   return n;
 }
 
@@ -77,8 +84,8 @@ class SimSlotFile implements SlotFile {
     return this.read(into, 0, into.length, position);
   }
 
-  readv(parts: Buffer[], position: number): number {
-    return readInTurn(this, parts, position);
+  readEntries(blocks: Buffer, crcs: Buffer, blockSize: number, position: number): number {
+    return readEntriesInTurn(this, blocks, crcs, blockSize, position);
   }
 
   write(parts: Buffer[], position: number): number {

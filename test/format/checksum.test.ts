@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { crc32c, crc32cBlocks, crc32cEachBlock, firstBadEntry, firstBadEntryEach, reseedDelta } from '../../lib/format/checksum.js';
+import { crc32c, crc32cBlocks, crc32cEachBlock, firstBadBlock, firstBadBlockEach, firstBadEntry, firstBadEntryEach, reseedDelta } from '../../lib/format/checksum.js';
 import { native } from '../../lib/util/native.js';
 
 t.test('checksum: crc32c is CRC-32C (Castagnoli)', async (t) => {
@@ -102,6 +102,35 @@ t.test('checksum: firstBadEntry finds the first entry whose block fails its CRC,
     }
   }
   t.equal(firstBadEntry(Buffer.alloc(0), 4096, 0), -1, 'no entries, nothing bad');
+});
+
+t.test('checksum: firstBadBlock finds the first block that fails its CRC kept apart, as the fallback does', async (t) => {
+  t.ok(native().firstBadBlock, 'the addon’s path is what runs here');
+  for (const blockSize of [1, 9, 4096, 65536]) {
+    for (const seed of [0, 41]) {
+      const count = blockSize > 4096 ? 4 : 9;
+      const blocks = randomBytes(count * blockSize);
+      const crcs = Buffer.alloc(count * 4 + 8, 0xee); // room to spare: only the first `count` count
+      for (let i = 0; i < count; i++) crcs.writeUInt32LE(crc32c(blocks.subarray(i * blockSize, (i + 1) * blockSize), seed), 4 * i);
+      for (const check of [firstBadBlock, firstBadBlockEach]) {
+        t.equal(check(blocks, blockSize, crcs, seed), -1, `${count} good blocks of ${blockSize} bytes, seed ${seed}`);
+        t.equal(check(blocks, blockSize, crcs, seed + 1), 0, 'not under another seed');
+        for (const bad of [0, 1, count - 1]) {
+          const damaged = Buffer.from(blocks);
+          damaged[bad * blockSize + (bad % 2 ? blockSize - 1 : 0)]! ^= 0x10;
+          t.equal(check(damaged, blockSize, crcs, seed), bad, `block ${bad} damaged`);
+          const wrongCrc = Buffer.from(crcs);
+          wrongCrc[4 * bad + 3]! ^= 1;
+          t.equal(check(blocks, blockSize, wrongCrc, seed), bad, `CRC ${bad} damaged`);
+        }
+      }
+    }
+  }
+  for (const check of [firstBadBlock, firstBadBlockEach]) {
+    t.throws(() => check(Buffer.alloc(4097), 4096, Buffer.alloc(8), 0), { message: /not whole blocks/ });
+    t.throws(() => check(Buffer.alloc(8192), 4096, Buffer.alloc(7), 0), { message: /not whole blocks|a CRC each/ });
+  }
+  t.equal(firstBadBlock(Buffer.alloc(0), 4096, Buffer.alloc(0), 0), -1, 'no blocks, nothing bad');
 });
 
 t.test('checksum: firstBadEntry checks against the seed it is given', async (t) => {

@@ -10,7 +10,8 @@ import path from 'node:path';
 import t from 'tap';
 import { SegmentSlot } from '../../lib/volume/segment-slot.js';
 import { FsSlotFiles, type FileReader, type SlotFile, type SlotFiles } from '../../lib/volume/slot-file.js';
-import { readInTurn } from '../faults/sim-slot-files.js';
+import { readEntriesInTurn } from '../faults/sim-slot-files.js';
+import { native } from '../../lib/util/native.js';
 import { CompressionPool, sharedBuffer } from '../../lib/archive/compression-pool.js';
 
 /** A slot file in memory whose async fdatasyncs finish only when the test says so. */
@@ -29,8 +30,8 @@ class ControlledFile implements SlotFile {
   async readThrough(_reader: FileReader, into: Buffer, position: number): Promise<number> {
     return this.read(into, 0, into.length, position);
   }
-  readv(parts: Buffer[], position: number): number {
-    return readInTurn(this, parts, position);
+  readEntries(blocks: Buffer, crcs: Buffer, blockSize: number, position: number): number {
+    return readEntriesInTurn(this, blocks, crcs, blockSize, position);
   }
   write(parts: Buffer[], position: number): number {
     return Buffer.concat(parts).copy(this.bytes, position);
@@ -120,13 +121,33 @@ t.test('a failed fdatasync leaves the slot dirty and rejects every waiter', asyn
   t.ok(slot.dirty, 'the next flush tries again');
 });
 
-t.test('a scatter read fills each part in turn, zeros past the end', async (t) => {
-  const file = new ControlledFile();
-  file.bytes.write('abcdefgh', file.bytes.length - 8);
-  const slot = slotOver(file);
-  const parts = [Buffer.alloc(4, 0xff), Buffer.alloc(4, 0xff), Buffer.alloc(4, 0xff)];
-  slot.readvAt(parts, file.bytes.length - 8);
-  t.same(parts.map((p) => p.toString('latin1')), ['abcd', 'efgh', '\0\0\0\0']);
+t.test('a scatter read of entries puts each CRC and block in its place, zeros past the end, in memory and on disk', async (t) => {
+  // Entries of a 4-byte CRC and an 8-byte block; the file ends 3 bytes into the third entry's block.
+  const bytes = Buffer.from('CRC0block000CRC1block111CRC2blo', 'latin1');
+  const memory = new ControlledFile();
+  const at = memory.bytes.length - bytes.length;
+  bytes.copy(memory.bytes, at);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'salvo-slot-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const files = new FsSlotFiles(dir);
+  files.create(0, memory.bytes.length);
+  const disk = files.open(0);
+  t.teardown(() => disk.close());
+  disk.write([bytes], at);
+  const onDisk = SegmentSlot.open({ open: () => disk }, 0, memory.bytes.length, 2);
+  for (const [name, slot] of [['in memory', slotOver(memory)], ['on disk (the addon)', onDisk]] as const) {
+    const blocks = Buffer.alloc(4 * 8, 0xff);
+    const crcs = Buffer.alloc(4 * 4, 0xff);
+    slot.readEntriesAt(blocks, crcs, 8, at);
+    t.equal(crcs.toString('latin1'), 'CRC0CRC1CRC2\0\0\0\0', `${name}: the CRCs`);
+    t.equal(blocks.toString('latin1'), 'block000block111blo\0\0\0\0\0\0\0\0\0\0\0\0\0', `${name}: the blocks`);
+    const whole = Buffer.alloc(8);
+    slot.readEntriesAt(whole, crcs, 8, at + 12);
+    t.equal(whole.toString('latin1'), 'block111', `${name}: one entry`);
+  }
+  t.throws(() => disk.readEntries(Buffer.alloc(12), Buffer.alloc(8), 8, 0), { code: 'ERR_OUT_OF_RANGE' }, 'blocks that are not whole blocks are refused');
+  t.throws(() => disk.readEntries(Buffer.alloc(513 * 8), Buffer.alloc(513 * 4), 8, 0), { code: 'ERR_OUT_OF_RANGE' }, 'and more than 512 entries');
+  t.throws(() => native().readEntries(987654, Buffer.alloc(8), Buffer.alloc(4), 8, 0), { code: 'EBADF' }, 'a failed read throws with its errno code');
 });
 
 /** A slot file on disk written full of 0xab, as a sealed segment leaves it, with its sidecar. */
