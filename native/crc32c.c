@@ -177,7 +177,7 @@ static napi_value first_bad_block(napi_env env, napi_callback_info info) {
   }
   size_t count = block_size ? length / block_size : 0;
   if (block_size == 0 || count * block_size != length || crcs_length / 4 < count) {
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "firstBadBlock: blocks is not whole blocks, or crcs has not a CRC each");
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "firstBadBlock: blocks is not whole blocks, or crcs holds fewer CRCs than blocks");
     return NULL;
   }
   int64_t bad = -1;

@@ -1,5 +1,5 @@
 /*
- * Calls Node has none for, each a promise settled from the thread pool:
+ * Calls Node has none for; all but readEntries are promises settled from the thread pool:
  *
  * dropCache(fd): posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED). salvo lets go of the page cache
  * behind archive objects once they are durable (lib/util/page-cache.ts says why).

@@ -61,7 +61,7 @@ export function firstBadBlock(blocks: Buffer, blockSize: number, crcs: Buffer, s
 
 /** The same, a call a block (where the CPU has no CRC instruction for the addon; the tests hold the two equal). */
 export function firstBadBlockEach(blocks: Buffer, blockSize: number, crcs: Buffer, seed: number): number {
-  if (blockSize <= 0 || blocks.length % blockSize !== 0 || crcs.length < (blocks.length / blockSize) * 4) throw new RangeError('firstBadBlock: blocks is not whole blocks, or crcs has not a CRC each');
+  if (blockSize <= 0 || blocks.length % blockSize !== 0 || crcs.length < (blocks.length / blockSize) * 4) throw new RangeError('firstBadBlock: blocks is not whole blocks, or crcs holds fewer CRCs than blocks');
   for (let i = 0; i * blockSize < blocks.length; i++) {
     if (crc32c(blocks.subarray(i * blockSize, (i + 1) * blockSize), seed) !== crcs.readUInt32LE(4 * i)) return i;
   }

@@ -128,7 +128,7 @@ t.test('checksum: firstBadBlock finds the first block that fails its CRC kept ap
   }
   for (const check of [firstBadBlock, firstBadBlockEach]) {
     t.throws(() => check(Buffer.alloc(4097), 4096, Buffer.alloc(8), 0), { message: /not whole blocks/ });
-    t.throws(() => check(Buffer.alloc(8192), 4096, Buffer.alloc(7), 0), { message: /not whole blocks|a CRC each/ });
+    t.throws(() => check(Buffer.alloc(8192), 4096, Buffer.alloc(7), 0), { message: /fewer CRCs than blocks/ });
   }
   t.equal(firstBadBlock(Buffer.alloc(0), 4096, Buffer.alloc(0), 0), -1, 'no blocks, nothing bad');
 });
