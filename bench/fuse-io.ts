@@ -41,10 +41,10 @@ import { controlRequest } from '../lib/agent/control.js';
 import { parseSize } from '../lib/format/units.js';
 import {
   Cleanup,
-  archiveCatchUp,
   DIST_DIR,
   GiB,
   MiB,
+  archiveCatchUp,
   attachLoop,
   cell,
   exec,
