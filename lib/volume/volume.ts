@@ -108,7 +108,10 @@ export interface VolumeStatus extends Pick<VolumeConfig, 'volumeId' | 'sizeBytes
     storedBytesArchived: number;
     compressionRatio: number | null;
     pendingItems: number;
+    /** Raw bytes not in the archive yet: the pieces queued and the current segment's part not queued. */
     bytesWaiting: number;
+    /** Of those, the current segment's: queued at the next synch point, RPO tick or roll. */
+    bytesInCurrentSegment: number;
     lastError: string | null;
     failingSince: string | null;
     /** The newest synch point the archive alone can restore. */
@@ -604,6 +607,7 @@ export class Volume {
         compressionRatio: a.storedBytesArchived > 0 ? a.rawBytesArchived / a.storedBytesArchived : null,
         pendingItems: a.pendingItems,
         bytesWaiting: a.bytesWaiting + this.log.unshippedBytes,
+        bytesInCurrentSegment: this.log.unshippedBytes,
         lastError: a.lastError,
         failingSince: a.failingSinceMs === null ? null : new Date(a.failingSinceMs).toISOString(),
         recoveryPoint: recovery ? new Date(recovery.timeMs).toISOString() : null,

@@ -343,3 +343,17 @@ t.test('volume: recovery reads a segment only as far as its records go, and on p
   const expected = Buffer.concat([data.subarray(0, 6 * 1024 * 1024), data]);
   t.ok(third.read(0, expected.length).equals(expected), 'and a sealed segment scanned for its lost sidecar keeps every record');
 });
+
+t.test('status tells what is not in the archive yet apart: pieces queued, and the current segment’s part', async (t) => {
+  const { volume } = await createTempVolume(t);
+  await volume.archiver.idle();
+  await volume.write(Buffer.alloc(8 * BS, 7), 0);
+  let archive = volume.status().archive;
+  t.equal(archive.pendingItems, 0, 'nothing queued without a synch point');
+  t.ok(archive.bytesInCurrentSegment >= 8 * BS, `the written blocks wait in the current segment (${archive.bytesInCurrentSegment} bytes)`);
+  t.equal(archive.bytesWaiting, archive.bytesInCurrentSegment, 'and are all that waits');
+  await volume.synch();
+  await volume.archiver.idle();
+  archive = volume.status().archive;
+  t.same([archive.bytesInCurrentSegment, archive.bytesWaiting], [0, 0], 'shipped as a tail at the synch point');
+});

@@ -67,7 +67,7 @@ function printVolumeStatus(s: VolumeStatus & { mountpoint?: string }): void {
   print(`written       ${formatBytes(s.bytesWritten)} since opened, ${formatBytes(s.bytesCopiedForward)} copied forward`);
   print(`archive       ${a.location}`);
   print(`  shipped     ${a.segmentsArchived} segments, ${a.tailsShipped} tails: ${formatBytes(a.rawBytesArchived)} → ${formatBytes(a.storedBytesArchived)} stored${a.compressionRatio ? ` (${a.compressionRatio.toFixed(1)}x)` : ''}`);
-  print(`  waiting     ${a.pendingItems} pieces, ${formatBytes(a.bytesWaiting)}${a.oldestUnarchivedWriteAgeMs !== null ? `; oldest unarchived write ${(a.oldestUnarchivedWriteAgeMs / 1000).toFixed(1)} s old` : ''}`);
+  print(`  waiting     ${formatBytes(a.bytesWaiting)}: ${a.pendingItems} pieces queued, ${formatBytes(a.bytesInCurrentSegment)} in the current segment${a.oldestUnarchivedWriteAgeMs !== null ? `; oldest unarchived write ${(a.oldestUnarchivedWriteAgeMs / 1000).toFixed(1)} s old` : ''}`);
   print(`  recovery    ${a.recoveryPoint ?? 'none yet'} (newest synch point the archive alone restores)`);
   print(`  requests    PUT ${a.requests.puts}, GET ${a.requests.gets}, HEAD ${a.requests.heads}, LIST ${a.requests.lists}, DELETE ${a.requests.deletes}`);
   if (a.lastError) print(`  failing     since ${a.failingSince}: ${a.lastError}`);
