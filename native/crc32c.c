@@ -100,6 +100,10 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t seed, const
   return (uint32_t)crc0 ^ 0xffffffffu;
 }
 
+static inline uint32_t load_le32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 static int get_bytes(napi_env env, napi_value value, uint8_t **data, size_t *length) {
   bool is_buffer = false;
   return napi_is_buffer(env, value, &is_buffer) == napi_ok && is_buffer && napi_get_buffer_info(env, value, (void **)data, length) == napi_ok;
@@ -152,8 +156,7 @@ static napi_value first_bad_entry(napi_env env, napi_callback_info info) {
   int64_t bad = -1;
   for (size_t i = 0; i < count; i++) {
     const uint8_t *entry = entries + i * entry_size;
-    uint32_t stored = (uint32_t)entry[0] | (uint32_t)entry[1] << 8 | (uint32_t)entry[2] << 16 | (uint32_t)entry[3] << 24;
-    if (crc32c_hw(seed, entry + 4, block_size) != stored) {
+    if (crc32c_hw(seed, entry + 4, block_size) != load_le32(entry)) {
       bad = (int64_t)i;
       break;
     }
@@ -182,9 +185,7 @@ static napi_value first_bad_block(napi_env env, napi_callback_info info) {
   }
   int64_t bad = -1;
   for (size_t i = 0; i < count; i++) {
-    const uint8_t *at = crcs + 4 * i;
-    uint32_t stored = (uint32_t)at[0] | (uint32_t)at[1] << 8 | (uint32_t)at[2] << 16 | (uint32_t)at[3] << 24;
-    if (crc32c_hw(seed, blocks + i * block_size, block_size) != stored) {
+    if (crc32c_hw(seed, blocks + i * block_size, block_size) != load_le32(crcs + 4 * i)) {
       bad = (int64_t)i;
       break;
     }

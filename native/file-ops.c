@@ -71,6 +71,16 @@ static const char *errno_code(int err) {
   return name ? name : "EIO";
 }
 
+/* An Error with `message` and the errno's name in `code`, as Node's own fs errors. */
+static napi_value errno_error(napi_env env, int err, const char *message) {
+  napi_value code, text, error;
+  napi_create_string_utf8(env, errno_code(err), NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
+  napi_create_error(env, code, text, &error);
+  napi_set_named_property(env, error, "code", code);
+  return error;
+}
+
 static void complete(napi_env env, napi_status status, void *data) {
   Job *job = data;
   napi_value result;
@@ -83,12 +93,7 @@ static void complete(napi_env env, napi_status status, void *data) {
     if (job->op == DROP_CACHE) snprintf(message, sizeof message, "posix_fadvise(DONTNEED) of fd %d: %s", job->fd, strerror(err));
     else if (job->op == RELEASE_PAGES) snprintf(message, sizeof message, "madvise(DONTNEED) of %lld bytes: %s", (long long)job->length, strerror(err));
     else snprintf(message, sizeof message, "fallocate(PUNCH_HOLE) of fd %d at %lld, %lld bytes: %s", job->fd, (long long)job->offset, (long long)job->length, strerror(err));
-    napi_value code, text;
-    napi_create_string_utf8(env, errno_code(err), NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
-    napi_create_error(env, code, text, &result);
-    napi_set_named_property(env, result, "code", code);
-    napi_reject_deferred(env, job->deferred, result);
+    napi_reject_deferred(env, job->deferred, errno_error(env, err, message));
   }
   if (job->owner) napi_delete_reference(env, job->owner);
   napi_delete_async_work(env, job->work);
@@ -164,15 +169,6 @@ static napi_value release_pages(napi_env env, napi_callback_info info) {
 /* The entries one preadv reads at most: two iovecs each, within the kernel's IOV_MAX (1024). */
 #define ENTRIES_MAX 512
 
-static void throw_errno(napi_env env, int err, const char *message) {
-  napi_value code, text, error;
-  napi_create_string_utf8(env, errno_code(err), NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
-  napi_create_error(env, code, text, &error);
-  napi_set_named_property(env, error, "code", code);
-  napi_throw(env, error);
-}
-
 static napi_value read_entries(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
@@ -209,7 +205,7 @@ static napi_value read_entries(napi_env env, napi_callback_info info) {
       int err = errno;
       char message[160];
       snprintf(message, sizeof message, "preadv of %zu block entries at %lld: %s", count, (long long)position, strerror(err));
-      throw_errno(env, err, message);
+      napi_throw(env, errno_error(env, err, message));
       return NULL;
     }
     if (n == 0) break;

@@ -178,12 +178,12 @@ export class Archiver {
    */
   private async scratchFor(rawLength: number): Promise<{ raw: Buffer; compressed: Buffer }> {
     const bound = chunksBound(rawLength, this.options.chunkSizeBytes);
-    const old = this.scratch;
-    if (!old || old.raw.length < rawLength || old.compressed.length < bound) {
+    let scratch = this.scratch;
+    if (!scratch || scratch.raw.length < rawLength || scratch.compressed.length < bound) {
       await this.releaseScratch();
-      this.scratch = { raw: sharedBuffer(Math.max(rawLength, old?.raw.length ?? 0)), compressed: sharedBuffer(Math.max(bound, old?.compressed.length ?? 0)) };
+      scratch = this.scratch = { raw: sharedBuffer(Math.max(rawLength, scratch?.raw.length ?? 0)), compressed: sharedBuffer(Math.max(bound, scratch?.compressed.length ?? 0)) };
     }
-    return { raw: this.scratch!.raw.subarray(0, rawLength), compressed: this.scratch!.compressed };
+    return { raw: scratch.raw.subarray(0, rawLength), compressed: scratch.compressed };
   }
 
   /** Gives the scratch's pages back; it keeps its place for the next item. Nothing is lost if that fails. */

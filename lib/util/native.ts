@@ -1,7 +1,8 @@
 /**
  * salvo's own native addon (native/, built by `npm ci` with node-gyp): posix_fadvise for the
- * page cache (page-cache.ts), punching holes (volume/slot-file.ts), giving shared memory's pages
- * back (archive/compression-pool.ts) and a batched CRC32C (format/checksum.ts). Loaded on first use.
+ * page cache (page-cache.ts), punching holes and a scatter read of block entries (volume/slot-file.ts),
+ * giving shared memory's pages back (archive/compression-pool.ts) and a batched CRC32C
+ * (format/checksum.ts). Loaded on first use.
  */
 import fs from 'node:fs';
 import path from 'node:path';
