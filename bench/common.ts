@@ -238,14 +238,15 @@ export function sleep(milliseconds: number): Promise<void> {
   return new Promise((r) => setTimeout(r, milliseconds));
 }
 
-/** Waits until a mount's archiver has nothing queued (asked on its control socket); returns the seconds it took. */
+/** Waits until a mount's archiver has nothing queued and is at rest (asked on its control socket); returns the seconds it took. */
 export async function archiveCatchUp(socket: string): Promise<number> {
   const started = Date.now();
   await waitFor(
     'the archive to catch up',
     async () => {
-      const reply = await controlRequest<{ status: { archive: { pendingItems: number } } }>(socket, { cmd: 'status' }, 10_000);
-      return reply.status.archive.pendingItems === 0;
+      const reply = await controlRequest<{ status: { archive: { pendingItems: number; busy: boolean } } }>(socket, { cmd: 'status' }, 10_000);
+      // busy also covers the pages the archiver gives back after its queue empties (bench/memory reads RSS next).
+      return reply.status.archive.pendingItems === 0 && !reply.status.archive.busy;
     },
     600_000,
     100,

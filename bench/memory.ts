@@ -253,7 +253,7 @@ async function byWriteBursts(options: BenchOptions): Promise<Table> {
       columns: ['when', 'written (MiB)', 'VmRSS after the archive caught up (MiB)', 'VmHWM (MiB)', 'archive catch-up (s)'],
       rows,
       notes: [
-        'each burst: 1 MiB writes through <mnt>/live/volume.img, an fsync, then the wait until the archive has nothing queued (control socket) before RSS is read.',
+        'each burst: 1 MiB writes through <mnt>/live/volume.img, an fsync, then the wait until the archiver has nothing queued and is at rest (control socket) before RSS is read.',
         'while it works the archiver holds a segment’s raw bytes and room for their compressed chunks in shared memory (VmHWM); it keeps that memory for the next burst but gives its pages back once its queue is empty, so RSS returns to its resting size.',
       ],
     };

@@ -109,6 +109,11 @@ export class Archiver {
     return this.queue.length > 0 ? this.queuedAt.get(this.queue[0]!) ?? null : null;
   }
 
+  /** At work: shipping, or giving its scratch memory back once the queue emptied. */
+  get busy(): boolean {
+    return this.running !== null;
+  }
+
   /** Resolves when everything queued is in the archive (or the archiver is stopped). */
   async idle(): Promise<void> {
     while (this.running) await this.running;

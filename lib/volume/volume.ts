@@ -108,6 +108,8 @@ export interface VolumeStatus extends Pick<VolumeConfig, 'volumeId' | 'sizeBytes
     storedBytesArchived: number;
     compressionRatio: number | null;
     pendingItems: number;
+    /** The archiver is at work (shipping, or giving memory back after its queue emptied). */
+    busy: boolean;
     /** Raw bytes not in the archive yet: the pieces queued and the current segment's part not queued. */
     bytesWaiting: number;
     /** Of those, the current segment's: queued at the next synch point, RPO tick or roll. */
@@ -606,6 +608,7 @@ export class Volume {
         storedBytesArchived: a.storedBytesArchived,
         compressionRatio: a.storedBytesArchived > 0 ? a.rawBytesArchived / a.storedBytesArchived : null,
         pendingItems: a.pendingItems,
+        busy: this.archiver.busy,
         bytesWaiting: a.bytesWaiting + this.log.unshippedBytes,
         bytesInCurrentSegment: this.log.unshippedBytes,
         lastError: a.lastError,

@@ -356,4 +356,10 @@ t.test('status tells what is not in the archive yet apart: pieces queued, and th
   await volume.archiver.idle();
   archive = volume.status().archive;
   t.same([archive.bytesInCurrentSegment, archive.bytesWaiting], [0, 0], 'shipped as a tail at the synch point');
+  t.equal(archive.busy, false, 'and the archiver is at rest');
+  await volume.write(Buffer.alloc(8 * BS, 9), 0);
+  await volume.synch();
+  t.equal(volume.status().archive.busy, true, 'a synch point sets it to work');
+  await volume.archiver.idle();
+  t.equal(volume.status().archive.busy, false, 'until the tail is shipped and its memory given back');
 });
