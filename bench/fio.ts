@@ -14,6 +14,8 @@ export interface FioJob {
   sizeBytes: number;
   /** Run for this long (looping over the size); else once over the size. */
   runtimeSeconds?: number;
+  /** Run this long first without counting it (with runtimeSeconds). */
+  rampSeconds?: number;
   endFsync?: boolean;
   direct?: boolean;
   /** Lay a file out with real writes, not fallocate (reads of unwritten extents never reach the device). */
@@ -45,6 +47,7 @@ export function fioArgs(job: FioJob, filename: string): string[] {
     '--group_reporting',
   ];
   if (job.runtimeSeconds !== undefined) args.push('--time_based', `--runtime=${Math.round(job.runtimeSeconds * 1000)}ms`);
+  if (job.rampSeconds) args.push(`--ramp_time=${Math.round(job.rampSeconds * 1000)}ms`);
   if (job.endFsync) args.push('--end_fsync=1');
   if (job.fallocateNone) args.push('--fallocate=none');
   return args;
