@@ -13,7 +13,7 @@
  * read data, not holes; salvo's is then written over until every segment slot has held a
  * segment once (a volume in use reuses its slots in place; a fresh one's first pass through
  * them is the first-fill row). Then rounds of jobs (seq write 1M with end_fsync, seq read 1M,
- * rand write 4k, rand read 4k; iodepth 16, time-based, each after 1.5 s it does not count) run on each target in turn, so every
+ * rand write 4k, rand read 4k; iodepth 16, time-based, counted after 1.5 s of warm-up) run on each target in turn, so every
  * ratio compares measurements of the same round. Three phases: the loop devices as
  * `losetup -f --show` makes them (buffered: reads come from the FUSE file's page cache);
  * second loop devices with --direct-io=on on the FUSE files (every request reaches the
@@ -116,8 +116,8 @@ interface Settings {
   runtimeSeconds: number;
   /**
    * Each job first runs this long uncounted: every FUSE target here is faster in a job's first
-   * second or so after a pause (the host's CPU boost, most likely), and faster by more for the
-   * shorter request paths, so the counted part is the speed that lasts.
+   * second or so after a pause, and faster by more for the shorter request paths (BENCHMARKS.md,
+   * the fuse-io notes), so the counted part is the speed that lasts.
    */
   rampSeconds: number;
   /** Also run the FUSE targets through --direct-io=on loop devices. */
