@@ -4,6 +4,11 @@
  * dropCache(fd): posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED). salvo lets go of the page cache
  * behind archive objects once they are durable (lib/util/page-cache.ts says why).
  *
+ * prefetch(fd, offset, length): posix_fadvise(fd, offset, length, POSIX_FADV_WILLNEED). A recycled
+ * slot keeps its old segment's bytes, and a record that ends inside a page the cache no longer holds
+ * makes the filesystem read that page before the write can go on: the current slot is read ahead
+ * of its tail instead (lib/volume/log.ts).
+ *
  * punchHole(fd, offset, length): fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, ...).
  * A format 2 slot is made blank by punching its first page (lib/volume/segment-slot.ts): a
  * metadata change the filesystem's journal makes whole or not at all, where zeroing the header
@@ -35,7 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-typedef enum { DROP_CACHE, PUNCH_HOLE, RELEASE_PAGES } Op;
+typedef enum { DROP_CACHE, PREFETCH, PUNCH_HOLE, RELEASE_PAGES } Op;
 
 typedef struct {
   napi_async_work work;
@@ -55,6 +60,8 @@ static void execute(napi_env env, void *data) {
   Job *job = data;
   if (job->op == DROP_CACHE) {
     job->err = posix_fadvise(job->fd, 0, 0, POSIX_FADV_DONTNEED);
+  } else if (job->op == PREFETCH) {
+    job->err = posix_fadvise(job->fd, job->offset, job->length, POSIX_FADV_WILLNEED);
   } else if (job->op == RELEASE_PAGES) {
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t start = ((uintptr_t)job->data + page - 1) & ~(page - 1);
@@ -91,6 +98,7 @@ static void complete(napi_env env, napi_status status, void *data) {
     int err = status == napi_ok ? job->err : ECANCELED;
     char message[160];
     if (job->op == DROP_CACHE) snprintf(message, sizeof message, "posix_fadvise(DONTNEED) of fd %d: %s", job->fd, strerror(err));
+    else if (job->op == PREFETCH) snprintf(message, sizeof message, "posix_fadvise(WILLNEED) of fd %d at %lld, %lld bytes: %s", job->fd, (long long)job->offset, (long long)job->length, strerror(err));
     else if (job->op == RELEASE_PAGES) snprintf(message, sizeof message, "madvise(DONTNEED) of %lld bytes: %s", (long long)job->length, strerror(err));
     else snprintf(message, sizeof message, "fallocate(PUNCH_HOLE) of fd %d at %lld, %lld bytes: %s", job->fd, (long long)job->offset, (long long)job->length, strerror(err));
     napi_reject_deferred(env, job->deferred, errno_error(env, err, message));
@@ -129,7 +137,8 @@ static napi_value drop_cache(napi_env env, napi_callback_info info) {
   return job ? queue(env, job, "salvo:dropCache") : NULL;
 }
 
-static napi_value punch_hole(napi_env env, napi_callback_info info) {
+/* The (fd, offset, length) calls: punchHole and prefetch. */
+static napi_value range_job(napi_env env, napi_callback_info info, Op op, const char *name) {
   size_t argc = 3;
   napi_value argv[3];
   int32_t fd;
@@ -137,13 +146,25 @@ static napi_value punch_hole(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 || napi_get_value_int64(env, argv[1], &offset) != napi_ok ||
       napi_get_value_int64(env, argv[2], &length) != napi_ok || offset < 0 || length <= 0) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "punchHole(fd, offset, length): a file descriptor, an offset >= 0 and a length > 0");
+    char message[120];
+    snprintf(message, sizeof message, "%s(fd, offset, length): a file descriptor, an offset >= 0 and a length > 0", name);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", message);
     return NULL;
   }
-  Job *job = new_job(env, PUNCH_HOLE, fd);
+  Job *job = new_job(env, op, fd);
   if (!job) return NULL;
   job->offset = offset, job->length = length;
-  return queue(env, job, "salvo:punchHole");
+  char resource[40];
+  snprintf(resource, sizeof resource, "salvo:%s", name);
+  return queue(env, job, resource);
+}
+
+static napi_value punch_hole(napi_env env, napi_callback_info info) {
+  return range_job(env, info, PUNCH_HOLE, "punchHole");
+}
+
+static napi_value prefetch(napi_env env, napi_callback_info info) {
+  return range_job(env, info, PREFETCH, "prefetch");
 }
 
 static napi_value release_pages(napi_env env, napi_callback_info info) {
@@ -229,6 +250,8 @@ void register_file_ops(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "dropCache", fn);
   napi_create_function(env, "punchHole", NAPI_AUTO_LENGTH, punch_hole, NULL, &fn);
   napi_set_named_property(env, exports, "punchHole", fn);
+  napi_create_function(env, "prefetch", NAPI_AUTO_LENGTH, prefetch, NULL, &fn);
+  napi_set_named_property(env, exports, "prefetch", fn);
   napi_create_function(env, "releasePages", NAPI_AUTO_LENGTH, release_pages, NULL, &fn);
   napi_set_named_property(env, exports, "releasePages", fn);
   napi_create_function(env, "readEntries", NAPI_AUTO_LENGTH, read_entries, NULL, &fn);

@@ -1,6 +1,6 @@
 /**
  * salvo's own native addon (native/, built by `npm ci` with node-gyp): posix_fadvise for the
- * page cache (page-cache.ts), punching holes and a scatter read of block entries (volume/slot-file.ts),
+ * page cache (page-cache.ts, and a slot's old bytes read ahead of its writes: volume/log.ts), punching holes and a scatter read of block entries (volume/slot-file.ts),
  * giving shared memory's pages back (archive/compression-pool.ts) and a batched CRC32C
  * (format/checksum.ts). Loaded on first use.
  */
@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 
 export interface NativeAddon {
   dropCache(fd: number): Promise<void>;
+  /** posix_fadvise(WILLNEED) of [offset, offset + length) on the thread pool: the kernel starts reading it into the page cache. */
+  prefetch(fd: number, offset: number, length: number): Promise<void>;
   /** fallocate(PUNCH_HOLE | KEEP_SIZE) on the thread pool; rejects with code EOPNOTSUPP where the filesystem cannot. */
   punchHole(fd: number, offset: number, length: number): Promise<void>;
   /** One preadv of consecutive block entries at `position`: blocks into `blocks`, CRCs into `crcs`; the bytes read. */

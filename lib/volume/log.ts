@@ -47,6 +47,8 @@ const RETIRE_YIELD_BYTES = 4 * 1024 * 1024;
 const FLUSH_AHEAD_BYTES_MAX = 8 * 1024 * 1024;
 /** Longest time between background flushes while writes come (flushAhead). */
 const FLUSH_AHEAD_MS = 20;
+/** How far ahead of its tail the current slot is read into the page cache (prefetchAhead). */
+const PREFETCH_AHEAD_BYTES = 8 * 1024 * 1024;
 
 /** Live entries of a segment: `count` consecutive blocks from `block`, their entries back to back at raw `offset`. */
 interface LiveRun {
@@ -75,6 +77,8 @@ export class Log {
   private flushAheadAtMs = 0;
   /** The current segment's last background flush, started when it was nearly full, is under way or done. */
   private flushedNearlyFull = false;
+  /** The slot prefetchAhead last read ahead in, and how far. */
+  private prefetched: { slot: SegmentSlot | null; to: number } = { slot: null, to: 0 };
   /**
    * How many rolls ahead copyAhead may drain: the segments it empties early must leave the rest
    * of the working set room for every live block with the policy's headroom, or it could copy
@@ -185,6 +189,21 @@ export class Log {
     this.counters.bytesWritten += bytes;
     this.unshippedSinceMs ??= this.clock();
     this.flushAhead();
+    this.prefetchAhead(this.current);
+  }
+
+  /**
+   * Keeps the next PREFETCH_AHEAD_BYTES of `slot` past its tail on their way into the page
+   * cache, a new half window each time the tail has used half (SegmentSlot.prefetch says why).
+   */
+  private prefetchAhead(slot: SegmentSlot): void {
+    if (this.prefetched.slot !== slot) this.prefetched = { slot, to: slot.tail };
+    if (this.prefetched.to - slot.tail > PREFETCH_AHEAD_BYTES / 2) return;
+    const from = Math.max(this.prefetched.to, slot.tail);
+    const to = Math.min(slot.tail + PREFETCH_AHEAD_BYTES, this.config.segmentSizeBytes);
+    if (to <= from) return;
+    this.prefetched.to = to;
+    slot.prefetch(from, to - from).catch((err: unknown) => debug('reading %s ahead failed: %s', slot.name, (err as Error).message));
   }
 
   /**
@@ -357,6 +376,8 @@ export class Log {
     // Clean slots return at once: in effect, the segment the previous roll sealed (retried if its flush failed).
     await Promise.all(this.slots.filter((s) => s !== this.current).map((s) => s.flushAsync()));
     const slot = await this.takeBlankSlot();
+    // Its first window is read while the header's fdatasync runs.
+    this.prefetchAhead(slot);
     const sealed = this.current;
     const sequence = sealed.sequence + 1;
     slot.writeAt(

@@ -38,6 +38,8 @@ export interface SlotFile {
    * at all after a crash, like a truncate. Rejects with code EOPNOTSUPP where the filesystem cannot.
    */
   punchHoleAsync(offset: number, length: number): Promise<void>;
+  /** Starts reading [offset, offset + length) into the page cache, off the event loop; a hint that may do nothing. */
+  prefetchAsync(offset: number, length: number): Promise<void>;
   close(): void;
 }
 
@@ -131,6 +133,10 @@ class FsSlotFile implements SlotFile {
 
   punchHoleAsync(offset: number, length: number): Promise<void> {
     return native().punchHole(this.fd, offset, length);
+  }
+
+  prefetchAsync(offset: number, length: number): Promise<void> {
+    return native().prefetch(this.fd, offset, length);
   }
 
   close(): void {

@@ -137,6 +137,9 @@ class SimSlotFile implements SlotFile {
     });
   }
 
+  /** No page cache here: reading ahead changes nothing a crash could show. */
+  async prefetchAsync(): Promise<void> {}
+
   close(): void {}
 }
 

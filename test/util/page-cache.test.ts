@@ -1,6 +1,7 @@
 /**
- * The native fadvise helper really lets the kernel drop a file's pages (fincore counts them),
- * and the directory store leaves no archive object in the page cache once it is durable.
+ * The native fadvise helpers really let the kernel drop a file's pages and read a range of them
+ * back (fincore counts them), and the directory store leaves no archive object in the page cache
+ * once it is durable.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -9,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { DirectoryStore } from '../../lib/archive/directory-store.js';
+import { native } from '../../lib/util/native.js';
 import { dropCache } from '../../lib/util/page-cache.js';
 import { ROOT } from '../helpers/system.js';
 
@@ -43,9 +45,32 @@ t.test('page-cache: dropCache empties the cache of a synced file', async (t) => 
   t.same(await fs.readFile(file).then((b) => b.length), 4 * MiB, 'the file itself is whole');
 });
 
+t.test('page-cache: prefetch reads the range asked for, and only it, back into the cache', async (t) => {
+  const file = path.join(await scratch(t), 'slot');
+  const handle = await fs.open(file, 'w+');
+  try {
+    await handle.write(randomBytes(4 * MiB));
+    await handle.sync();
+    await dropCache(handle.fd);
+    t.equal(residentBytes(file), 0, 'nothing cached to begin with');
+    await native().prefetch(handle.fd, MiB, 2 * MiB);
+    // WILLNEED starts the reads; they land in the cache a moment later.
+    let resident = 0;
+    for (let i = 0; i < 200 && resident < 2 * MiB; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      resident = residentBytes(file);
+    }
+    t.equal(resident, 2 * MiB, 'the 2 MiB asked for are cached, nothing around them');
+  } finally {
+    await handle.close();
+  }
+});
+
 t.test('page-cache: a bad descriptor rejects with its errno code', async (t) => {
   await t.rejects(dropCache(1 << 30), { code: 'EBADF' });
   t.throws(() => dropCache(-1 as number), { code: 'ERR_INVALID_ARG_TYPE' });
+  await t.rejects(native().prefetch(1 << 30, 0, 4096), { code: 'EBADF' });
+  t.throws(() => native().prefetch(3, -1, 4096), { code: 'ERR_INVALID_ARG_TYPE' });
 });
 
 t.test('page-cache: the directory store leaves no object in the page cache', async (t) => {

@@ -55,6 +55,11 @@ class ControlledFile implements SlotFile {
     if (this.punchError) throw this.punchError;
     this.bytes.fill(0, offset, offset + length);
   }
+  /** Where SegmentSlot.prefetch asked to read ahead. */
+  readonly prefetches: [number, number][] = [];
+  async prefetchAsync(offset: number, length: number): Promise<void> {
+    this.prefetches.push([offset, length]);
+  }
   close(): void {}
 }
 
@@ -197,6 +202,15 @@ t.test('discard in format 1 truncates the slot to a hole', async (t) => {
   t.equal(bytes.length, 1024 * 1024, 'the slot keeps its size');
   t.ok(bytes.every((b) => b === 0), 'and reads as zeros everywhere');
   t.equal(fs.statSync(file).blocks, 0, 'its blocks went back to the filesystem');
+});
+
+t.test('prefetch reads ahead where format 2 keeps old bytes; format 1’s holes need nothing', async (t) => {
+  const kept = new ControlledFile();
+  await slotOver(kept, 2).prefetch(8192, 16384);
+  t.same(kept.prefetches, [[8192, 16384]], 'format 2 asks the file');
+  const holes = new ControlledFile();
+  await slotOver(holes, 1).prefetch(8192, 16384);
+  t.same(holes.prefetches, [], 'format 1 does not');
 });
 
 t.test('a slot’s entry seed is its segment sequence in format 2, nothing in format 1', async (t) => {

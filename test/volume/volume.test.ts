@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
+import { SEGMENT_HEADER_SIZE } from '../../lib/format/segment-header.js';
 import { slotsDirectory } from '../../lib/volume/recovery.js';
 import type { Volume } from '../../lib/volume/volume.js';
 import { createTempVolume, prng, slotFilesWith, SMALL_POLICY } from '../helpers/temp-volume.js';
@@ -362,4 +363,37 @@ t.test('status tells what is not in the archive yet apart: pieces queued, and th
   t.equal(volume.status().archive.busy, true, 'a synch point sets it to work');
   await volume.archiver.idle();
   t.equal(volume.status().archive.busy, false, 'until the tail is shipped and its memory given back');
+});
+
+t.test('the current slot is read into the page cache ahead of its tail, from each roll on', async (t) => {
+  const MiB = 1024 * 1024;
+  const segmentBytes = 16 * MiB;
+  const { dir, volume: first, reopen } = await createTempVolume(t, { sizeBytes: 16 * MiB, segmentSizeBytes: segmentBytes });
+  await first.close();
+  const reads: { slot: string; from: number; to: number }[] = [];
+  const recording = slotFilesWith(dir, (file) => ({
+    prefetchAsync(offset: number, length: number): Promise<void> {
+      reads.push({ slot: file.path, from: offset, to: offset + length });
+      return file.prefetchAsync(offset, length);
+    },
+  }));
+  const volume = await reopen({ slotFiles: recording });
+  t.teardown(() => volume.close().catch(() => undefined));
+  const chunk = Buffer.alloc(128 * 1024, 5);
+  let writes = 0;
+  let behind = 0;
+  for (let at = 0; volume.log.counters.segmentsSealed < 2; at = (at + chunk.length) % (16 * MiB), writes++) {
+    await volume.write(chunk, at);
+    const current = volume.log.current;
+    const ahead = Math.max(0, ...reads.filter((r) => r.slot === current.path).map((r) => r.to));
+    if (ahead < Math.min(current.tail + 4 * MiB, segmentBytes)) behind++;
+  }
+  t.equal(behind, 0, `after each of ${writes} writes, the next 4 MiB (or the rest of the segment) is on its way`);
+  const rolledTo = new Set(reads.filter((r) => r.from === SEGMENT_HEADER_SIZE).map((r) => r.slot));
+  t.equal(rolledTo.size, 2, 'each slot a roll took is read from its first record on');
+  for (const slot of new Set(reads.map((r) => r.slot))) {
+    const ranges = reads.filter((r) => r.slot === slot);
+    t.ok(ranges.every((r, i) => i === 0 || r.from === ranges[i - 1]!.to), `${path.basename(slot)}: each window starts where the last ended`);
+    t.ok(ranges.every((r) => r.to - r.from <= 8 * MiB && r.to <= segmentBytes), `${path.basename(slot)}: at most 8 MiB at a time, within the segment`);
+  }
 });
