@@ -5,7 +5,8 @@
  *
  * Writes run with the archiver working as it does in a mount (compression in its worker
  * pool, a local archive directory); the time the archive then needs to catch up is reported
- * apart, and a sustained rate that counts it. A crash is simulated by copying the volume
+ * apart, and a sustained rate that counts it. The random writes run twice: as they come, and
+ * with every slot's cached pages dropped first (a volume after a reboot). A crash is simulated by copying the volume
  * directory while the volume is open (every acknowledged write is in the OS, nothing is
  * closed), then opening the copy; and again with the summary sidecars deleted (recovery
  * then scans every segment).
@@ -15,6 +16,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { MemoryStore } from '../lib/archive/memory-store.js';
+import { dropCache } from '../lib/util/page-cache.js';
 import { Volume } from '../lib/volume/volume.js';
 import { BLOCK_BYTES, createVolume, prng, synch, untilSegment, writeHistory, type HistoryKind, type Policy } from './history.js';
 import { MiB, cell, mbps, ms, num, runIfMain, summarize, type Benchmark, type BenchOptions, type BenchResult, type Table } from './common.js';
@@ -54,26 +56,29 @@ async function throughput(options: BenchOptions, s: Settings): Promise<Table[]> 
     const samples = {
       seq128k: { rate: [] as number[], iops: [] as number[], catchUp: [] as number[], sustained: [] as number[] },
       rand4k: { rate: [] as number[], iops: [] as number[], catchUp: [] as number[], sustained: [] as number[] },
+      /** rand4k into slots whose pages were dropped first. */
+      cold: { rate: [] as number[], iops: [] as number[], catchUp: [] as number[], sustained: [] as number[] },
     };
     const reads = { seq: [] as number[], rand: [] as number[] };
     const state = { n: 0, seed: 11 };
+    const timedWrites = async (kind: HistoryKind, into: (typeof samples)[HistoryKind], what: string): Promise<void> => {
+      const started = process.hrtime.bigint();
+      const { writes, bytes } = await writeHistory(volume, kind, (_w, b) => b >= s.writeBytes[kind], state);
+      const t = seconds(started);
+      const idleStart = process.hrtime.bigint();
+      await volume.archiver.idle();
+      const catchUp = seconds(idleStart);
+      into.rate.push(bytes / t);
+      into.iops.push(writes / t);
+      into.catchUp.push(catchUp);
+      into.sustained.push(bytes / (t + catchUp));
+      log(`${what} ${kind}: ${mbps(bytes / t)} MB/s, ${num(writes / t)} writes/s, archive caught up in ${catchUp.toFixed(2)} s`);
+    };
     // Fill the volume first, so reads read data and later writes overwrite (copy-forward comes into play).
     await writeHistory(volume, 'seq128k', (_w, bytes) => bytes >= s.policy.sizeBytes, state);
     await volume.archiver.idle();
     for (let run = 0; run < runs; run++) {
-      for (const kind of ['seq128k', 'rand4k'] as HistoryKind[]) {
-        const started = process.hrtime.bigint();
-        const { writes, bytes } = await writeHistory(volume, kind, (_w, b) => b >= s.writeBytes[kind], state);
-        const t = seconds(started);
-        const idleStart = process.hrtime.bigint();
-        await volume.archiver.idle();
-        const catchUp = seconds(idleStart);
-        samples[kind].rate.push(bytes / t);
-        samples[kind].iops.push(writes / t);
-        samples[kind].catchUp.push(catchUp);
-        samples[kind].sustained.push(bytes / (t + catchUp));
-        log(`run ${run + 1} ${kind}: ${mbps(bytes / t)} MB/s, ${num(writes / t)} writes/s, archive caught up in ${catchUp.toFixed(2)} s`);
-      }
+      for (const kind of ['seq128k', 'rand4k'] as HistoryKind[]) await timedWrites(kind, samples[kind], `run ${run + 1}`);
       // Reads: sequential 128 KiB over the whole volume, then random 4 KiB.
       const buf = Buffer.allocUnsafe(128 * 1024);
       let started = process.hrtime.bigint();
@@ -87,6 +92,11 @@ async function throughput(options: BenchOptions, s: Settings): Promise<Table[]> 
       reads.rand.push(s.randomReads / seconds(started));
       log(`run ${run + 1} reads: ${mbps(reads.seq.at(-1)!)} MB/s sequential, ${num(reads.rand.at(-1)!)} random reads/s`);
     }
+    // Last, as the reads above want the slots' pages cached.
+    for (let run = 0; run < runs; run++) {
+      await dropSlotPages(volume);
+      await timedWrites('rand4k', samples.cold, `run ${run + 1} cold`);
+    }
     const quiet = await withoutArchiving(options, s);
     const st = volume.status();
     const mb = (v: number[]) => cell(summarize(v.map((x) => x / 1e6)));
@@ -98,6 +108,7 @@ async function throughput(options: BenchOptions, s: Settings): Promise<Table[]> 
         rows: [
           [`write 128k sequential (${num(s.writeBytes.seq128k / MiB)} MiB a run)`, mb(samples.seq128k.rate), cell(summarize(samples.seq128k.iops)), cell(summarize(samples.seq128k.catchUp)), mb(samples.seq128k.sustained)],
           [`write 4k random (${num(s.writeBytes.rand4k / MiB)} MiB a run)`, mb(samples.rand4k.rate), cell(summarize(samples.rand4k.iops)), cell(summarize(samples.rand4k.catchUp)), mb(samples.rand4k.sustained)],
+          [`write 4k random into cold slots (every slot's pages dropped first, as after a reboot)`, mb(samples.cold.rate), cell(summarize(samples.cold.iops)), cell(summarize(samples.cold.catchUp)), mb(samples.cold.sustained)],
           [`write 128k sequential, archive unreachable (no archiving)`, mb(quiet.seq128k), cell(summarize(quiet.seq128k.map((v) => v / (128 * 1024)))), '–', '–'],
           [`write 4k random, archive unreachable (no archiving)`, mb(quiet.rand4k), cell(summarize(quiet.rand4k.map((v) => v / BLOCK_BYTES))), '–', '–'],
           ['read 128k sequential (whole volume)', mb(reads.seq), cell(summarize(reads.seq.map((v) => v / (128 * 1024)))), '–', '–'],
@@ -149,6 +160,23 @@ async function withoutArchiving(options: BenchOptions, s: Settings): Promise<Rec
     store.failing = false;
     await volume.close();
     fs.rmSync(base, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Drops every slot file's cached pages (posix_fadvise DONTNEED, after a flush so none is dirty),
+ * as a reboot or the kernel's reclaim leaves them: the writes that follow go into slots whose old
+ * bytes are on the disk only (Log.prefetchAhead reads the current one ahead of them).
+ */
+async function dropSlotPages(volume: Volume): Promise<void> {
+  await volume.flush();
+  for (const slot of volume.log.slots) {
+    const handle = await fs.promises.open(slot.path, 'r');
+    try {
+      await dropCache(handle.fd);
+    } finally {
+      await handle.close();
+    }
   }
 }
 
