@@ -1,8 +1,8 @@
 /**
  * salvo's own native addon (native/, built by `npm ci` with node-gyp): posix_fadvise for the
  * page cache (page-cache.ts; the current slot read ahead of its writes, volume/log.ts), punching
- * holes and a scatter read of block entries (volume/slot-file.ts), giving shared memory's pages back (archive/compression-pool.ts) and a batched CRC32C
- * (format/checksum.ts). Loaded on first use.
+ * holes and a scatter read of block entries (volume/slot-file.ts), giving shared memory's pages
+ * back (archive/compression-pool.ts) and a batched CRC32C (format/checksum.ts). Loaded on first use.
  */
 import fs from 'node:fs';
 import path from 'node:path';
