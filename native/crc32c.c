@@ -22,9 +22,7 @@
  * Only where the CPU has SSE4.2; elsewhere the functions are not exported and lib/format/
  * checksum.ts takes a CRC a block with @node-rs/crc32.
  */
-#define NAPI_VERSION 8
-#include <node_api.h>
-#include <stdint.h>
+#include "args.h"
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -104,9 +102,18 @@ static inline uint32_t load_le32(const uint8_t *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static int get_bytes(napi_env env, napi_value value, uint8_t **data, size_t *length) {
-  bool is_buffer = false;
-  return napi_is_buffer(env, value, &is_buffer) == napi_ok && is_buffer && napi_get_buffer_info(env, value, (void **)data, length) == napi_ok;
+/*
+ * The index of the first of `count` blocks that does not match its stored CRC from `seed`, or -1,
+ * as a JavaScript number: block i at blocks + i * block_stride, its CRC (u32 LE) at crcs + i * crc_stride.
+ */
+static napi_value first_bad(napi_env env, const uint8_t *blocks, size_t block_stride, const uint8_t *crcs, size_t crc_stride, size_t count, uint32_t block_size, uint32_t seed) {
+  int64_t bad = -1;
+  for (size_t i = 0; i < count && bad < 0; i++) {
+    if (crc32c_hw(seed, blocks + i * block_stride, block_size) != load_le32(crcs + i * crc_stride)) bad = (int64_t)i;
+  }
+  napi_value result;
+  napi_create_int64(env, bad, &result);
+  return result;
 }
 
 static napi_value crc32c_blocks(napi_env env, napi_callback_info info) {
@@ -153,17 +160,7 @@ static napi_value first_bad_entry(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "firstBadEntry: entries is not whole entries of a CRC and a block");
     return NULL;
   }
-  int64_t bad = -1;
-  for (size_t i = 0; i < count; i++) {
-    const uint8_t *entry = entries + i * entry_size;
-    if (crc32c_hw(seed, entry + 4, block_size) != load_le32(entry)) {
-      bad = (int64_t)i;
-      break;
-    }
-  }
-  napi_value result;
-  napi_create_int64(env, bad, &result);
-  return result;
+  return first_bad(env, entries + 4, entry_size, entries, entry_size, count, block_size, seed);
 }
 
 static napi_value first_bad_block(napi_env env, napi_callback_info info) {
@@ -183,29 +180,16 @@ static napi_value first_bad_block(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "firstBadBlock: blocks is not whole blocks, or crcs holds fewer CRCs than blocks");
     return NULL;
   }
-  int64_t bad = -1;
-  for (size_t i = 0; i < count; i++) {
-    if (crc32c_hw(seed, blocks + i * block_size, block_size) != load_le32(crcs + 4 * i)) {
-      bad = (int64_t)i;
-      break;
-    }
-  }
-  napi_value result;
-  napi_create_int64(env, bad, &result);
-  return result;
+  return first_bad(env, blocks, block_size, crcs, 4, count, block_size, seed);
 }
 
 void register_crc32c(napi_env env, napi_value exports) {
   __builtin_cpu_init();
   if (!__builtin_cpu_supports("sse4.2")) return;
   init_tables();
-  napi_value fn;
-  napi_create_function(env, "crc32cBlocks", NAPI_AUTO_LENGTH, crc32c_blocks, NULL, &fn);
-  napi_set_named_property(env, exports, "crc32cBlocks", fn);
-  napi_create_function(env, "firstBadEntry", NAPI_AUTO_LENGTH, first_bad_entry, NULL, &fn);
-  napi_set_named_property(env, exports, "firstBadEntry", fn);
-  napi_create_function(env, "firstBadBlock", NAPI_AUTO_LENGTH, first_bad_block, NULL, &fn);
-  napi_set_named_property(env, exports, "firstBadBlock", fn);
+  export_function(env, exports, "crc32cBlocks", crc32c_blocks);
+  export_function(env, exports, "firstBadEntry", first_bad_entry);
+  export_function(env, exports, "firstBadBlock", first_bad_block);
 }
 #else
 void register_crc32c(napi_env env, napi_value exports) {

@@ -28,8 +28,7 @@
  * saw it has collected its garbage, which an idle worker never does.
  */
 #define _GNU_SOURCE /* strerrorname_np, fallocate */
-#define NAPI_VERSION 8
-#include <node_api.h>
+#include "args.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -198,11 +197,9 @@ static napi_value read_entries(napi_env env, napi_callback_info info) {
   int64_t position;
   uint8_t *blocks, *crcs;
   size_t length, crcs_length;
-  bool is_buffer = false, crcs_buffer = false;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 5 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 || napi_is_buffer(env, argv[1], &is_buffer) != napi_ok || !is_buffer ||
-      napi_get_buffer_info(env, argv[1], (void **)&blocks, &length) != napi_ok || napi_is_buffer(env, argv[2], &crcs_buffer) != napi_ok || !crcs_buffer ||
-      napi_get_buffer_info(env, argv[2], (void **)&crcs, &crcs_length) != napi_ok || napi_get_value_uint32(env, argv[3], &block_size) != napi_ok ||
+  if (argc < 5 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 || !get_bytes(env, argv[1], &blocks, &length) ||
+      !get_bytes(env, argv[2], &crcs, &crcs_length) || napi_get_value_uint32(env, argv[3], &block_size) != napi_ok ||
       napi_get_value_int64(env, argv[4], &position) != napi_ok || position < 0) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "readEntries(fd, blocks: Buffer, crcs: Buffer, blockSize: number, position >= 0)");
     return NULL;
@@ -245,15 +242,9 @@ static napi_value read_entries(napi_env env, napi_callback_info info) {
 }
 
 void register_file_ops(napi_env env, napi_value exports) {
-  napi_value fn;
-  napi_create_function(env, "dropCache", NAPI_AUTO_LENGTH, drop_cache, NULL, &fn);
-  napi_set_named_property(env, exports, "dropCache", fn);
-  napi_create_function(env, "punchHole", NAPI_AUTO_LENGTH, punch_hole, NULL, &fn);
-  napi_set_named_property(env, exports, "punchHole", fn);
-  napi_create_function(env, "prefetch", NAPI_AUTO_LENGTH, prefetch, NULL, &fn);
-  napi_set_named_property(env, exports, "prefetch", fn);
-  napi_create_function(env, "releasePages", NAPI_AUTO_LENGTH, release_pages, NULL, &fn);
-  napi_set_named_property(env, exports, "releasePages", fn);
-  napi_create_function(env, "readEntries", NAPI_AUTO_LENGTH, read_entries, NULL, &fn);
-  napi_set_named_property(env, exports, "readEntries", fn);
+  export_function(env, exports, "dropCache", drop_cache);
+  export_function(env, exports, "punchHole", punch_hole);
+  export_function(env, exports, "prefetch", prefetch);
+  export_function(env, exports, "releasePages", release_pages);
+  export_function(env, exports, "readEntries", read_entries);
 }
