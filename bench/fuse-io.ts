@@ -29,6 +29,11 @@
  *       FUSE_ASYNC_DIO to libfuse 2.9's INIT reply (fuse-native cannot ask for it), so a
  *       --direct-io=on loop device sends a command's 128 KiB requests concurrently instead of
  *       one at a time. It shows what a FUSE binding on libfuse 3 would give; salvo never runs so.
+ *   node dist/bench/fuse-io.js --pin [...]
+ *       an experiment: every FUSE server's main thread and libfuse threads are pinned to CPU 0
+ *       (taskset), so the two hand-offs of each request (libfuse thread → event loop → libfuse
+ *       thread) never wake another CPU. On the VM the notes describe, such a wake-up is what a
+ *       request waits on; salvo does not pin itself (BENCHMARKS.md says what it gains and costs).
  *   node dist/bench/fuse-io.js --profile randwrite [--dio] [--perf]
  *       salvo only: fill, then the job for 5 s with the mount under --cpu-prof; prints where
  *       the mount's main thread spent those 5 s (self time by function and by file). With
@@ -84,6 +89,8 @@ interface Target {
   /** A second loop device with --direct-io=on, during that phase. */
   dioDevice?: string;
   salvo?: SalvoMount;
+  /** The FUSE server's process (none for the plain file). */
+  pid?: number;
 }
 
 interface Workload {
@@ -134,12 +141,14 @@ interface Settings {
   perf: boolean;
   /** Preload bench/async-dio-shim.c into every FUSE server (an experiment). */
   asyncDio: boolean;
+  /** Pin every FUSE server's serving threads to CPU 0 (an experiment). */
+  pin: boolean;
 }
 
 function settings(options: BenchOptions): Settings {
   const s: Settings = options.quick
-    ? { sizeBytes: 32 * MiB, runtimeSeconds: 0.2, rampSeconds: 0, dio: false, ext4: false, workloads: ['randwrite'], bufferedWorkloads: ['randwrite'], targets: ['memory', 'salvo'], segmentSize: '2M', segments: 40, profile: null, perf: false, asyncDio: false }
-    : { sizeBytes: 1 * GiB, runtimeSeconds: 1, rampSeconds: 1.5, dio: true, ext4: true, workloads: WORKLOADS.map((w) => w.key), bufferedWorkloads: ['seqwrite', 'randwrite', 'randread'], targets: ['plain', 'pass', 'pool', 'memory', 'salvo'], segmentSize: '64M', segments: 40, profile: null, perf: false, asyncDio: false };
+    ? { sizeBytes: 32 * MiB, runtimeSeconds: 0.2, rampSeconds: 0, dio: false, ext4: false, workloads: ['randwrite'], bufferedWorkloads: ['randwrite'], targets: ['memory', 'salvo'], segmentSize: '2M', segments: 40, profile: null, perf: false, asyncDio: false, pin: false }
+    : { sizeBytes: 1 * GiB, runtimeSeconds: 1, rampSeconds: 1.5, dio: true, ext4: true, workloads: WORKLOADS.map((w) => w.key), bufferedWorkloads: ['seqwrite', 'randwrite', 'randread'], targets: ['plain', 'pass', 'pool', 'memory', 'salvo'], segmentSize: '64M', segments: 40, profile: null, perf: false, asyncDio: false, pin: false };
   const a = options.args;
   for (let i = 0; i < a.length; i++) {
     if (a[i] === '--size') s.sizeBytes = parseSize(a[++i]!, '--size');
@@ -152,6 +161,7 @@ function settings(options: BenchOptions): Settings {
     else if (a[i] === '--targets') s.targets = a[++i]!.split(',') as TargetKey[];
     else if (a[i] === '--perf') s.perf = true;
     else if (a[i] === '--async-dio') s.asyncDio = true;
+    else if (a[i] === '--pin') s.pin = true;
     else if (a[i] === '--profile') s.profile = (a[i + 1] && !a[i + 1]!.startsWith('--') ? a[++i] : 'randwrite') as Workload['key'];
     else throw new Error(`fuse-io: unknown option ${a[i]}`);
   }
@@ -171,13 +181,15 @@ async function makeFile(file: string, sizeBytes: number): Promise<void> {
   await handle.close();
 }
 
-async function startChildMount(cleanup: Cleanup, script: string, args: string[], mountpoint: string, what: string, env?: NodeJS.ProcessEnv): Promise<void> {
+/** Starts a bench FUSE server; resolves with its pid once it has mounted. */
+async function startChildMount(cleanup: Cleanup, script: string, args: string[], mountpoint: string, what: string, env?: NodeJS.ProcessEnv): Promise<number> {
   fs.mkdirSync(mountpoint, { recursive: true });
   const child = await spawnReady(process.execPath, [path.join(DIST_DIR, script), ...args], what, { env });
   cleanup.add(`stop ${what}`, async () => {
     await stopChild(child);
     if (isMounted(mountpoint)) await exec('umount', ['-l', mountpoint]);
   });
+  return child.pid!;
 }
 
 /** FUSE servers' environment: the async-dio shim preloaded, with its log (`--async-dio`). */
@@ -202,19 +214,19 @@ async function setUpTarget(cleanup: Cleanup, key: TargetKey, base: string, s: Se
       const backing = path.join(dir, 'backing.img');
       await makeFile(backing, s.sizeBytes);
       const mnt = path.join(dir, 'mnt');
-      await startChildMount(cleanup, 'passthrough-fs.js', [...(key === 'pool' ? ['--threadpool'] : []), backing, mnt], mnt, LABELS[key], server?.env);
+      const pid = await startChildMount(cleanup, 'passthrough-fs.js', [...(key === 'pool' ? ['--threadpool'] : []), backing, mnt], mnt, LABELS[key], server?.env);
       const file = path.join(mnt, 'volume.img');
-      return { key, label: LABELS[key], file, device: (await attachLoop(cleanup, file)).device };
+      return { key, label: LABELS[key], file, device: (await attachLoop(cleanup, file)).device, pid };
     }
     case 'memory': {
       const mnt = path.join(dir, 'mnt');
-      await startChildMount(cleanup, 'memory-fs.js', [mnt, String(s.sizeBytes)], mnt, LABELS[key], server?.env);
+      const pid = await startChildMount(cleanup, 'memory-fs.js', [mnt, String(s.sizeBytes)], mnt, LABELS[key], server?.env);
       const file = path.join(mnt, 'volume.img');
-      return { key, label: LABELS[key], file, device: (await attachLoop(cleanup, file)).device };
+      return { key, label: LABELS[key], file, device: (await attachLoop(cleanup, file)).device, pid };
     }
     case 'salvo': {
       const mount = await salvoMount(cleanup, dir, { size: String(s.sizeBytes), segmentSize: s.segmentSize, segments: s.segments }, { nodeArgs, env: server?.env });
-      return { key, label: LABELS[key], file: mount.image, device: (await attachLoop(cleanup, mount.image)).device, salvo: mount };
+      return { key, label: LABELS[key], file: mount.image, device: (await attachLoop(cleanup, mount.image)).device, salvo: mount, pid: mount.pid };
     }
   }
 }
@@ -233,6 +245,18 @@ function checkAsyncDio(server: ServerEnv, servers: number): void {
   const lines = fs.existsSync(server.shimLog) ? fs.readFileSync(server.shimLog, 'utf8').trim().split('\n').filter(Boolean) : [];
   const on = lines.filter((l) => l.endsWith(' on')).length;
   if (on !== servers) throw new Error(`--async-dio: ${on} of ${servers} FUSE servers answered INIT with FUSE_ASYNC_DIO (${server.shimLog}: ${lines.join('; ') || 'empty'})`);
+}
+
+/**
+ * Pins a FUSE server's main thread and its libfuse threads (those waiting in the kernel for a
+ * request) to CPU 0. libfuse starts further threads from its own, and they inherit the mask.
+ */
+async function pinServingThreads(target: Target): Promise<void> {
+  const pid = target.pid!;
+  const tids = fs.readdirSync(`/proc/${pid}/task`).map(Number);
+  const fuseThreads = tids.filter((tid) => tid !== pid && fs.readFileSync(`/proc/${pid}/task/${tid}/wchan`, 'utf8') === 'fuse_dev_do_read');
+  if (fuseThreads.length === 0) throw new Error(`--pin: no thread of ${target.label} (pid ${pid}) waits for a FUSE request`);
+  for (const tid of [pid, ...fuseThreads]) await exec('taskset', ['-p', '-c', '0', String(tid)]);
 }
 
 /** Bytes salvo has copied forward since it mounted (0 for the other targets). */
@@ -416,7 +440,10 @@ async function measure(options: BenchOptions, s: Settings): Promise<BenchResult>
     for (const key of s.targets) targets.push(await setUpTarget(cleanup, key, workDir, s, { server }));
     log(`targets: ${targets.map((t) => `${t.key}=${t.device}`).join(' ')}`);
     if (server) checkAsyncDio(server, targets.filter((t) => t.key !== 'plain').length);
-    const experiment = server ? ' — FUSE_ASYNC_DIO forced (an experiment: salvo never runs so)' : '';
+    if (s.pin) for (const t of targets) if (t.pid) await pinServingThreads(t);
+    const experiment =
+      (server ? ' — FUSE_ASYNC_DIO forced (an experiment: salvo never runs so)' : '') +
+      (s.pin ? ' — every FUSE server’s main and libfuse threads pinned to CPU 0 (an experiment: salvo does not pin itself)' : '');
     const tables: Table[] = [];
     const fills = await fill(targets, (t) => t.device, s.sizeBytes, log, 'raw');
     await cycleSlots(targets, s, log);
@@ -504,6 +531,7 @@ async function profile(options: BenchOptions, s: Settings): Promise<BenchResult>
   const result = await withCleanup(log, async (cleanup) => {
     const t = await setUpTarget(cleanup, 'salvo', workDir, s, { nodeArgs: s.perf ? undefined : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] });
     pid = t.salvo!.pid;
+    if (s.pin) await pinServingThreads(t);
     await fill([t], (x) => x.device, s.sizeBytes, log, 'profile');
     await cycleSlots([t], s, log);
     const device = s.dio ? (await attachLoop(cleanup, t.file, { directIo: true })).device : t.device;
