@@ -19,13 +19,14 @@ import path from 'node:path';
 import { DIST_DIR, machineInfo, parseCommonArgs, renderResult, runBenchmark, type BenchResult, type Benchmark } from './common.js';
 import { bench as engine } from './engine.js';
 import { bench as fuseIo } from './fuse-io.js';
+import { bench as handoff } from './handoff.js';
 import { bench as memory } from './memory.js';
 import { bench as openPast } from './open-past.js';
 import { bench as peers } from './peers.js';
 import { bench as synchLatency } from './synch-latency.js';
 import { bench as tails } from './tails.js';
 
-export const BENCHMARKS: Benchmark[] = [engine, openPast, tails, memory, synchLatency, fuseIo, peers];
+export const BENCHMARKS: Benchmark[] = [engine, openPast, tails, memory, synchLatency, fuseIo, handoff, peers];
 
 const BENCHMARKS_FILE = path.resolve(DIST_DIR, '../../BENCHMARKS.md');
 
