@@ -544,7 +544,7 @@ async function profile(options: BenchOptions, s: Settings): Promise<BenchResult>
     log(`profiled ${w.key}: ${w.unit === 'MB/s' ? `${mbps(r.bytesPerSecond)} MB/s` : `${num(r.iops)} IOPS`}`);
     return r;
   });
-  const measured = `${w.label} on salvo's ${s.dio ? '--direct-io=on ' : ''}loop device (fill first, then ${seconds} s): ${w.unit === 'MB/s' ? `${mbps(result.bytesPerSecond)} MB/s` : `${num(result.iops)} IOPS`}`;
+  const measured = `${w.label} on salvo's ${s.dio ? '--direct-io=on ' : ''}loop device${s.pin ? ', its main and libfuse threads pinned to CPU 0' : ''} (fill first, then ${seconds} s): ${w.unit === 'MB/s' ? `${mbps(result.bytesPerSecond)} MB/s` : `${num(result.iops)} IOPS`}`;
   if (s.perf) {
     return {
       tables: await summarizePerf(perfFile, pid, perfSeconds),

@@ -27,7 +27,7 @@ t.test('bench: fuse-io --async-dio preloads its shim into every FUSE server, the
   t.same(leftovers, [], 'no loop device left attached');
 });
 
-t.test('bench: fuse-io --pin puts every FUSE server’s main and libfuse threads on CPU 0', async (t) => {
+t.test('bench: fuse-io --pin finds every FUSE server’s libfuse threads to pin beside its main thread, and says so', async (t) => {
   if (!systemReady(t)) return;
   const args = ['--quick', '--pin', '--targets', 'memory,salvo'];
   const result = await run(process.execPath, [path.join(ROOT, 'dist/bench/fuse-io.js'), ...args], { timeoutMs: 300_000 });
