@@ -13,17 +13,15 @@
  *
  *   node dist/bench/handoff.js [--quick] [--runs N]
  */
-import { execFile } from 'node:child_process';
 import { cpus } from 'node:os';
-import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { cell, runIfMain, summarize, type BenchResult, type Benchmark, type Table } from './common.js';
+import { cell, exec, runIfMain, summarize, type BenchResult, type Benchmark, type Table } from './common.js';
 
 const WORK_US = [0, 5, 20, 40];
 
 interface Turns {
-  /** Mean time from one turn's notify to the answer, less the work, µs. */
+  /** Mean time a turn took beyond its work (the hand-off there and back), µs. */
   roundTripUs: number;
   /** Mean time the waker spent inside Atomics.notify, µs. */
   notifyUs: number;
@@ -81,8 +79,7 @@ async function measureTurns(turns: number): Promise<Record<number, Turns>> {
 
 async function child(pinned: boolean, turns: number): Promise<Record<number, Turns>> {
   const script = [fileURLToPath(import.meta.url), '--child', String(turns)];
-  const [file, args] = pinned ? ['taskset', ['-c', '0', process.execPath, ...script]] : [process.execPath, script];
-  const { stdout } = await promisify(execFile)(file, args as string[], { timeout: 120_000 });
+  const { stdout } = pinned ? await exec('taskset', ['-c', '0', process.execPath, ...script], { timeoutMs: 120_000 }) : await exec(process.execPath, script, { timeoutMs: 120_000 });
   return JSON.parse(stdout) as Record<number, Turns>;
 }
 
