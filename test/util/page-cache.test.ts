@@ -30,40 +30,36 @@ async function scratch(t: Tap.Test): Promise<string> {
   return dir;
 }
 
+/** 4 MiB of random bytes in a scratch file, written and synced; the handle closes when the test ends. */
+async function syncedFile(t: Tap.Test, name: string): Promise<{ file: string; handle: fs.FileHandle }> {
+  const file = path.join(await scratch(t), name);
+  const handle = await fs.open(file, 'w+');
+  t.teardown(() => handle.close());
+  await handle.write(randomBytes(4 * MiB));
+  await handle.sync();
+  return { file, handle };
+}
+
 t.test('page-cache: dropCache empties the cache of a synced file', async (t) => {
-  const file = path.join(await scratch(t), 'object');
-  const handle = await fs.open(file, 'w');
-  try {
-    await handle.write(randomBytes(4 * MiB));
-    await handle.sync();
-    t.equal(residentBytes(file), 4 * MiB, 'written pages are cached');
-    await dropCache(handle.fd);
-  } finally {
-    await handle.close();
-  }
+  const { file, handle } = await syncedFile(t, 'object');
+  t.equal(residentBytes(file), 4 * MiB, 'written pages are cached');
+  await dropCache(handle.fd);
   t.equal(residentBytes(file), 0, 'none left after dropCache');
   t.same(await fs.readFile(file).then((b) => b.length), 4 * MiB, 'the file itself is whole');
 });
 
 t.test('page-cache: prefetch reads the range asked for, and only it, back into the cache', async (t) => {
-  const file = path.join(await scratch(t), 'slot');
-  const handle = await fs.open(file, 'w+');
-  try {
-    await handle.write(randomBytes(4 * MiB));
-    await handle.sync();
-    await dropCache(handle.fd);
-    t.equal(residentBytes(file), 0, 'nothing cached to begin with');
-    await native().prefetch(handle.fd, MiB, 2 * MiB);
-    // WILLNEED starts the reads; they land in the cache a moment later.
-    let resident = 0;
-    for (let i = 0; i < 200 && resident < 2 * MiB; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-      resident = residentBytes(file);
-    }
-    t.equal(resident, 2 * MiB, 'the 2 MiB asked for are cached, nothing around them');
-  } finally {
-    await handle.close();
+  const { file, handle } = await syncedFile(t, 'slot');
+  await dropCache(handle.fd);
+  t.equal(residentBytes(file), 0, 'nothing cached to begin with');
+  await native().prefetch(handle.fd, MiB, 2 * MiB);
+  // WILLNEED starts the reads; they land in the cache a moment later.
+  let resident = 0;
+  for (let i = 0; i < 200 && resident < 2 * MiB; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    resident = residentBytes(file);
   }
+  t.equal(resident, 2 * MiB, 'the 2 MiB asked for are cached, nothing around them');
 });
 
 t.test('page-cache: a bad descriptor rejects with its errno code', async (t) => {
