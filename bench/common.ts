@@ -408,12 +408,14 @@ export interface MountOptions {
   nodeArgs?: string[];
   /** The mount process's environment (default: this process's). */
   env?: NodeJS.ProcessEnv;
+  /** More options for `salvo mount` (e.g. --cpu 0). */
+  mountArgs?: string[];
 }
 
 export async function mountExisting(cleanup: Cleanup, dir: string, mountpoint: string, archive: string, options: MountOptions = {}): Promise<SalvoMount> {
   fs.mkdirSync(mountpoint, { recursive: true });
   if (options.nodeArgs) {
-    const child = spawn(process.execPath, [...options.nodeArgs, SALVO_CLI, 'mount', dir, mountpoint], { stdio: ['ignore', 'ignore', 'inherit'], env: options.env ?? process.env });
+    const child = spawn(process.execPath, [...options.nodeArgs, SALVO_CLI, 'mount', dir, mountpoint, ...(options.mountArgs ?? [])], { stdio: ['ignore', 'ignore', 'inherit'], env: options.env ?? process.env });
     let exited = false;
     child.once('exit', () => (exited = true));
     const ready = () => fs.promises.access(path.join(mountpoint, '.salvo.json')).then(() => true, () => false);
@@ -422,7 +424,7 @@ export async function mountExisting(cleanup: Cleanup, dir: string, mountpoint: s
       return ready();
     });
   } else {
-    await salvo(['mount', dir, mountpoint, '--daemon'], { env: options.env });
+    await salvo(['mount', dir, mountpoint, '--daemon', ...(options.mountArgs ?? [])], { env: options.env });
   }
   const control = JSON.parse(await fs.promises.readFile(path.join(mountpoint, '.salvo.json'), 'utf8')) as { pid: number; socket: string };
   const unmount = async () => {

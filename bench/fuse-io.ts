@@ -24,16 +24,19 @@
  *
  *   node dist/bench/fuse-io.js [--quick] [--runs N] [--size 1G] [--runtime 1] [--ramp 1.5] [--no-dio] [--no-ext4]
  *                              [--targets plain,pass,pool,memory,salvo] [--workloads seqwrite,seqread,randwrite,randread]
+ *                              [--cpu N] [--pin]
  *   node dist/bench/fuse-io.js --async-dio [...]
  *       an experiment: every FUSE server runs with bench/async-dio-shim.c preloaded, which adds
  *       FUSE_ASYNC_DIO to libfuse 2.9's INIT reply (fuse-native cannot ask for it), so a
  *       --direct-io=on loop device sends a command's 128 KiB requests concurrently instead of
  *       one at a time. It shows what a FUSE binding on libfuse 3 would give; salvo never runs so.
+ *   node dist/bench/fuse-io.js --cpu N [...]
+ *       salvo mounted with `--cpu N`: its event loop and libfuse threads kept on CPU N, so the
+ *       two hand-offs of each request (libfuse thread → event loop → libfuse thread) never wake
+ *       another CPU. On the VM the notes describe, such a wake-up is what a request waits on.
  *   node dist/bench/fuse-io.js --pin [...]
- *       an experiment: every FUSE server's main thread and libfuse threads are pinned to CPU 0
- *       (taskset), so the two hand-offs of each request (libfuse thread → event loop → libfuse
- *       thread) never wake another CPU. On the VM the notes describe, such a wake-up is what a
- *       request waits on; salvo does not pin itself (BENCHMARKS.md says what it gains and costs).
+ *       every FUSE server so: the others' main and libfuse threads pinned to CPU 0 with
+ *       taskset, salvo mounted with --cpu 0 (whether the references gain from it as well).
  *   node dist/bench/fuse-io.js --profile randwrite [--dio] [--perf]
  *       salvo only: fill, then the job for 5 s with the mount under --cpu-prof; prints where
  *       the mount's main thread spent those 5 s (self time by function and by file). With
@@ -141,14 +144,16 @@ interface Settings {
   perf: boolean;
   /** Preload bench/async-dio-shim.c into every FUSE server (an experiment). */
   asyncDio: boolean;
-  /** Pin every FUSE server's serving threads to CPU 0 (an experiment). */
+  /** Pin every FUSE server's serving threads to CPU 0 (salvo's with its --cpu 0). */
   pin: boolean;
+  /** salvo's `--cpu` (null: none). */
+  salvoCpu: number | null;
 }
 
 function settings(options: BenchOptions): Settings {
   const s: Settings = options.quick
-    ? { sizeBytes: 32 * MiB, runtimeSeconds: 0.2, rampSeconds: 0, dio: false, ext4: false, workloads: ['randwrite'], bufferedWorkloads: ['randwrite'], targets: ['memory', 'salvo'], segmentSize: '2M', segments: 40, profile: null, perf: false, asyncDio: false, pin: false }
-    : { sizeBytes: 1 * GiB, runtimeSeconds: 1, rampSeconds: 1.5, dio: true, ext4: true, workloads: WORKLOADS.map((w) => w.key), bufferedWorkloads: ['seqwrite', 'randwrite', 'randread'], targets: ['plain', 'pass', 'pool', 'memory', 'salvo'], segmentSize: '64M', segments: 40, profile: null, perf: false, asyncDio: false, pin: false };
+    ? { sizeBytes: 32 * MiB, runtimeSeconds: 0.2, rampSeconds: 0, dio: false, ext4: false, workloads: ['randwrite'], bufferedWorkloads: ['randwrite'], targets: ['memory', 'salvo'], segmentSize: '2M', segments: 40, profile: null, perf: false, asyncDio: false, pin: false, salvoCpu: null }
+    : { sizeBytes: 1 * GiB, runtimeSeconds: 1, rampSeconds: 1.5, dio: true, ext4: true, workloads: WORKLOADS.map((w) => w.key), bufferedWorkloads: ['seqwrite', 'randwrite', 'randread'], targets: ['plain', 'pass', 'pool', 'memory', 'salvo'], segmentSize: '64M', segments: 40, profile: null, perf: false, asyncDio: false, pin: false, salvoCpu: null };
   const a = options.args;
   for (let i = 0; i < a.length; i++) {
     if (a[i] === '--size') s.sizeBytes = parseSize(a[++i]!, '--size');
@@ -162,6 +167,7 @@ function settings(options: BenchOptions): Settings {
     else if (a[i] === '--perf') s.perf = true;
     else if (a[i] === '--async-dio') s.asyncDio = true;
     else if (a[i] === '--pin') s.pin = true;
+    else if (a[i] === '--cpu') s.salvoCpu = Number(a[++i]);
     else if (a[i] === '--profile') s.profile = (a[i + 1] && !a[i + 1]!.startsWith('--') ? a[++i] : 'randwrite') as Workload['key'];
     else throw new Error(`fuse-io: unknown option ${a[i]}`);
   }
@@ -169,6 +175,8 @@ function settings(options: BenchOptions): Settings {
   if (s.profile && !WORKLOADS.some((w) => w.key === s.profile)) throw new Error(`--profile takes one of ${WORKLOADS.map((w) => w.key).join(', ')}`);
   if (s.perf && !s.profile) throw new Error('--perf goes with --profile <workload>');
   if (s.asyncDio && s.profile) throw new Error('--async-dio and --profile do not go together');
+  if (s.pin) s.salvoCpu ??= 0;
+  if (s.salvoCpu !== null && !(Number.isInteger(s.salvoCpu) && s.salvoCpu >= 0)) throw new Error('--cpu takes a CPU number');
   return s;
 }
 
@@ -225,7 +233,8 @@ async function setUpTarget(cleanup: Cleanup, key: TargetKey, base: string, s: Se
       return { key, label: LABELS[key], file, device: (await attachLoop(cleanup, file)).device, pid };
     }
     case 'salvo': {
-      const mount = await salvoMount(cleanup, dir, { size: String(s.sizeBytes), segmentSize: s.segmentSize, segments: s.segments }, { nodeArgs, env: server?.env });
+      const mountArgs = s.salvoCpu !== null ? ['--cpu', String(s.salvoCpu)] : [];
+      const mount = await salvoMount(cleanup, dir, { size: String(s.sizeBytes), segmentSize: s.segmentSize, segments: s.segments }, { nodeArgs, env: server?.env, mountArgs });
       return { key, label: LABELS[key], file: mount.image, device: (await attachLoop(cleanup, mount.image)).device, salvo: mount, pid: mount.pid };
     }
   }
@@ -248,8 +257,9 @@ function checkAsyncDio(server: ServerEnv, servers: number): void {
 }
 
 /**
- * Pins a FUSE server's main thread and its libfuse threads (those waiting in the kernel for a
- * request) to CPU 0. libfuse starts further threads from its own, and they inherit the mask.
+ * Pins a bench FUSE server's main thread and its libfuse threads (those waiting in the kernel for
+ * a request) to CPU 0, as `salvo mount --cpu 0` keeps salvo's. libfuse starts further threads
+ * from its own, and they inherit the mask.
  */
 async function pinServingThreads(target: Target): Promise<void> {
   const pid = target.pid!;
@@ -440,10 +450,10 @@ async function measure(options: BenchOptions, s: Settings): Promise<BenchResult>
     for (const key of s.targets) targets.push(await setUpTarget(cleanup, key, workDir, s, { server }));
     log(`targets: ${targets.map((t) => `${t.key}=${t.device}`).join(' ')}`);
     if (server) checkAsyncDio(server, targets.filter((t) => t.key !== 'plain').length);
-    if (s.pin) for (const t of targets) if (t.pid) await pinServingThreads(t);
+    if (s.pin) for (const t of targets) if (t.pid && t.key !== 'salvo') await pinServingThreads(t);
     const experiment =
       (server ? ' — FUSE_ASYNC_DIO forced (an experiment: salvo never runs so)' : '') +
-      (s.pin ? ' — every FUSE server’s main and libfuse threads pinned to CPU 0 (an experiment: salvo does not pin itself)' : '');
+      (s.pin ? ' — every FUSE server’s main and libfuse threads pinned to CPU 0 (salvo with its --cpu 0)' : s.salvoCpu !== null ? ` — salvo mounted with --cpu ${s.salvoCpu}` : '');
     const tables: Table[] = [];
     const fills = await fill(targets, (t) => t.device, s.sizeBytes, log, 'raw');
     await cycleSlots(targets, s, log);
@@ -531,7 +541,6 @@ async function profile(options: BenchOptions, s: Settings): Promise<BenchResult>
   const result = await withCleanup(log, async (cleanup) => {
     const t = await setUpTarget(cleanup, 'salvo', workDir, s, { nodeArgs: s.perf ? undefined : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] });
     pid = t.salvo!.pid;
-    if (s.pin) await pinServingThreads(t);
     await fill([t], (x) => x.device, s.sizeBytes, log, 'profile');
     await cycleSlots([t], s, log);
     const device = s.dio ? (await attachLoop(cleanup, t.file, { directIo: true })).device : t.device;
@@ -544,7 +553,7 @@ async function profile(options: BenchOptions, s: Settings): Promise<BenchResult>
     log(`profiled ${w.key}: ${w.unit === 'MB/s' ? `${mbps(r.bytesPerSecond)} MB/s` : `${num(r.iops)} IOPS`}`);
     return r;
   });
-  const measured = `${w.label} on salvo's ${s.dio ? '--direct-io=on ' : ''}loop device${s.pin ? ', its main and libfuse threads pinned to CPU 0' : ''} (fill first, then ${seconds} s): ${w.unit === 'MB/s' ? `${mbps(result.bytesPerSecond)} MB/s` : `${num(result.iops)} IOPS`}`;
+  const measured = `${w.label} on salvo's ${s.dio ? '--direct-io=on ' : ''}loop device${s.salvoCpu !== null ? `, mounted with --cpu ${s.salvoCpu}` : ''} (fill first, then ${seconds} s): ${w.unit === 'MB/s' ? `${mbps(result.bytesPerSecond)} MB/s` : `${num(result.iops)} IOPS`}`;
   if (s.perf) {
     return {
       tables: await summarizePerf(perfFile, pid, perfSeconds),

@@ -71,22 +71,6 @@ static void execute(napi_env env, void *data) {
   }
 }
 
-/* The errno's name ("EBADF", "ECANCELED", ...) as Node's own fs errors carry it in `code`. */
-static const char *errno_code(int err) {
-  const char *name = strerrorname_np(err);
-  return name ? name : "EIO";
-}
-
-/* An Error with `message` and the errno's name in `code`, as Node's own fs errors. */
-static napi_value errno_error(napi_env env, int err, const char *message) {
-  napi_value code, text, error;
-  napi_create_string_utf8(env, errno_code(err), NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
-  napi_create_error(env, code, text, &error);
-  napi_set_named_property(env, error, "code", code);
-  return error;
-}
-
 static void complete(napi_env env, napi_status status, void *data) {
   Job *job = data;
   napi_value result;

@@ -7,9 +7,11 @@
 
 void register_file_ops(napi_env env, napi_value exports);
 void register_crc32c(napi_env env, napi_value exports);
+void register_threads(napi_env env, napi_value exports);
 
 NAPI_MODULE_INIT() {
   register_file_ops(env, exports);
   register_crc32c(env, exports);
+  register_threads(env, exports);
   return exports;
 }

@@ -2,7 +2,8 @@
  * salvo's own native addon (native/, built by `npm ci` with node-gyp): posix_fadvise for the
  * page cache (page-cache.ts; the current slot read ahead of its writes, volume/log.ts), punching
  * holes and a scatter read of block entries (volume/slot-file.ts), giving shared memory's pages
- * back (archive/compression-pool.ts) and a batched CRC32C (format/checksum.ts). Loaded on first use.
+ * back (archive/compression-pool.ts), a batched CRC32C (format/checksum.ts) and pinning a thread to
+ * one CPU (fuse/serving-cpu.ts). Loaded on first use.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,6 +20,8 @@ export interface NativeAddon {
   readEntries(fd: number, blocks: Uint8Array, crcs: Uint8Array, blockSize: number, position: number): number;
   /** madvise(MADV_DONTNEED) over the whole pages inside `bytes`, on the thread pool: they read as zeros after. */
   releasePages(bytes: Uint8Array): Promise<void>;
+  /** sched_setaffinity of the calling thread to the one CPU `cpu`; throws (code EINVAL) for a CPU this process may not run on. */
+  pinThread(cpu: number): void;
   /** Absent where the CPU has no CRC32 instruction. */
   crc32cBlocks?(data: Uint8Array, blockSize: number, out: Uint8Array, outOffset: number, seed: number): void;
   /** Absent where the CPU has no CRC32 instruction. */

@@ -7,10 +7,13 @@ import { synchPointTime } from '../../volume/synch-point.js';
 import { print, printJson } from '../output.js';
 
 /** Status from the running mount if there is one, else by opening the volume or the archive. */
-async function readStatus(target: string): Promise<{ kind: 'volume'; status: VolumeStatus & { mountpoint?: string } } | { kind: 'archive'; status: ArchiveStatus }> {
+/** What a running mount adds to the volume's status: where, and the CPU of `--cpu` (null without). */
+type MountedStatus = VolumeStatus & { mountpoint?: string; cpu?: number | null };
+
+async function readStatus(target: string): Promise<{ kind: 'volume'; status: MountedStatus } | { kind: 'archive'; status: ArchiveStatus }> {
   try {
     const { socket } = await resolveControl(target);
-    const reply = await controlRequest<{ status: VolumeStatus & { mountpoint: string } }>(socket, { cmd: 'status' }, 10_000);
+    const reply = await controlRequest<{ status: MountedStatus }>(socket, { cmd: 'status' }, 10_000);
     return { kind: 'volume', status: reply.status };
   } catch (err) {
     if (!isVolumeError(err, 'NOT_MOUNTED')) throw err;
@@ -57,10 +60,10 @@ interface ArchiveStatus {
   requests: Record<string, number>;
 }
 
-function printVolumeStatus(s: VolumeStatus & { mountpoint?: string }): void {
+function printVolumeStatus(s: MountedStatus): void {
   const a = s.archive;
   const seg = s.segments;
-  print(`volume        ${s.volume} (${s.volumeId})${s.mountpoint ? `, mounted on ${s.mountpoint}` : ', not mounted'}`);
+  print(`volume        ${s.volume} (${s.volumeId})${s.mountpoint ? `, mounted on ${s.mountpoint}` : ', not mounted'}${typeof s.cpu === 'number' ? ` (serving on CPU ${s.cpu})` : ''}`);
   print(`size          ${formatBytes(s.sizeBytes)} in ${formatBytes(s.blockSizeBytes)} blocks; index ${formatBytes(s.indexBytes)} (${s.indexBytesPerBlock} B/block)`);
   print(`segments      current 1 (#${seg.currentSequence}), active ${seg.active}, inactive ${seg.inactive}, recycle ${seg.recycle}; ${seg.archivedOnPrimary} on primary already archived`);
   print(`              working set ${s.workingSetSegments} × ${formatBytes(s.segmentSizeBytes)}, ${s.spareSegments} spare`);
