@@ -5,9 +5,10 @@
  * sleeps until the answer wakes it again. Where an idle vCPU halts at once (a VM whose guest does
  * not poll before halting, as on the machine BENCHMARKS.md was measured on), each wake-up of a
  * thread on another CPU costs tens of µs: `bench/handoff` measured 31–72 µs for a hand-off and
- * back between two CPUs, 4–5 µs on one, and salvo's random 4k writes ran ~15% faster with these
- * threads pinned (`fuse-io --pin`). The price: pinned threads cannot leave a busy CPU, and reads
- * lost ~5%. So it is an option, not the default.
+ * back between two CPUs, 4–5 µs on one, and with `--cpu 0` salvo's random 4k writes ran at
+ * 1.10–1.19× of a pass-through's against ~1.0× (`fuse-io --cpu 0`). The price: pinned threads
+ * cannot leave a busy CPU, reads lost 6–9%, and so did writes that make the log copy forward
+ * (BENCHMARKS.md). So it is an option, not the default.
  *
  * The event loop's thread is pinned before fuse.mount(): the threads the mount starts
  * (fuse-native's and libfuse's, and those libfuse adds under load) inherit its CPU, as every

@@ -6,10 +6,10 @@ import type { VolumeStatus } from '../../volume/volume.js';
 import { synchPointTime } from '../../volume/synch-point.js';
 import { print, printJson } from '../output.js';
 
-/** Status from the running mount if there is one, else by opening the volume or the archive. */
 /** What a running mount adds to the volume's status: where, and the CPU of `--cpu` (null without). */
 type MountedStatus = VolumeStatus & { mountpoint?: string; cpu?: number | null };
 
+/** Status from the running mount if there is one, else by opening the volume or the archive. */
 async function readStatus(target: string): Promise<{ kind: 'volume'; status: MountedStatus } | { kind: 'archive'; status: ArchiveStatus }> {
   try {
     const { socket } = await resolveControl(target);
