@@ -7,7 +7,7 @@
  * thread on another CPU costs tens of µs: `bench/handoff` measured 31–72 µs for a hand-off and
  * back between two CPUs, 4–5 µs on one, and with `--cpu 0` salvo's random 4k writes ran at
  * 1.10–1.19× of a pass-through's against ~1.0× (`fuse-io --cpu 0`). The price: pinned threads
- * cannot leave a busy CPU, reads lost 6–9%, and so did writes that make the log copy forward
+ * cannot leave a busy CPU, reads lost 6–9%, and writes that make the log copy forward lost more
  * (BENCHMARKS.md). So it is an option, not the default.
  *
  * The event loop's thread is pinned before fuse.mount(): the threads the mount starts
