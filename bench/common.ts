@@ -388,7 +388,8 @@ export interface SalvoMount {
 export async function salvoMount(
   cleanup: Cleanup,
   base: string,
-  init: { size: string; segmentSize: string; segments: number; spare?: number },
+  /** `segments` absent: init's default working set. */
+  init: { size: string; segmentSize: string; segments?: number; spare?: number },
   options: MountOptions = {},
 ): Promise<SalvoMount> {
   const dir = path.join(base, 'volume');
@@ -396,7 +397,8 @@ export async function salvoMount(
   const mountpoint = path.join(base, 'mnt');
   fs.mkdirSync(mountpoint, { recursive: true });
   const spare = ['--spare', String(init.spare ?? 8)];
-  await salvo(['init', dir, '--size', init.size, '--segment-size', init.segmentSize, '--segments', String(init.segments), ...spare, '--archive', archive]);
+  const segments = init.segments !== undefined ? ['--segments', String(init.segments)] : [];
+  await salvo(['init', dir, '--size', init.size, '--segment-size', init.segmentSize, ...segments, ...spare, '--archive', archive]);
   return mountExisting(cleanup, dir, mountpoint, archive, options);
 }
 

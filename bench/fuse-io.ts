@@ -24,7 +24,7 @@
  *
  *   node dist/bench/fuse-io.js [--quick] [--runs N] [--size 1G] [--runtime 1] [--ramp 1.5] [--no-dio] [--no-ext4]
  *                              [--targets plain,pass,pool,memory,salvo] [--workloads seqwrite,seqread,randwrite,randread]
- *                              [--cpu N] [--pin]
+ *                              [--cpu N] [--pin] [--segments N (salvo's working set; default: init's)]
  *   node dist/bench/fuse-io.js --async-dio [...]
  *       an experiment: every FUSE server runs with bench/async-dio-shim.c preloaded, which adds
  *       FUSE_ASYNC_DIO to libfuse 2.9's INIT reply (fuse-native cannot ask for it), so a
@@ -138,7 +138,8 @@ interface Settings {
   bufferedWorkloads: Workload['key'][];
   targets: TargetKey[];
   segmentSize: string;
-  segments: number;
+  /** salvo's working set (null: what `salvo init` chooses, as a user who does not say gets). */
+  segments: number | null;
   profile: Workload['key'] | null;
   /** Profile with perf (the whole machine) rather than the mount's --cpu-prof. */
   perf: boolean;
@@ -153,7 +154,7 @@ interface Settings {
 function settings(options: BenchOptions): Settings {
   const s: Settings = options.quick
     ? { sizeBytes: 32 * MiB, runtimeSeconds: 0.2, rampSeconds: 0, dio: false, ext4: false, workloads: ['randwrite'], bufferedWorkloads: ['randwrite'], targets: ['memory', 'salvo'], segmentSize: '2M', segments: 40, profile: null, perf: false, asyncDio: false, pin: false, salvoCpu: null }
-    : { sizeBytes: 1 * GiB, runtimeSeconds: 1, rampSeconds: 1.5, dio: true, ext4: true, workloads: WORKLOADS.map((w) => w.key), bufferedWorkloads: ['seqwrite', 'randwrite', 'randread'], targets: ['plain', 'pass', 'pool', 'memory', 'salvo'], segmentSize: '64M', segments: 40, profile: null, perf: false, asyncDio: false, pin: false, salvoCpu: null };
+    : { sizeBytes: 1 * GiB, runtimeSeconds: 1, rampSeconds: 1.5, dio: true, ext4: true, workloads: WORKLOADS.map((w) => w.key), bufferedWorkloads: ['seqwrite', 'randwrite', 'randread'], targets: ['plain', 'pass', 'pool', 'memory', 'salvo'], segmentSize: '64M', segments: null, profile: null, perf: false, asyncDio: false, pin: false, salvoCpu: null };
   const a = options.args;
   for (let i = 0; i < a.length; i++) {
     if (a[i] === '--size') s.sizeBytes = parseSize(a[++i]!, '--size');
@@ -168,6 +169,7 @@ function settings(options: BenchOptions): Settings {
     else if (a[i] === '--async-dio') s.asyncDio = true;
     else if (a[i] === '--pin') s.pin = true;
     else if (a[i] === '--cpu') s.salvoCpu = Number(a[++i]);
+    else if (a[i] === '--segments') s.segments = Number(a[++i]);
     else if (a[i] === '--profile') s.profile = (a[i + 1] && !a[i + 1]!.startsWith('--') ? a[++i] : 'randwrite') as Workload['key'];
     else throw new Error(`fuse-io: unknown option ${a[i]}`);
   }
@@ -234,7 +236,7 @@ async function setUpTarget(cleanup: Cleanup, key: TargetKey, base: string, s: Se
     }
     case 'salvo': {
       const mountArgs = s.salvoCpu !== null ? ['--cpu', String(s.salvoCpu)] : [];
-      const mount = await salvoMount(cleanup, dir, { size: String(s.sizeBytes), segmentSize: s.segmentSize, segments: s.segments }, { nodeArgs, env: server?.env, mountArgs });
+      const mount = await salvoMount(cleanup, dir, { size: String(s.sizeBytes), segmentSize: s.segmentSize, segments: s.segments ?? undefined }, { nodeArgs, env: server?.env, mountArgs });
       return { key, label: LABELS[key], file: mount.image, device: (await attachLoop(cleanup, mount.image)).device, salvo: mount, pid: mount.pid };
     }
   }
@@ -380,7 +382,8 @@ function copyForwardNote(jobs: SalvoJob[]): string[] {
 async function cycleSlots(targets: Target[], s: Settings, log: (m: string) => void): Promise<void> {
   const t = targets.find((x) => x.key === 'salvo');
   if (!t) return;
-  const slotBytes = s.segments * parseSize(s.segmentSize, '--segment-size');
+  const { status } = await controlRequest<{ status: { workingSetSegments: number; segmentSizeBytes: number } }>(t.salvo!.socket, { cmd: 'status' }, 10_000);
+  const slotBytes = status.workingSetSegments * status.segmentSizeBytes;
   for (let written = s.sizeBytes; written < slotBytes; written += s.sizeBytes) {
     const r = await runFio(jobFor(WORKLOADS[0]!, s.sizeBytes, 0, { runtimeSeconds: undefined, fallocateNone: true }), t.device);
     log(`cycling salvo's slots: ${mbps(r.bytesPerSecond)} MB/s`);
@@ -505,10 +508,10 @@ async function measure(options: BenchOptions, s: Settings): Promise<BenchResult>
     const notes: string[] = [];
     const salvo = targets.find((t) => t.key === 'salvo')?.salvo;
     if (salvo) {
-      type Status = { status: { bytesWritten: number; bytesCopiedForward: number; writeStalls: { count: number; totalMs: number }; archive: { rawBytesArchived: number; storedBytesArchived: number } } };
+      type Status = { status: { workingSetSegments: number; bytesWritten: number; bytesCopiedForward: number; writeStalls: { count: number; totalMs: number }; archive: { rawBytesArchived: number; storedBytesArchived: number } } };
       const st = (await controlRequest<Status>(salvo.socket, { cmd: 'status' })).status;
       notes.push(
-        `salvo policy: --size ${num(s.sizeBytes / MiB)}M --segment-size ${s.segmentSize} --segments ${s.segments}; archive a directory on the same disk. Over the whole run salvo took ${num(st.bytesWritten / MiB)} MiB of writes, copied forward ${num(st.bytesCopiedForward / MiB)} MiB, archived ${num(st.archive.rawBytesArchived / MiB)} MiB raw as ${num(st.archive.storedBytesArchived / MiB)} MiB. Writes waited for a free slot (every spare one full, its segment not yet archived) ${st.writeStalls.count} times, ${num(st.writeStalls.totalMs / 1000)} s in all.`,
+        `salvo policy: --size ${num(s.sizeBytes / MiB)}M --segment-size ${s.segmentSize} --segments ${st.workingSetSegments}${s.segments === null ? ' (init’s default)' : ''}; archive a directory on the same disk. Over the whole run salvo took ${num(st.bytesWritten / MiB)} MiB of writes, copied forward ${num(st.bytesCopiedForward / MiB)} MiB, archived ${num(st.archive.rawBytesArchived / MiB)} MiB raw as ${num(st.archive.storedBytesArchived / MiB)} MiB. Writes waited for a free slot (every spare one full, its segment not yet archived) ${st.writeStalls.count} times, ${num(st.writeStalls.totalMs / 1000)} s in all.`,
       );
     }
     return {
