@@ -179,6 +179,7 @@ function settings(options: BenchOptions): Settings {
   if (s.asyncDio && s.profile) throw new Error('--async-dio and --profile do not go together');
   if (s.pin) s.salvoCpu ??= 0;
   if (s.salvoCpu !== null && !(Number.isInteger(s.salvoCpu) && s.salvoCpu >= 0)) throw new Error('--cpu takes a CPU number');
+  if (s.segments !== null && !(Number.isInteger(s.segments) && s.segments > 0)) throw new Error('--segments takes a whole number');
   return s;
 }
 
@@ -456,7 +457,7 @@ async function measure(options: BenchOptions, s: Settings): Promise<BenchResult>
     if (s.pin) for (const t of targets) if (t.pid && t.key !== 'salvo') await pinServingThreads(t);
     const experiment =
       (server ? ' — FUSE_ASYNC_DIO forced (an experiment: salvo never runs so)' : '') +
-      (s.pin ? ' — every FUSE server’s main and libfuse threads pinned to CPU 0 (salvo with its --cpu 0)' : s.salvoCpu !== null ? ` — salvo mounted with --cpu ${s.salvoCpu}` : '');
+      (s.pin ? ` — every FUSE server’s main and libfuse threads pinned to CPU 0 (salvo with its --cpu ${s.salvoCpu})` : s.salvoCpu !== null ? ` — salvo mounted with --cpu ${s.salvoCpu}` : '');
     const tables: Table[] = [];
     const fills = await fill(targets, (t) => t.device, s.sizeBytes, log, 'raw');
     await cycleSlots(targets, s, log);
