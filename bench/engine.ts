@@ -53,12 +53,9 @@ async function throughput(options: BenchOptions, s: Settings): Promise<Table[]> 
   const base = path.join(options.workDir, 'throughput');
   const { volume } = await createVolume(base, s.policy);
   try {
-    const samples = {
-      seq128k: { rate: [] as number[], iops: [] as number[], catchUp: [] as number[], sustained: [] as number[] },
-      rand4k: { rate: [] as number[], iops: [] as number[], catchUp: [] as number[], sustained: [] as number[] },
-      /** rand4k into slots whose pages were dropped first. */
-      cold: { rate: [] as number[], iops: [] as number[], catchUp: [] as number[], sustained: [] as number[] },
-    };
+    const series = () => ({ rate: [] as number[], iops: [] as number[], catchUp: [] as number[], sustained: [] as number[] });
+    /** cold: rand4k into slots whose pages were dropped first. */
+    const samples = { seq128k: series(), rand4k: series(), cold: series() };
     const reads = { seq: [] as number[], rand: [] as number[] };
     const state = { n: 0, seed: 11 };
     const timedWrites = async (kind: HistoryKind, into: (typeof samples)[HistoryKind], what: string): Promise<void> => {
