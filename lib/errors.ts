@@ -21,6 +21,8 @@ export type VolumeErrorCode =
   | 'READ_ONLY' // a write to a snapshot
   | 'CLOSED' // the volume was closed
   | 'NOT_MOUNTED' // no mount answers at that path
+  | 'RESOURCE_LIMIT' // a limit of the system (open files) stands in the way
+  | 'INTERRUPTED' // stopped by a signal before it was done
   | 'COMMAND_FAILED'; // an external command (fsfreeze, mkfs, hook) failed
 
 export class VolumeError extends Error {
@@ -59,7 +61,7 @@ export class VolumeError extends Error {
   static archiveUnavailable(what: string, cause?: unknown): VolumeError {
     return new VolumeError('ARCHIVE_UNAVAILABLE', what, {
       cause,
-      hint: 'check that the archive is reachable; writes wait on primary storage until it is back',
+      hint: 'check that the archive is reachable and that salvo may write there',
     });
   }
 }

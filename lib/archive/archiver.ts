@@ -98,6 +98,23 @@ export class Archiver {
     });
   }
 
+  /**
+   * For a segment found in the archive at open (shipped before a restart): when the archive
+   * holds it whole, it counts as archived now, as if shipped, and true is returned; otherwise
+   * (missing, unreadable, another writer's) false, and it is to be queued.
+   */
+  async settle(item: ArchiveItem): Promise<boolean> {
+    try {
+      if (!(await this.holds(item))) return false;
+    } catch (err) {
+      debug('cannot tell whether segment %d is archived (%s); it is queued', item.sequence, (err as Error).message);
+      return false;
+    }
+    await this.options.onArchived(item.sequence);
+    await this.deleteTails(item.sequence);
+    return true;
+  }
+
   /** The oldest piece of the log not yet in the archive, or null when everything queued is there. */
   firstPending(): { sequence: number; rawStart: number } | null {
     const first = this.queue[0];
@@ -210,7 +227,7 @@ export class Archiver {
     const key = this.keyOf(item);
     const { rawStart } = item;
     const rawEnd = item.summary.rawEnd;
-    if (item.kind === 'segment' && (await store.head(key)) !== null && (await this.isOurs(key, item))) {
+    if (item.kind === 'segment' && (await this.holds(item))) {
       debug('segment %d was already archived', item.sequence);
       return;
     }
@@ -263,6 +280,12 @@ export class Archiver {
       }
     }
     this.tails.delete(sequence);
+  }
+
+  /** True when the archive holds this volume's copy of `item` whole; ARCHIVE_CONFLICT when it holds another. */
+  private async holds(item: ArchiveItem): Promise<boolean> {
+    const key = this.keyOf(item);
+    return (await this.options.store.head(key)) !== null && (await this.isOurs(key, item));
   }
 
   /** True when `key` already holds this volume's copy of the item, whole. */

@@ -20,7 +20,9 @@ const RUNS_IN_FLIGHT = 4;
 const CHUNKS_AHEAD = 8;
 
 export interface RestorePlan {
-  /** Segments of the window the restore reads from primary storage / from the archive. */
+  /** Segments of the window whose summary the backward scan read from the archive (not on primary). */
+  summariesFromArchive: number;
+  /** Segments of the window the restore reads data from, on primary storage / from the archive. */
   segmentsOnPrimary: number;
   segmentsFromArchive: number;
   /** Bytes of block entries read from primary storage. */
@@ -38,7 +40,7 @@ export async function planRestore(snapshot: Snapshot, source: SegmentSource): Pr
   const { sizeBytes, blockSizeBytes } = snapshot.geometry;
   const blocks = sizeBytes / blockSizeBytes;
   const entrySize = 4 + blockSizeBytes;
-  const plan: RestorePlan = { segmentsOnPrimary: 0, segmentsFromArchive: 0, bytesFromPrimary: 0, bytesFromArchive: 0, archiveRequests: 0, blocksWithData: 0, holes: 0 };
+  const plan: RestorePlan = { summariesFromArchive: snapshot.window.filter((s) => !source.onPrimary(s)).length, segmentsOnPrimary: 0, segmentsFromArchive: 0, bytesFromPrimary: 0, bytesFromArchive: 0, archiveRequests: 0, blocksWithData: 0, holes: 0 };
   const chunksNeeded = new Map<number, Set<string>>();
   const segmentsUsed = new Set<number>();
   const piecesOf = new Map<number, Awaited<ReturnType<SegmentSource['pieces']>>>();

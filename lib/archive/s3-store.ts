@@ -84,6 +84,8 @@ export class S3Store implements ArchiveStore {
       throw VolumeError.badInput(`archive '${shown}' is not a valid S3 location`, 'use s3://bucket or s3://bucket/prefix');
     }
     const endpoint = options.endpoint ?? (process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL || undefined);
+    // The SDK would print eight lines on every command, on the Node versions salvo supports, about its own later releases.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     const client = new S3Client({
       region: process.env.AWS_REGION || 'us-east-1',
       ...(endpoint === undefined ? {} : { endpoint }),
@@ -249,13 +251,20 @@ export class S3Store implements ArchiveStore {
     const name = err instanceof Error ? err.name : 'Error';
     const detail = err instanceof Error ? err.message : String(err);
     if (isNamed(err, 'NoSuchBucket')) {
-      return new VolumeError('NOT_FOUND', `${what}: no bucket ${this.bucket} (${this.location})`, {
+      // Not NOT_FOUND, which says of a key that it is missing: here the whole archive is.
+      return new VolumeError('ARCHIVE_UNAVAILABLE', `${what}: there is no bucket ${this.bucket} (${this.location})`, {
         cause: err,
         hint: 'create the bucket first, or check the endpoint (AWS_ENDPOINT_URL) and region (AWS_REGION)',
       });
     }
     // The SDK's messages carry the server's text or the socket error, never the secret key.
     // radosgw sends no text with its errors, which the SDK reports as 'UnknownError'.
+    if (name === 'CredentialsProviderError') {
+      return new VolumeError('ARCHIVE_UNAVAILABLE', `${what} in ${this.location}: no S3 credentials`, {
+        cause: err,
+        hint: 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the environment',
+      });
+    }
     const text = detail && detail !== 'UnknownError' ? `: ${detail}` : '';
     const why = status === undefined ? `${name}${text}` : `HTTP ${status} ${name}${text}`;
     const message = `${what} in ${this.location} failed: ${why}`;

@@ -20,6 +20,12 @@ export const CONFIG_FORMAT = 'salvo-volume';
 export const HEADROOM = 1.25;
 export const CHUNK_SIZE_BYTES = 1024 * 1024;
 const SEGMENT_SIZE_BYTES_MAX = 1024 * 1024 * 1024;
+/** A snapshot names each block's segment in its window of W + 1 with 16 bits (snapshot.ts), 0 meaning a hole. */
+export const WORKING_SET_MAX = 0xffff - 2;
+/** Slot files a volume may have: each is a file on primary storage, and open while mounted. */
+export const SLOTS_MAX = 0x10000;
+/** The segment sizes a hint may suggest: 1 MiB to the largest, doubling. */
+const SEGMENT_SIZES = Array.from({ length: 11 }, (_, i) => 2 ** (20 + i));
 
 export interface VolumeConfig {
   format: typeof CONFIG_FORMAT;
@@ -97,8 +103,19 @@ export function resolvePolicy(input: PolicyInput): Required<PolicyInput> {
   if (!Number.isInteger(spareSegments) || spareSegments < 1) {
     throw VolumeError.badInput(`--spare ${spareSegments}: at least one spare slot is needed for the next current segment`);
   }
+  if (spareSegments >= SLOTS_MAX) throw VolumeError.badInput(`--spare ${spareSegments} is more slots than a volume may have (${SLOTS_MAX})`, 'use --spare 8');
   const needed = minimumWorkingSet(sizeBytes, segmentSizeBytes, blockSizeBytes);
-  const workingSetSegments = input.workingSetSegments ?? Math.max(64, needed, Math.ceil((2 * sizeBytes) / segmentSizeBytes) + 1);
+  const byDefault = Math.max(64, needed, Math.ceil((2 * sizeBytes) / segmentSizeBytes) + 1);
+  const workingSetSegments = input.workingSetSegments ?? byDefault;
+  const room = Math.min(WORKING_SET_MAX, SLOTS_MAX - spareSegments);
+  if (workingSetSegments > room) {
+    const ways = needed <= room ? [`--segments ${Math.min(room, byDefault)}`] : [];
+    const larger = SEGMENT_SIZES.find((size) => size > segmentSizeBytes && minimumWorkingSet(sizeBytes, size, blockSizeBytes) <= room);
+    if (larger && input.workingSetSegments === undefined) ways.push(`--segment-size ${formatSizeArgument(larger)}`);
+    throw new VolumeError('BAD_POLICY', `a working set of ${workingSetSegments} segments is more than a volume with ${spareSegments} spare slots may have (${room})`, {
+      hint: ways.length > 0 ? `use ${ways.join(', or ')}` : 'no segment size salvo supports holds this volume',
+    });
+  }
   if (!Number.isInteger(workingSetSegments) || workingSetSegments < needed) {
     let largerSegment = segmentSizeBytes;
     while (largerSegment < SEGMENT_SIZE_BYTES_MAX && minimumWorkingSet(sizeBytes, largerSegment, blockSizeBytes) > workingSetSegments) {

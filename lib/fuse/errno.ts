@@ -24,6 +24,8 @@ const BY_CODE: Record<VolumeErrorCode, number> = {
   READ_ONLY: Fuse.EROFS,
   CLOSED: Fuse.EIO,
   NOT_MOUNTED: Fuse.EIO,
+  RESOURCE_LIMIT: Fuse.EIO,
+  INTERRUPTED: Fuse.EIO,
   COMMAND_FAILED: Fuse.EIO,
 };
 

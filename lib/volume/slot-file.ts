@@ -81,7 +81,15 @@ export class FsSlotFiles implements SlotFiles {
     try {
       return new FsSlotFile(file, fs.openSync(file, 'r+'));
     } catch (err) {
-      throw new VolumeError(errnoCode(err) === 'ENOENT' ? 'NOT_FOUND' : 'CORRUPT_SEGMENT', `segment slot ${file} cannot be opened: ${(err as Error).message}`, {
+      const code = errnoCode(err);
+      if (code === 'EMFILE' || code === 'ENFILE') {
+        throw new VolumeError('RESOURCE_LIMIT', `segment slot ${file} cannot be opened: too many open files (${code})`, {
+          cause: err,
+          hint: 'raise the limit of open files (ulimit -n; LimitNOFILE= in a systemd unit)',
+        });
+      }
+      if (code !== 'ENOENT') throw err; // permission, I/O: what it is, not a damaged volume
+      throw new VolumeError('NOT_FOUND', `segment slot ${file} is missing`, {
         cause: err,
         hint: 'the volume directory is incomplete; restore it from the archive with `salvo restore`',
       });

@@ -40,12 +40,43 @@ export function synchPointFromEntry(sequence: number, entry: SynchEntry): SynchP
   return { timeMs: entry.timeMs, label: entry.label, info: entry.info, sequence, offset: entry.offset, recordSequence: entry.recordSequence };
 }
 
-/** Labels become file names under `/snapshots/by-label/`: keep them to a safe alphabet. */
+/**
+ * Labels become file names under `/snapshots/by-label/` and name points to `--at`: a safe
+ * alphabet, and nothing `--at` would read as something else (`latest`, a time, a file name).
+ */
 export function checkLabel(label: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/.test(label)) {
     throw VolumeError.badInput(`label '${label}' is not allowed`, 'use letters, digits and . _ @ + - (up to 128, not starting with a symbol)');
   }
+  if (label === 'latest' || /\.img$/.test(label) || parseTimeSpec(label) !== null) {
+    throw VolumeError.badInput(`label '${label}' is not allowed: --at would read it as ${label === 'latest' ? 'the newest point' : /\.img$/.test(label) ? 'a snapshot file name' : 'a time'}`, 'choose a label such as before-upgrade');
+  }
   return label;
+}
+
+/** A label names one point: a second point with it would hide the first from `--at` and by-label/. */
+export function duplicateLabel(label: string, point: SynchPoint): VolumeError {
+  return VolumeError.badInput(`label '${label}' already names the synch point ${synchPointTime(point)}`, 'choose another label');
+}
+
+/**
+ * A time given to `--at`, as the last millisecond it names (ms since the epoch), or null if
+ * `spec` is not one: ISO-8601 with a `T` or a space, `Z` or an offset (UTC without one); a
+ * time to the second, minute or day names the whole of it (`01:30:00` takes in the point at
+ * `01:30:00.123`); or milliseconds since the epoch (12 digits or more).
+ */
+export function parseTimeSpec(spec: string): number | null {
+  if (/^\d{12,}$/.test(spec)) return Number(spec);
+  const m = /^(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:\.(\d{1,3})\d*)?)?)?\s*(Z|[+-]\d\d:?\d\d)?$/i.exec(spec.trim());
+  if (!m) return null;
+  const [, year, month, day, hour, minute, second, fraction, zone = 'Z'] = m;
+  if (Number(hour ?? 0) > 23 || Number(minute ?? 0) > 59 || Number(second ?? 0) > 59) return null;
+  const offset = zone.toUpperCase() === 'Z' ? '+00:00' : zone.includes(':') ? zone : `${zone.slice(0, 3)}:${zone.slice(3)}`;
+  const start = Date.parse(`${year}-${month}-${day}T${hour ?? '00'}:${minute ?? '00'}:${second ?? '00'}.${(fraction ?? '0').padEnd(3, '0')}${offset}`);
+  // Date.parse rolls 2026-02-30 over into March: a date is one that reads back the same.
+  if (Number.isNaN(start) || new Date(Date.parse(`${year}-${month}-${day}T00:00:00Z`)).toISOString().slice(0, 10) !== `${year}-${month}-${day}`) return null;
+  const span = fraction !== undefined ? 1 : second !== undefined ? 1000 : minute !== undefined ? 60_000 : 86_400_000;
+  return start + span - 1;
 }
 
 export class Catalog {
@@ -118,17 +149,35 @@ export class Catalog {
     }
   }
 
-  /** Finds a point by `latest`, its time (with or without `.img`), or its label. */
+  /** The newest point labelled `label`, if any. */
+  labelled(label: string): SynchPoint | undefined {
+    return [...this.points].reverse().find((p) => p.label === label);
+  }
+
+  /**
+   * Finds a point by `latest`, its time (with or without `.img`), its label, or a time: the
+   * newest point at or before it (parseTimeSpec says which times).
+   */
   find(spec: string): SynchPoint {
-    const wanted = spec.replace(/\.img$/, '');
-    const found =
-      wanted === 'latest'
-        ? this.latest
-        : (this.points.find((p) => synchPointTime(p) === wanted) ?? [...this.points].reverse().find((p) => p.label === wanted));
-    if (!found) {
-      throw new VolumeError('NOT_FOUND', `no synch point '${spec}'`, { hint: 'run `salvo list` to see the synch points there are' });
+    if (spec === 'latest') {
+      if (this.latest) return this.latest;
+      throw new VolumeError('NOT_FOUND', 'there are no synch points yet', { hint: 'take one with `salvo sync`' });
     }
-    return found;
+    const named = spec.replace(/\.img$/, '');
+    const found = this.points.find((p) => synchPointTime(p) === named) ?? this.labelled(spec) ?? this.labelled(named);
+    if (found) return found;
+    const at = parseTimeSpec(spec);
+    if (at === null) {
+      throw new VolumeError('NOT_FOUND', `no synch point '${spec}'`, { hint: 'give latest, a label or a time (`salvo list` shows them)' });
+    }
+    const before = this.points.filter((p) => p.timeMs <= at).pop();
+    if (!before) {
+      const oldest = this.points[0];
+      throw new VolumeError('NOT_FOUND', `no synch point at or before ${new Date(at).toISOString()}`, {
+        hint: oldest ? `the oldest is ${synchPointTime(oldest)}` : 'there are no synch points yet; take one with `salvo sync`',
+      });
+    }
+    return before;
   }
 }
 

@@ -40,8 +40,9 @@ import { FsSlotFiles, type SlotFiles } from './slot-file.js';
 import type { SegmentSlot } from './segment-slot.js';
 import { SegmentSource, type SourceStats } from './segment-source.js';
 import { SnapshotCache } from './snapshot.js';
-import { Catalog, checkLabel, type SynchPoint } from './synch-point.js';
+import { Catalog, checkLabel, duplicateLabel, type SynchPoint } from './synch-point.js';
 import { VolumeLock } from './volume-lock.js';
+import { checkOpenFileLimit } from './open-files.js';
 
 const debug = createDebug('salvo:volume');
 
@@ -54,6 +55,8 @@ export interface CreateOptions extends Omit<PolicyInput, 'workingSetSegments'> {
   rpoSeconds?: number;
   /** The archive, when the caller already opened it (tests); else opened from `archive`. */
   store?: ArchiveStore;
+  /** Stops init between slot files (Ctrl-C), leaving nothing behind. */
+  signal?: AbortSignal;
 }
 
 export interface OpenOptions {
@@ -89,12 +92,16 @@ export interface SynchRequest {
 /** What `salvo status` shows of a volume: segment states, archive lag, sizes. */
 export interface VolumeStatus extends Pick<VolumeConfig, 'volumeId' | 'sizeBytes' | 'blockSizeBytes' | 'segmentSizeBytes' | 'workingSetSegments' | 'spareSegments'> {
   volume: string;
+  /** Archived objects are sealed with the volume's key. */
+  encrypted: boolean;
   segments: { current: number; active: number; inactive: number; recycle: number; archivedOnPrimary: number; currentSequence: number };
   bytesWritten: number;
   bytesCopiedForward: number;
   indexBytes: number;
   indexBytesPerBlock: number;
   cacheBytes: number;
+  /** The bound on cacheBytes (`mount --cache`). */
+  cacheBytesMax: number;
   synchPoints: number;
   latest: string | null;
   writesStalledSince: string | null;
@@ -123,6 +130,11 @@ export interface VolumeStatus extends Pick<VolumeConfig, 'volumeId' | 'sizeBytes
   };
   snapshotReads: SourceStats;
 }
+
+/** Segments checked at once at open for being in the archive already. */
+const SETTLE_CHECKS_MAX = 8;
+/** Slot files init creates between two looks at the event loop (a signal, say). */
+const SLOTS_BETWEEN_YIELDS = 256;
 
 /** Blocks per scatter read: two iovecs each, within the kernel's 1024 (IOV_MAX). */
 const SCATTER_BLOCKS_MAX = 256;
@@ -176,7 +188,7 @@ export class Volume {
     private readonly lock: VolumeLock,
     private readonly ownsPool: boolean,
     private readonly clock: () => number,
-    cacheBytesMax: number,
+    private readonly cacheBytesMax: number,
     readonly cipher: ObjectCipher | null,
   ) {
     this.lastSynchMs = catalog.latest?.timeMs ?? 0;
@@ -191,6 +203,7 @@ export class Volume {
    */
   static async create(dir: string, options: CreateOptions, now = new Date()): Promise<VolumeConfig> {
     const policy = resolvePolicy(options);
+    checkOpenFileLimit(policy, 'init');
     if (fs.existsSync(configPath(dir))) {
       throw new VolumeError('EXISTS', `${dir} already holds a salvo volume`, { hint: 'choose another directory; init never overwrites a volume' });
     }
@@ -204,21 +217,23 @@ export class Volume {
     const createdDir = !fs.existsSync(dir);
     let registered = false;
     try {
+      // Refused before the slots are made, not after; the put below is what makes it atomic.
+      if ((await store.head(ArchiveKeys.descriptor)) !== null) throw archiveHoldsAVolume(store);
+      fs.mkdirSync(slotsDirectory(dir), { recursive: true, mode: 0o700 });
+      const files = new FsSlotFiles(slotsDirectory(dir));
+      for (let i = 0; i < policy.workingSetSegments + policy.spareSegments; i++) {
+        files.create(i, policy.segmentSizeBytes);
+        // Many slots take seconds: let a signal in, and stop there (cleaned up below).
+        if (i % SLOTS_BETWEEN_YIELDS === SLOTS_BETWEEN_YIELDS - 1) await new Promise((resolve) => setImmediate(resolve));
+        if (options.signal?.aborted) throw new VolumeError('INTERRUPTED', `init of ${dir} was interrupted; nothing was left behind`);
+      }
       const { archive: _location, encryptKeyFile: _keyFile, ...descriptor } = config;
       try {
         await store.put(ArchiveKeys.descriptor, [Buffer.from(encodeVolumeConfig(descriptor))]);
         registered = true;
       } catch (err) {
-        if (isVolumeError(err, 'ARCHIVE_CONFLICT')) {
-          throw new VolumeError('ARCHIVE_CONFLICT', `archive ${store.location} already holds a volume`, {
-            hint: 'give each volume its own archive directory or prefix',
-          });
-        }
-        throw err;
+        throw isVolumeError(err, 'ARCHIVE_CONFLICT') ? archiveHoldsAVolume(store) : err;
       }
-      fs.mkdirSync(slotsDirectory(dir), { recursive: true, mode: 0o700 });
-      const files = new FsSlotFiles(slotsDirectory(dir));
-      for (let i = 0; i < policy.workingSetSegments + policy.spareSegments; i++) files.create(i, policy.segmentSizeBytes);
       const temporary = `${configPath(dir)}.tmp`;
       fs.writeFileSync(temporary, encodeVolumeConfig(config), { mode: 0o600 });
       fs.renameSync(temporary, configPath(dir));
@@ -237,6 +252,7 @@ export class Volume {
   /** Opens a volume, recovering from a crash if there was one, and takes its lock. */
   static async open(dir: string, options: OpenOptions = {}): Promise<Volume> {
     const config = readVolumeConfig(dir);
+    if (!options.slotFiles) checkOpenFileLimit(config, 'open');
     if (!config.archive && !options.store) throw new VolumeError('CORRUPT_CONFIG', `${configPath(dir)} names no archive`);
     const cipher = cipherFor(config, options.cipher, `volume ${dir}`);
     const lock = VolumeLock.acquire(dir);
@@ -276,16 +292,16 @@ export class Volume {
     if (recovered.cut) {
       warn(`recovery dropped the torn end of segment ${recovered.current.sequence} (${recovered.cut.bytes} bytes, never acknowledged as durable): ${recovered.cut.reason}`);
     }
-    let tails: string[] | null;
+    let listed: string[] | null;
     try {
-      tails = await volume.checkArchiveIsOurs();
+      listed = await volume.checkArchiveIsOurs();
     } catch (err) {
       await volume.close();
       throw err;
     }
     const sealed = recovered.slots.filter((s) => s.state === 'active' || s.state === 'inactive').sort((a, b) => a.sequence - b.sequence);
-    for (const slot of sealed) archiver.enqueue(segmentItem(slot));
-    if (tails) await volume.adoptShippedTails(tails);
+    if (listed) await volume.adoptShippedTails(listed.filter((k) => k.startsWith('tails/')));
+    await volume.queueUnarchived(sealed, new Set(listed ?? []));
     return volume;
   }
 
@@ -312,7 +328,23 @@ export class Volume {
         });
       }
     }
-    return keys.filter((k) => k.startsWith('tails/'));
+    return keys;
+  }
+
+  /**
+   * Queues the sealed segments on primary for the archive, but for those the archive already
+   * holds whole (shipped before this open): they count as archived at once, so status tells the
+   * truth from the start and nothing is shipped twice. Checked a few at a time.
+   */
+  private async queueUnarchived(sealed: SegmentSlot[], listed: Set<string>): Promise<void> {
+    const settled = new Set<number>();
+    const candidates = sealed.filter((s) => listed.has(ArchiveKeys.segment(s.sequence)));
+    for (let i = 0; i < candidates.length; i += SETTLE_CHECKS_MAX) {
+      const batch = candidates.slice(i, i + SETTLE_CHECKS_MAX);
+      const held = await Promise.all(batch.map((slot) => this.archiver.settle(segmentItem(slot))));
+      batch.forEach((slot, j) => held[j] && settled.add(slot.sequence));
+    }
+    for (const slot of sealed) if (!settled.has(slot.sequence)) this.archiver.enqueue(segmentItem(slot));
   }
 
   /**
@@ -527,6 +559,8 @@ export class Volume {
     }
     return this.mutex.run(async () => {
       this.checkOpen();
+      const taken = label === null ? undefined : this.catalog.labelled(label);
+      if (taken) throw duplicateLabel(label!, taken);
       // Times name snapshot files: keep them unique and increasing even within a millisecond.
       const timeMs = Math.max(this.clock(), this.lastSynchMs + 1);
       const info = { host: os.hostname(), ...request.info };
@@ -577,6 +611,7 @@ export class Volume {
     const blocks = this.config.sizeBytes / this.config.blockSizeBytes;
     return {
       volume: this.dir,
+      encrypted: this.cipher !== null,
       volumeId: this.config.volumeId,
       sizeBytes: this.config.sizeBytes,
       blockSizeBytes: this.config.blockSizeBytes,
@@ -596,6 +631,7 @@ export class Volume {
       indexBytes: this.log.index.memoryBytes,
       indexBytesPerBlock: this.log.index.memoryBytes / blocks,
       cacheBytes: this.snapshots.bytes + this.source.cacheBytes,
+      cacheBytesMax: this.cacheBytesMax,
       synchPoints: this.catalog.all.length,
       latest: this.catalog.latest ? new Date(this.catalog.latest.timeMs).toISOString() : null,
       writesStalledSince: this.log.stalledSince === null ? null : new Date(this.log.stalledSince).toISOString(),
@@ -646,4 +682,10 @@ export class Volume {
       throw VolumeError.badInput(`${length} bytes at ${position} lie past the volume's end (${this.config.sizeBytes} bytes)`);
     }
   }
+}
+
+function archiveHoldsAVolume(store: ArchiveStore): VolumeError {
+  return new VolumeError('ARCHIVE_CONFLICT', `archive ${store.location} already holds a volume`, {
+    hint: 'give each volume its own archive directory or prefix',
+  });
 }

@@ -217,11 +217,11 @@ function s3Suites(url: string): void {
     t.strictSame(await store.list('segments/'), keys.filter((k) => k.startsWith('segments/')).sort());
   });
 
-  t.test('archive-store(s3): a missing bucket fails with NOT_FOUND', async (t) => {
+  t.test('archive-store(s3): a missing bucket fails with ARCHIVE_UNAVAILABLE, not as a missing key', async (t) => {
     const store = S3Store.fromLocation(`s3://salvo-missing-${randomBytes(6).toString('hex')}/x`);
     t.teardown(() => store.close());
-    await t.rejects(store.list(''), { code: 'NOT_FOUND', message: /no bucket/ });
-    await t.rejects(store.get('volume.json'), { code: 'NOT_FOUND' });
+    await t.rejects(store.list(''), { code: 'ARCHIVE_UNAVAILABLE', message: /there is no bucket/ });
+    await t.rejects(store.get('volume.json'), { code: 'ARCHIVE_UNAVAILABLE', message: /there is no bucket/ });
   });
 
   t.test('archive-store(s3): refused credentials fail with ARCHIVE_UNAVAILABLE, without the secret', async (t) => {
