@@ -142,18 +142,18 @@ export async function controlRequest<T>(socketPath: string, request: ControlRequ
     socket.on('error', (err) => {
       clearTimeout(timer);
       const code = errnoCode(err);
-      reject(
-        code === 'ENOENT' || code === 'ECONNREFUSED'
-          ? new VolumeError('NOT_MOUNTED', `no salvo mount answers at ${socketPath}`, { hint: 'mount the volume first with `salvo mount`' })
-          : err,
-      );
+      if (code === 'ENOENT' || code === 'ECONNREFUSED') {
+        reject(new VolumeError('NOT_MOUNTED', `no salvo mount answers at ${socketPath}`, { hint: 'mount the volume first with `salvo mount`' }));
+      } else if (code === 'ECONNRESET' || code === 'EPIPE') {
+        reject(new VolumeError('NOT_MOUNTED', `the mount at ${socketPath} closed the connection before it answered (it stopped, or was killed)`, { hint: 'see its log (mount.log in the volume directory) and mount again' }));
+      } else reject(err);
     });
   });
   let parsed: { ok: boolean; error?: { code: string; message: string; hint?: string }; [k: string]: unknown };
   try {
     parsed = JSON.parse(reply);
   } catch {
-    throw new VolumeError('NOT_MOUNTED', `the mount at ${socketPath} gave no answer`);
+    throw new VolumeError('NOT_MOUNTED', `the mount at ${socketPath} closed the connection before it answered (it stopped, or was killed)`, { hint: 'see its log (mount.log in the volume directory) and mount again' });
   }
   if (!parsed.ok) {
     const e = parsed.error!;
@@ -174,10 +174,13 @@ export async function resolveControl(target: string): Promise<{ socket: string; 
       return { socket: control.socket, volumeDir: control.volume, ...(Number.isSafeInteger(control.pid) ? { pid: control.pid as number } : {}) };
     }
   } catch (err) {
+    if (errnoCode(err) === 'ENOTCONN') {
+      throw new VolumeError('NOT_MOUNTED', `${target} is a salvo mount whose process is gone`, { hint: `clear it with \`salvo unmount ${target}\`, then mount again` });
+    }
     if (errnoCode(err) !== 'ENOENT' && errnoCode(err) !== 'ENOTDIR') debug('reading %s: %s', fromMount, (err as Error).message);
   }
-  if (fs.existsSync(path.join(target, 'volume.json'))) return { socket: controlSocketPath(target), volumeDir: path.resolve(target) };
-  throw new VolumeError('NOT_MOUNTED', `${target} is neither a salvo mountpoint nor a volume directory`, {
+  if (fs.existsSync(path.join(target, 'volume.json')) && fs.existsSync(path.join(target, 'slots'))) return { socket: controlSocketPath(target), volumeDir: path.resolve(target) };
+  throw new VolumeError('NOT_FOUND', `${target} is neither a salvo mountpoint nor a volume directory`, {
     hint: 'give the mountpoint of `salvo mount` or the volume directory of `salvo init`',
   });
 }

@@ -7,7 +7,8 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { VolumeError } from '../errors.js';
+import { VolumeError, errnoCode } from '../errors.js';
+import { isSalvoMount, mountAtPath } from '../fuse/mount-table.js';
 
 const run = promisify(execFile);
 
@@ -20,12 +21,17 @@ export interface FsckResult {
 
 /** Snapshot files under `<mountpoint>/snapshots`, oldest first (their names sort by time). */
 export async function snapshotFiles(mountpoint: string): Promise<string[]> {
+  const mount = mountAtPath(mountpoint);
+  if (!mount || !isSalvoMount(mount)) {
+    throw new VolumeError('NOT_FOUND', `${mountpoint} is not a salvo mount${mount ? ` (it is a ${mount.type} mount)` : ''}`, { hint: 'give the mountpoint of `salvo mount`' });
+  }
   const dir = path.join(mountpoint, 'snapshots');
   let names: string[];
   try {
     names = await fs.promises.readdir(dir);
-  } catch {
-    throw new VolumeError('NOT_MOUNTED', `${mountpoint} is not a salvo mount (no snapshots/)`, { hint: 'give the mountpoint of `salvo mount`' });
+  } catch (err) {
+    if (errnoCode(err) === 'ENOTCONN') throw new VolumeError('NOT_MOUNTED', `${mountpoint} is a salvo mount whose process is gone`, { hint: `clear it with \`salvo unmount ${mountpoint}\`, then mount again` });
+    throw err;
   }
   return names.filter((n) => /^\d{4}-.*Z\.img$/.test(n)).sort().map((n) => path.join(dir, n));
 }

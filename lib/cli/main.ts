@@ -1,8 +1,8 @@
 /**
  * The salvo command line. `main` returns the exit code instead of exiting, so tests can run
- * it in-process. Exit codes: 0 done; 1 failed (archive unreachable, corruption, a command
- * failed); 2 bad input (wrong path, size, policy, option); 3 verify found problems; 4 in use
- * (volume mounted elsewhere, or the mount is busy).
+ * it in-process. Exit codes: 0 done; 1 failed (archive unreachable, corruption, no mount
+ * running, a command failed); 2 bad input (wrong path, size, policy, option); 3 verify found
+ * problems; 4 in use (volume mounted elsewhere, or the mount is busy).
  *
  * The command modules define options and help eagerly but load their heavy dependencies
  * (volume engine, FUSE, archive stores) with `await import` in their actions, so a frequent
@@ -27,22 +27,28 @@ const EXIT_BY_CODE: Partial<Record<VolumeErrorCode, number>> = {
   NOT_FOUND: 2,
   CORRUPT_CONFIG: 2,
   LOCKED: 4,
-  NOT_MOUNTED: 4,
+  INTERRUPTED: 130,
 };
+
+/**
+ * Options that may also come before the command's name (`salvo --encrypt-key-file K restore …`).
+ * Each command that takes one declares it too, so it works after the name and its help says
+ * what it does there; a command that does not take one refuses it.
+ */
+const GLOBAL_OPTIONS = [
+  { flags: '--s3-endpoint <url>', name: 's3Endpoint', description: 'S3-compatible server of an s3:// archive (default: AWS_ENDPOINT_URL); for init, list, status, restore, verify' },
+  { flags: '--encrypt-key-file <file>', name: 'encryptKeyFile', description: 'key file: init encrypts the new archive with it; list, status, restore, verify read an encrypted archive with it' },
+] as const;
 
 export function buildProgram(): Command {
   const program = new Command('salvo')
     .description('self-archiving log-structured volume: every write kept, any synch point browsable, restorable from the archive alone')
     .version('0.1.0')
+    .enablePositionalOptions()
     .showHelpAfterError('(run with --help for usage)')
-    .option('--s3-endpoint <url>', 'S3-compatible server for s3:// paths given to this command (same as AWS_ENDPOINT_URL)')
-    .option('--encrypt-key-file <file>', 'key of an encrypted archive given by path to list, status, restore, verify (same as SALVO_ENCRYPT_KEY_FILE)')
-    .hook('preAction', (command) => {
-      const { s3Endpoint, encryptKeyFile } = command.opts() as { s3Endpoint?: string; encryptKeyFile?: string };
-      if (s3Endpoint) process.env.AWS_ENDPOINT_URL = s3Endpoint;
-      if (encryptKeyFile) process.env.SALVO_ENCRYPT_KEY_FILE = encryptKeyFile;
-    })
     .addHelpText('after', '\nTracing: DEBUG=salvo:* salvo <command> ...  (namespaces: salvo:volume, salvo:archive, salvo:snapshot, salvo:fuse, salvo:agent, salvo:mount)');
+  for (const option of GLOBAL_OPTIONS) program.option(option.flags, option.description);
+  program.hook('preAction', (_program, command) => passGlobalOptions(program, command));
   registerInit(program);
   registerMount(program);
   registerUnmount(program);
@@ -56,6 +62,22 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** Hands the options given before the command's name to the command, or refuses them. */
+function passGlobalOptions(program: Command, command: Command): void {
+  const given = program.opts<Record<string, string | undefined>>();
+  for (const { flags, name } of GLOBAL_OPTIONS) {
+    const value = given[name];
+    if (value === undefined) continue;
+    const flag = flags.split(' ')[0]!;
+    if (!command.options.some((o) => o.attributeName() === name)) {
+      throw VolumeError.badInput(`${flag} does not apply to \`salvo ${command.name()}\``, `leave it out (\`salvo ${command.name()} --help\` lists what it takes)`);
+    }
+    const own = command.getOptionValue(name) as string | undefined;
+    if (own !== undefined && own !== value) throw VolumeError.badInput(`${flag} is given twice, as ${value} and ${own}`, 'give it once');
+    command.setOptionValue(name, value);
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   process.exitCode = undefined;
   try {
@@ -66,21 +88,40 @@ export async function main(argv: string[]): Promise<number> {
       // commander already printed its one line (or the help, or the version)
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 2;
     }
-    // One line: what is wrong, then what to do.
-    if (err instanceof VolumeError) {
-      process.stderr.write(`salvo: ${err.message}${err.hint ? ` — ${err.hint}` : ''}\n`);
-      return EXIT_BY_CODE[err.code] ?? 1;
-    }
-    const code = errnoCode(err);
-    if (code === 'EACCES' || code === 'EPERM') {
-      process.stderr.write(`salvo: ${(err as Error).message} — run as the owner of the volume (or root)\n`);
-      return 2;
-    }
-    if (code === 'ENOSPC' || code === 'EROFS' || code === 'EIO') {
-      process.stderr.write(`salvo: ${(err as Error).message}\n`);
-      return 1;
-    }
-    process.stderr.write(`salvo: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+    return reportError(err);
+  }
+}
+
+/** One line on stderr: what is wrong, then what to do; returns the exit code that says which kind it was. */
+export function reportError(err: unknown): number {
+  const known = asVolumeError(err);
+  if (known) {
+    process.stderr.write(`salvo: ${known.message}${known.hint ? ` — ${known.hint}` : ''}\n`);
+    return EXIT_BY_CODE[known.code] ?? 1;
+  }
+  const code = errnoCode(err);
+  const message = err instanceof Error ? err.message : String(err);
+  if (code === 'EACCES' || code === 'EPERM') {
+    process.stderr.write(`salvo: ${message} — run as the owner of the volume (or root)\n`);
+    return 2;
+  }
+  if (code !== undefined && /^E[A-Z]+$/.test(code)) {
+    // A system error not met where it happened: its own message is one line and names the file.
+    process.stderr.write(`salvo: ${message}\n`);
     return 1;
   }
+  process.stderr.write(`salvo: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+  return 1;
+}
+
+/** System errors that say the same as one of ours wherever they happen. */
+function asVolumeError(err: unknown): VolumeError | null {
+  if (err instanceof VolumeError) return err;
+  const code = errnoCode(err);
+  const message = err instanceof Error ? err.message : String(err);
+  if (code === 'ENOTCONN') {
+    return new VolumeError('NOT_MOUNTED', `${message}: a FUSE mount on that path has lost its process`, { hint: 'unmount it (`salvo unmount <mountpoint>` for a salvo mount), then mount again' });
+  }
+  if (code === 'ENOSPC') return new VolumeError('NO_SPACE', message, { hint: 'free space on that filesystem and try again' });
+  return null;
 }

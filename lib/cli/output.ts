@@ -9,6 +9,11 @@ export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
+/** One JSON object a line, for output that may go on (`sync --every --json`). */
+export function printJsonLine(value: unknown): void {
+  process.stdout.write(JSON.stringify(value) + '\n');
+}
+
 /** Rows as aligned columns. */
 export function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

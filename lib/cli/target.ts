@@ -18,35 +18,61 @@ import type { SnapshotCache } from '../volume/snapshot.js';
 import type { Catalog } from '../volume/synch-point.js';
 import { Volume } from '../volume/volume.js';
 import { configPath, readVolumeConfig } from '../format/volume-config.js';
+import { s3Settings, type ArchiveAccess } from './commands/options.js';
+
+export type TargetKind = 'volume' | 'archive';
+
+/** True when `file` exists; a dead mount on the way says so instead of looking empty. */
+function exists(file: string): boolean {
+  try {
+    fs.statSync(file);
+    return true;
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+    if (code === 'ENOTCONN') {
+      throw new VolumeError('NOT_MOUNTED', `${file} lies under a FUSE mount whose process is gone`, { hint: 'unmount it (`salvo unmount <mountpoint>` for a salvo mount), then mount again' });
+    }
+    throw err; // EACCES: a directory the user may not read must say so, not look empty
+  }
+}
 
 export function isVolumeDirectory(target: string): boolean {
-  // Not existsSync: a directory the user may not read must say so, not look empty.
-  const exists = (file: string) => {
-    try {
-      fs.statSync(file);
-      return true;
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return false;
-      throw err;
-    }
-  };
   return exists(configPath(target)) && exists(slotsDirectory(target));
 }
 
-/** Opens `target` as an archive; NOT_FOUND with a clear line when it is neither. */
-export async function openArchive(target: string, onProgress?: (done: number, total: number) => void): Promise<ArchiveView> {
-  if (!isS3Location(target) && !fs.existsSync(target)) {
+/**
+ * Whether `target` is a volume directory or an archive, and that the archive options fit it:
+ * a volume directory names its own archive and key (volume.json), a directory archive needs
+ * no endpoint. NOT_FOUND with a clear line when it is neither.
+ */
+export function classifyTarget(target: string, access: ArchiveAccess = {}): TargetKind {
+  if (isS3Location(target)) return 'archive';
+  if (!exists(target)) {
     throw new VolumeError('NOT_FOUND', `${target} does not exist`, { hint: 'give a volume directory, an archive directory, or s3://bucket/prefix' });
   }
-  if (!isS3Location(target) && !fs.existsSync(path.join(target, 'volume.json'))) {
+  if (isVolumeDirectory(target)) {
+    const given = access.encryptKeyFile !== undefined ? '--encrypt-key-file' : access.s3Endpoint !== undefined ? '--s3-endpoint' : null;
+    if (given) {
+      throw VolumeError.badInput(`${given} is for an archive given by path; ${target} is a volume directory, whose volume.json names its archive and key`, `leave out ${given}`);
+    }
+    return 'volume';
+  }
+  if (!exists(path.join(target, 'volume.json'))) {
     throw new VolumeError('NOT_FOUND', `${target} is neither a salvo volume nor a salvo archive`, {
       hint: 'give the directory of `salvo init`, or the archive it names',
     });
   }
-  const store = await openArchiveStore(isS3Location(target) ? target : path.resolve(target));
+  if (access.s3Endpoint !== undefined) throw VolumeError.badInput(`--s3-endpoint is for s3:// archives; ${target} is a directory`, 'leave out --s3-endpoint');
+  return 'archive';
+}
+
+/** Opens `target` as an archive (its kind checked by classifyTarget). */
+export async function openArchive(target: string, access: ArchiveAccess, onProgress?: (done: number, total: number) => void): Promise<ArchiveView> {
+  const cipher = access.encryptKeyFile !== undefined ? ObjectCipher.fromKeyFile(access.encryptKeyFile) : undefined;
+  const store = isS3Location(target) ? await openArchiveStore(target, s3Settings(access)) : await openArchiveStore(path.resolve(target));
   try {
-    const keyFile = process.env.SALVO_ENCRYPT_KEY_FILE;
-    const view = await ArchiveView.open(store, { onProgress, cipher: keyFile ? ObjectCipher.fromKeyFile(keyFile) : undefined });
+    const view = await ArchiveView.open(store, { onProgress, cipher });
     for (const d of view.damaged) process.stderr.write(`salvo: warning: ${d.message}; synch points in segment ${d.sequence} are not listed (run \`salvo verify\`)\n`);
     return view;
   } catch (err) {
@@ -57,7 +83,7 @@ export async function openArchive(target: string, onProgress?: (done: number, to
 
 /** A volume's history, from a volume directory (primary storage and archive) or an archive alone. */
 export interface History {
-  kind: 'volume' | 'archive';
+  kind: TargetKind;
   config: VolumeConfig;
   catalog: Catalog;
   snapshots: SnapshotCache;
@@ -73,8 +99,8 @@ export interface History {
  * Opens a history for restore and verify. A volume directory is opened with its lock (a
  * mounted volume is refused with a hint to read its archive or its snapshots instead).
  */
-export async function openHistory(target: string, onProgress?: (done: number, total: number) => void): Promise<History> {
-  if (isVolumeDirectory(target)) {
+export async function openHistory(target: string, access: ArchiveAccess, onProgress?: (done: number, total: number) => void): Promise<History> {
+  if (classifyTarget(target, access) === 'volume') {
     let volume: Volume;
     try {
       volume = await Volume.open(target, { onStall: () => undefined });
@@ -100,7 +126,7 @@ export async function openHistory(target: string, onProgress?: (done: number, to
       close: () => volume.close(),
     };
   }
-  const view = await openArchive(target, onProgress);
+  const view = await openArchive(target, access, onProgress);
   return {
     kind: 'archive',
     config: view.config,

@@ -12,20 +12,17 @@
  * would stop the event loop that serves it). Requests are 128 KiB: fuse-native has no
  * big_writes option, but it joins its option list with commas, so fsname carries them.
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import { promisify } from 'node:util';
 import Fuse, { type Stat } from 'fuse-native';
 import createDebug from 'debug';
 import { VolumeError } from '../errors.js';
 import type { Volume } from '../volume/volume.js';
 import { snapshotFileName, synchPointTime, type SynchPoint } from '../volume/synch-point.js';
 import { toErrno } from './errno.js';
-import { fuseDeviceDescriptors, isFuseDeviceOpen, isMountpoint } from './mount-table.js';
+import { fuseDeviceDescriptors, isFuseDeviceOpen, isMountpoint, loopDevicesUnder } from './mount-table.js';
 import { ReadAhead } from './read-ahead.js';
 
 const debug = createDebug('salvo:fuse');
-const run = promisify(execFile);
 const REQUEST_BYTES_MAX = 128 * 1024;
 const O_ACCMODE = 3;
 /** How often a mount looks for its own unmount from outside (watchForUnmount). */
@@ -78,10 +75,13 @@ export class VolumeMount {
   ) {
     this.fuse = new Fuse(mountpoint, operations(this), {
       fsname: `salvo,big_writes,max_write=${REQUEST_BYTES_MAX}`,
+      subtype: 'salvo', // the mount table then says fuse.salvo: how `salvo unmount` knows its own
       maxRead: REQUEST_BYTES_MAX,
       timeout: false,
       force: true,
       allowOther: options.allowOther ?? false,
+      // The kernel checks every access against the modes stat shows: with --allow-other, other users read what those allow and write nothing.
+      defaultPermissions: true,
     });
     this.readAhead = new ReadAhead(volume);
     this.controlBytes = Buffer.from(JSON.stringify(options.control, null, 2) + '\n');
@@ -131,18 +131,9 @@ export class VolumeMount {
     this.unmountWatch = null;
   }
 
-  get liveImage(): string {
-    return `${this.mountpoint}/live/volume.img`;
-  }
-
-  /** Loop devices attached to the live image (a busy mount must not go away under them). */
-  async attachedLoopDevices(): Promise<string[]> {
-    try {
-      const { stdout } = await run('losetup', ['-j', this.liveImage]);
-      return stdout.split('\n').filter(Boolean).map((line) => line.split(':')[0]!);
-    } catch {
-      return [];
-    }
+  /** Loop devices attached to any image of the mount, live or snapshot (a busy mount must not go away under them). */
+  attachedLoopDevices(): string[] {
+    return loopDevicesUnder(this.listedAs).map((l) => l.device);
   }
 
   async unmount(): Promise<void> {

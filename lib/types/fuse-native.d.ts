@@ -59,6 +59,8 @@ declare module 'fuse-native' {
     allowOther?: boolean;
     maxRead?: number;
     fsname?: string;
+    subtype?: string;
+    defaultPermissions?: boolean;
     timeout?: false | number;
     attrTimeout?: number;
     entryTimeout?: number;

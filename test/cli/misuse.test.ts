@@ -14,7 +14,7 @@ function oneLine(t: Tap.Test, stderr: string, pattern: RegExp, what: string): vo
   t.match(lines[0] ?? '', pattern, what);
 }
 
-t.test('cli: bad input to init, list, restore and sync is refused with one line and exit 2 or 4', async (t) => {
+t.test('cli: bad input to init, list, restore and sync is refused with one line and exit 2 (1 for a volume not mounted)', async (t) => {
   const root = tempDir(t, 'salvo-cli-');
   const volume = path.join(root, 'volume');
   let r = await salvo(['init', volume, '--size', '12Q']);
@@ -41,12 +41,12 @@ t.test('cli: bad input to init, list, restore and sync is refused with one line 
   oneLine(t, r.stderr, /neither a salvo volume nor a salvo archive/, 'a directory that is neither');
   r = await salvo(['restore', volume, '--at', 'no-such-label', path.join(root, 'x.img')]);
   t.equal(r.code, 2);
-  oneLine(t, r.stderr, /NOT_FOUND: no synch point 'no-such-label' — run `salvo list`/, 'an unknown synch point');
+  oneLine(t, r.stderr, /NOT_FOUND: no synch point 'no-such-label' — give latest, a label or a time \(`salvo list` shows them\)/, 'an unknown synch point');
   r = await salvo(['sync', root]);
-  t.equal(r.code, 4);
-  oneLine(t, r.stderr, /NOT_MOUNTED: .* neither a salvo mountpoint nor a volume directory/, 'sync on something else');
+  t.equal(r.code, 2, 'a wrong path is bad input, not "in use"');
+  oneLine(t, r.stderr, /NOT_FOUND: .* neither a salvo mountpoint nor a volume directory/, 'sync on something else');
   r = await salvo(['sync', volume]);
-  t.equal(r.code, 4);
+  t.equal(r.code, 1, 'a volume not mounted: the sync failed');
   oneLine(t, r.stderr, /NOT_MOUNTED: no salvo mount answers .* — mount the volume first/, 'sync on a volume that is not mounted');
   r = await salvo(['sync', volume, '--label', 'bad label!']);
   t.equal(r.code, 2);

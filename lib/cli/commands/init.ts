@@ -1,8 +1,23 @@
-import path from 'node:path';
 import type { Command } from 'commander';
+import { VolumeError } from '../../errors.js';
 import { formatBytes, parseSize } from '../../format/units.js';
+import { checkApart, checkNewLocation } from '../locations.js';
 import { print, printJson } from '../output.js';
-import { s3Settings, wholeNumber } from './options.js';
+import { parseRpo, s3Settings, wholeNumber } from './options.js';
+
+interface InitOptions {
+  size: string;
+  blockSize: string;
+  segmentSize: string;
+  segments?: string;
+  spare: string;
+  archive?: string;
+  rpo: string;
+  s3Endpoint?: string;
+  s3PathStyle?: boolean;
+  encryptKeyFile?: string;
+  json?: boolean;
+}
 
 export function registerInit(program: Command): void {
   program
@@ -14,10 +29,10 @@ export function registerInit(program: Command): void {
     .option('--segment-size <size>', 'segment size', '64M')
     .option('--segments <n>', 'working-set length: current + active segments (default: 64, or enough for twice the volume)')
     .option('--spare <n>', 'slots beyond the working set where segments wait for the archive', '8')
-    .option('--archive <dir|s3://bucket/prefix>', 'backing storage (default: <dir>-archive beside the volume)')
-    .option('--rpo <seconds>', 'while writes arrive, ship them to the archive at least this often (0: only at synch points)', '0')
+    .option('--archive <dir|s3://bucket/prefix>', 'backing storage, outside the volume directory (default: <dir>-archive beside the volume)')
+    .option('--rpo <duration>', 'while writes arrive, ship them to the archive at least this often, e.g. 30s (0: only at synch points)', '0')
     .option('--s3-endpoint <url>', 'S3-compatible server for an s3:// archive (default: AWS_ENDPOINT_URL, else AWS); kept in the volume’s config')
-    .option('--no-s3-path-style', 'with a custom endpoint, use virtual-hosted-style addressing instead of path-style')
+    .option('--no-s3-path-style', 'with --s3-endpoint, use virtual-hosted-style addressing instead of path-style')
     .option('--encrypt-key-file <file>', 'encrypt archived objects (AES-256-GCM) with the 32-byte key in this file; keep a copy of it off this machine')
     .option('--json', 'print the new volume’s configuration as JSON')
     .addHelpText(
@@ -25,31 +40,66 @@ export function registerInit(program: Command): void {
       `
 Examples:
   salvo init /var/lib/salvo/db --size 20G --archive /backup/db
-  salvo init /var/lib/salvo/db --size 20G --archive s3://backups/db --rpo 30
+  salvo init /var/lib/salvo/db --size 20G --archive s3://backups/db --rpo 30s
   AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… salvo init /srv/v --size 1G --archive s3://b/v --s3-endpoint http://10.0.0.5:7480
+  salvo init /srv/v --size 20G --archive /backup/v --encrypt-key-file /root/v.key
   salvo init /tmp/v --size 64M --segment-size 1M --segments 128`,
     )
-    .action(async (dir: string, options: Record<string, string | boolean | undefined>) => {
-      const archive = (options.archive as string | undefined) ?? `${path.resolve(dir).replace(/\/+$/, '')}-archive`;
+    .action(async (dir: string, options: InitOptions) => {
+      // Every option is checked before anything is created.
+      const sizeBytes = parseSize(options.size, '--size');
+      const blockSizeBytes = parseSize(options.blockSize, '--block-size');
+      const segmentSizeBytes = parseSize(options.segmentSize, '--segment-size');
+      const workingSetSegments = options.segments === undefined ? undefined : wholeNumber(options.segments, '--segments');
+      const spareSegments = wholeNumber(options.spare, '--spare');
+      const rpoSeconds = parseRpo(options.rpo);
+      const volumeDir = checkNewLocation(dir, 'volume directory');
+      const archiveArg = options.archive ?? `${volumeDir.replace(/\/+$/, '')}-archive`;
+      let archive: string;
+      let s3: { endpoint?: string; pathStyle?: boolean } | undefined;
+      if (archiveArg.startsWith('s3://')) {
+        s3 = s3Settings(options);
+        if (s3.pathStyle === false && s3.endpoint === undefined) throw VolumeError.badInput('--no-s3-path-style applies with a custom endpoint', 'give --s3-endpoint too, or leave it out');
+        archive = archiveArg;
+      } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(archiveArg)) {
+        throw VolumeError.badInput(`archive '${archiveArg}' has an unknown scheme`, 'use a directory path or s3://bucket/prefix');
+      } else {
+        const given = options.s3Endpoint !== undefined ? '--s3-endpoint' : options.s3PathStyle === false ? '--no-s3-path-style' : null;
+        if (given) throw VolumeError.badInput(`${given} applies to an s3:// archive; ${archiveArg} is a directory`, `leave out ${given}`);
+        archive = checkNewLocation(archiveArg, 'archive');
+        checkApart(volumeDir, archive);
+      }
       const { Volume } = await import('../../volume/volume.js'); // heavy: loaded only when init runs (see main.ts)
-      const config = await Volume.create(path.resolve(dir), {
-        sizeBytes: parseSize(options.size as string, '--size'),
-        blockSizeBytes: parseSize(options.blockSize as string, '--block-size'),
-        segmentSizeBytes: parseSize(options.segmentSize as string, '--segment-size'),
-        workingSetSegments: options.segments === undefined ? undefined : wholeNumber(options.segments as string, '--segments'),
-        spareSegments: wholeNumber(options.spare as string, '--spare'),
-        archive: /^[a-z][a-z0-9+.-]*:\/\//i.test(archive) ? archive : path.resolve(archive),
-        rpoSeconds: wholeNumber(options.rpo as string, '--rpo', 0),
-        s3: archive.startsWith('s3://') ? s3Settings(options) : undefined,
-        encryptKeyFile: options.encryptKeyFile as string | undefined,
-      });
-      if (options.json) return printJson({ dir: path.resolve(dir), ...config });
+      const interrupted = new AbortController();
+      const stop = () => interrupted.abort();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      let config;
+      try {
+        config = await Volume.create(volumeDir, {
+          sizeBytes,
+          blockSizeBytes,
+          segmentSizeBytes,
+          workingSetSegments,
+          spareSegments,
+          archive,
+          rpoSeconds,
+          s3,
+          encryptKeyFile: options.encryptKeyFile,
+          signal: interrupted.signal,
+        });
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      }
+      if (options.json) return printJson({ dir: volumeDir, ...config });
       const slots = config.workingSetSegments + config.spareSegments;
-      print(`created volume ${path.resolve(dir)} (${config.volumeId})`);
+      print(`created volume ${volumeDir} (${config.volumeId})`);
       print(`  size          ${formatBytes(config.sizeBytes)} in ${formatBytes(config.blockSizeBytes)} blocks`);
       print(`  working set   ${config.workingSetSegments} segments of ${formatBytes(config.segmentSizeBytes)}, ${config.spareSegments} spare`);
       print(`  primary       up to ${formatBytes(slots * config.segmentSizeBytes)} in ${slots} sparse slot files`);
       print(`  archive       ${config.archive}${config.encryption ? ` (encrypted, key ${config.encryptKeyFile})` : ''}`);
+      print(`  rpo           ${config.rpoSeconds > 0 ? `ship writes at least every ${config.rpoSeconds} s` : 'ship writes at every synch point'}`);
       print(`next: salvo mount ${dir} <mountpoint>`);
     });
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { Catalog, synchPointTime, type SynchPoint } from '../../volume/synch-point.js';
 import { print, printJson, printTable } from '../output.js';
+import type { ArchiveAccess } from './options.js';
 
 export interface ListedPoint {
   time: string;
@@ -16,16 +17,16 @@ export interface ListedPoint {
  * The synch points of a volume directory (read without the lock, so it works while the
  * volume is mounted) or of an archive, oldest first.
  */
-export async function listPoints(target: string): Promise<ListedPoint[]> {
+export async function listPoints(target: string, access: ArchiveAccess = {}): Promise<ListedPoint[]> {
   // heavy: loaded only when list runs (see main.ts)
-  const [{ SegmentSlot }, { FsSlotFiles, slotFileName }, { slotsDirectory }, { readVolumeConfig }, { isVolumeDirectory, openArchive }] = await Promise.all([
+  const [{ SegmentSlot }, { FsSlotFiles, slotFileName }, { slotsDirectory }, { readVolumeConfig }, { classifyTarget, openArchive }] = await Promise.all([
     import('../../volume/segment-slot.js'),
     import('../../volume/slot-file.js'),
     import('../../volume/recovery.js'),
     import('../../format/volume-config.js'),
     import('../target.js'),
   ]);
-  if (isVolumeDirectory(target)) {
+  if (classifyTarget(target, access) === 'volume') {
     const config = readVolumeConfig(target);
     const onPrimary = new Set<number>();
     const slots = config.workingSetSegments + config.spareSegments;
@@ -48,7 +49,7 @@ export async function listPoints(target: string): Promise<ListedPoint[]> {
     };
     return Catalog.load(target).all.map((p) => listed(p, !windowOnPrimary(p)));
   }
-  const view = await openArchive(target);
+  const view = await openArchive(target, access);
   try {
     return view.catalog.all.map((p) => listed(p, true));
   } finally {
@@ -66,9 +67,11 @@ export function registerList(program: Command): void {
     .description('list the synch points of a volume or an archive, oldest first')
     .argument('<path>', 'volume directory, archive directory, or s3://bucket/prefix')
     .option('--json', 'print an array of {time, label, archived, segment, offset, info}')
-    .addHelpText('after', '\nExamples:\n  salvo list /var/lib/salvo/db\n  salvo list /backup/db --json')
-    .action(async (target: string, options: { json?: boolean }) => {
-      const points = await listPoints(target);
+    .option('--s3-endpoint <url>', 'S3-compatible server of an s3:// archive (default: AWS_ENDPOINT_URL, else AWS)')
+    .option('--encrypt-key-file <file>', 'the key of an encrypted archive')
+    .addHelpText('after', '\nExamples:\n  salvo list /var/lib/salvo/db\n  salvo list /backup/db --json\n  salvo list s3://backups/db --encrypt-key-file /root/db.key')
+    .action(async (target: string, options: { json?: boolean } & ArchiveAccess) => {
+      const points = await listPoints(target, options);
       if (options.json) return printJson(points);
       if (points.length === 0) return print('no synch points yet (take one with `salvo sync`)');
       printTable(

@@ -3,13 +3,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import createDebug from 'debug';
-import { VolumeError, errnoCode } from '../../errors.js';
-import { parseDuration, parseSize } from '../../format/units.js';
+import { VolumeError, errnoCode, type VolumeErrorCode } from '../../errors.js';
+import { parseSize } from '../../format/units.js';
 import { readVolumeConfig } from '../../format/volume-config.js';
 import { ControlServer, controlSocketPath } from '../../agent/control.js';
+import { isSalvoMount, mountAtPath } from '../../fuse/mount-table.js';
 import { parseCpu, pinServingThreads } from '../../fuse/serving-cpu.js';
 import type { VolumeMount } from '../../fuse/mount.js';
+import { VolumeLock, isProcessAlive } from '../../volume/volume-lock.js';
 import { print } from '../output.js';
+import { parseRpo } from './options.js';
 
 const debug = createDebug('salvo:mount');
 
@@ -21,6 +24,36 @@ export interface MountCommandOptions {
   cpu?: string;
 }
 
+/** The options, parsed: every bad value is refused before anything is mounted. */
+interface MountSettings {
+  allowOther: boolean;
+  cacheBytes: number;
+  /** null: the volume's own (init's --rpo). */
+  rpoSeconds: number | null;
+  cpu: number | null;
+}
+
+function parseOptions(options: MountCommandOptions): MountSettings {
+  return {
+    allowOther: options.allowOther === true,
+    cacheBytes: parseSize(options.cache ?? '256M', '--cache'),
+    rpoSeconds: options.rpo === undefined ? null : parseRpo(options.rpo),
+    cpu: options.cpu === undefined ? null : parseCpu(options.cpu),
+  };
+}
+
+/** What the mount needs of the volume directory, checked in the command itself (`--daemon` too). */
+function checkVolume(dir: string): void {
+  readVolumeConfig(dir);
+  if (!fs.existsSync(path.join(dir, 'slots'))) {
+    throw VolumeError.badInput(`${dir} is an archive, not a volume directory`, 'read it with `salvo list` and `salvo restore`, or mount the volume directory that `salvo init` made');
+  }
+  const owner = VolumeLock.owner(dir);
+  if (owner !== null && owner !== process.pid && isProcessAlive(owner)) {
+    throw new VolumeError('LOCKED', `volume ${dir} is in use by process ${owner}`, { hint: 'unmount it first (`salvo unmount <mountpoint>`), or read its archive instead' });
+  }
+}
+
 /** The mountpoint must be an empty directory, or a dead FUSE mount a killed salvo left behind. */
 async function checkMountpoint(mountpoint: string): Promise<void> {
   let entries: string[];
@@ -28,7 +61,12 @@ async function checkMountpoint(mountpoint: string): Promise<void> {
     entries = await fs.promises.readdir(mountpoint);
   } catch (err) {
     const code = errnoCode(err);
-    if (code === 'ENOTCONN') return; // stale: fuse-native unmounts it first
+    if (code === 'ENOTCONN') {
+      // Dead: fuse-native unmounts it before mounting, which salvo allows for its own mounts only.
+      const mount = mountAtPath(mountpoint);
+      if (mount && isSalvoMount(mount)) return;
+      throw VolumeError.badInput(`mountpoint ${mountpoint} is a ${mount?.type ?? 'FUSE'} mount whose process is gone`, `unmount it first (fusermount -u ${mountpoint})`);
+    }
     if (code === 'ENOENT') throw new VolumeError('NOT_FOUND', `mountpoint ${mountpoint} does not exist`, { hint: `create it: mkdir -p ${mountpoint}` });
     if (code === 'ENOTDIR') throw VolumeError.badInput(`mountpoint ${mountpoint} is not a directory`);
     throw VolumeError.badInput(`cannot read mountpoint ${mountpoint}: ${(err as Error).message}`);
@@ -37,13 +75,13 @@ async function checkMountpoint(mountpoint: string): Promise<void> {
 }
 
 /** Serves the volume on the mountpoint until SIGINT, SIGTERM or `salvo unmount`. */
-export async function serveMount(dir: string, mountpoint: string, options: MountCommandOptions, onReady: () => void): Promise<void> {
+export async function serveMount(dir: string, mountpoint: string, settings: MountSettings, onReady: () => void): Promise<void> {
+  checkVolume(dir);
   await checkMountpoint(mountpoint);
-  const cpu = options.cpu !== undefined ? parseCpu(options.cpu) : null;
   // heavy (volume engine, fuse-native): loaded only when a mount is served, not by `--daemon`'s parent (see main.ts)
-  const [{ CACHE_BYTES_DEFAULT, Volume }, { VolumeMount }] = await Promise.all([import('../../volume/volume.js'), import('../../fuse/mount.js')]);
+  const [{ Volume }, { VolumeMount }] = await Promise.all([import('../../volume/volume.js'), import('../../fuse/mount.js')]);
   const socket = controlSocketPath(dir);
-  const volume = await Volume.open(dir, { cacheBytesMax: options.cache ? parseSize(options.cache, '--cache') : CACHE_BYTES_DEFAULT });
+  const volume = await Volume.open(dir, { cacheBytesMax: settings.cacheBytes });
   let mount: VolumeMount | null = null;
   let server: ControlServer | null = null;
   let rpoTimer: NodeJS.Timeout | null = null;
@@ -58,7 +96,7 @@ export async function serveMount(dir: string, mountpoint: string, options: Mount
       if (rpoTimer) clearInterval(rpoTimer);
       await server?.close();
       if (mount) {
-        const loops = await mount.attachedLoopDevices();
+        const loops = mount.attachedLoopDevices();
         if (loops.length > 0) process.stderr.write(`salvo: warning: unmounting while ${loops.join(', ')} still use it\n`);
         await mount.unmount();
       }
@@ -68,17 +106,18 @@ export async function serveMount(dir: string, mountpoint: string, options: Mount
       finished(err);
     }
   };
+  const rpoSeconds = settings.rpoSeconds ?? volume.config.rpoSeconds;
   try {
-    if (cpu !== null) pinServingThreads(cpu); // after Volume.open has started the threads that keep every CPU
+    if (settings.cpu !== null) pinServingThreads(settings.cpu); // after Volume.open has started the threads that keep every CPU
     mount = await VolumeMount.mount(volume, mountpoint, {
-      allowOther: options.allowOther,
+      allowOther: settings.allowOther,
       control: { volume: path.resolve(dir), socket, pid: process.pid },
     });
     server = await ControlServer.listen(socket, {
       sync: (label, info) => volume.synch({ label, info }),
-      status: async () => ({ ...volume.status(), mountpoint: path.resolve(mountpoint), pid: process.pid, cpu }),
+      status: async () => ({ ...volume.status(), mountpoint: path.resolve(mountpoint), pid: process.pid, cpu: settings.cpu, rpoSeconds }),
       unmount: async () => {
-        const loops = await mount!.attachedLoopDevices();
+        const loops = mount!.attachedLoopDevices();
         if (loops.length > 0) {
           throw new VolumeError('LOCKED', `${mountpoint} is in use by ${loops.join(', ')}`, { hint: `detach first: losetup -d ${loops.join(' ')}` });
         }
@@ -90,7 +129,6 @@ export async function serveMount(dir: string, mountpoint: string, options: Mount
     await volume.close();
     throw err;
   }
-  const rpoSeconds = options.rpo !== undefined ? parseDuration(options.rpo, '--rpo') / 1000 : volume.config.rpoSeconds;
   if (rpoSeconds > 0) {
     rpoTimer = setInterval(() => {
       const since = volume.log.unshippedSinceMs;
@@ -107,18 +145,25 @@ export async function serveMount(dir: string, mountpoint: string, options: Mount
   await done;
 }
 
+/** The error a mount wrote as its last word (`salvo: CODE: what — hint`), as the error it was. */
+function lastError(log: string): VolumeError | null {
+  const line = log.split('\n').reverse().find((l) => /^salvo: [A-Z_]+: /.test(l));
+  const m = line ? /^salvo: ([A-Z_]+): (.*?)(?: — (.*))?$/.exec(line) : null;
+  return m ? new VolumeError(m[1] as VolumeErrorCode, m[2]!, { hint: m[3] }) : null;
+}
+
 /** Starts `salvo mount` again in the background and returns once the mount answers. */
 async function daemonize(dir: string, mountpoint: string, options: MountCommandOptions): Promise<void> {
   // What the mount would refuse, refused here in one line (not from a log left in a stray directory).
-  readVolumeConfig(dir);
+  checkVolume(dir);
   await checkMountpoint(mountpoint);
-  if (options.cpu !== undefined) parseCpu(options.cpu);
   const logFile = path.join(dir, 'mount.log');
   const log = fs.openSync(logFile, 'a', 0o600);
+  const logStart = fs.fstatSync(log).size;
   const args = [path.resolve(process.argv[1]!), 'mount', dir, mountpoint];
   if (options.allowOther) args.push('--allow-other');
-  if (options.cache) args.push('--cache', options.cache);
-  if (options.rpo) args.push('--rpo', options.rpo);
+  if (options.cache !== undefined) args.push('--cache', options.cache);
+  if (options.rpo !== undefined) args.push('--rpo', options.rpo);
   if (options.cpu !== undefined) args.push('--cpu', options.cpu);
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log] });
   fs.closeSync(log);
@@ -127,8 +172,9 @@ async function daemonize(dir: string, mountpoint: string, options: MountCommandO
   const control = path.join(mountpoint, '.salvo.json');
   for (let waited = 0; waited < 60_000; waited += 100) {
     if (exited !== null) {
-      const tail = fs.readFileSync(logFile, 'utf8').trim().split('\n').slice(-3).join('\n');
-      throw new VolumeError('COMMAND_FAILED', `the mount exited before it was ready:\n${tail}`);
+      // Its own words and exit code: losing a race for the lock is LOCKED here too.
+      const written = fs.readFileSync(logFile).subarray(logStart).toString('utf8');
+      throw lastError(written) ?? new VolumeError('COMMAND_FAILED', `the mount exited with status ${exited} before it was ready`, { hint: `see ${logFile}` });
     }
     // The parent is not the process serving the mount, so it may wait on it.
     if (await fs.promises.access(control).then(() => true, () => false)) {
@@ -139,7 +185,7 @@ async function daemonize(dir: string, mountpoint: string, options: MountCommandO
     await new Promise((r) => setTimeout(r, 100));
   }
   child.kill('SIGTERM');
-  throw new VolumeError('COMMAND_FAILED', `the mount did not become ready within 60 s (log: ${logFile})`);
+  throw new VolumeError('COMMAND_FAILED', `the mount did not become ready within 60 s`, { hint: `see ${logFile}` });
 }
 
 export function registerMount(program: Command): void {
@@ -149,9 +195,9 @@ export function registerMount(program: Command): void {
     .argument('<dir>', 'volume directory')
     .argument('<mountpoint>', 'empty directory to mount on')
     .option('--daemon', 'run in the background once mounted (log in <dir>/mount.log)')
-    .option('--allow-other', 'let other users see the mount (needs user_allow_other in /etc/fuse.conf for non-root)')
+    .option('--allow-other', 'let other users see the mount: they read what the modes allow (the images: the whole disk) and write nothing; needs user_allow_other in /etc/fuse.conf for non-root')
     .option('--cache <size>', 'memory for rebuilt snapshot indexes and fetched archive chunks', '256M')
-    .option('--rpo <duration>', 'ship writes to the archive at least this often (overrides init’s --rpo)')
+    .option('--rpo <duration>', 'ship writes to the archive at least this often, e.g. 30s; 0: only at synch points (default: init’s --rpo)')
     .option('--cpu <n>', 'keep the threads that pass FUSE requests on CPU n (faster small writes where idle vCPUs halt; see README)')
     .addHelpText(
       'after',
@@ -162,10 +208,11 @@ Examples:
   ls -l /mnt/salvo/snapshots/`,
     )
     .action(async (dir: string, mountpoint: string, options: MountCommandOptions) => {
+      const settings = parseOptions(options);
       const volumeDir = path.resolve(dir);
       const target = path.resolve(mountpoint);
       if (options.daemon) return daemonize(volumeDir, target, options);
-      await serveMount(volumeDir, target, options, () => {
+      await serveMount(volumeDir, target, settings, () => {
         print(`mounted ${volumeDir} on ${target}`);
         print(`  live image   ${target}/live/volume.img`);
         print(`  snapshots    ${target}/snapshots/`);

@@ -4,15 +4,15 @@ import { VolumeError } from '../../errors.js';
 import type { Problem } from '../../archive/verify.js';
 import { fsckSnapshot, snapshotFiles, type FsckResult } from '../../agent/fsck.js';
 import { print, printJson, progressBar } from '../output.js';
-import { wholeNumber } from './options.js';
+import { wholeNumber, type ArchiveAccess } from './options.js';
 
 /** Exit code when verify found problems (distinct from failing to run). */
 export const EXIT_PROBLEMS = 3;
 
-async function verifyChecksums(target: string, json: boolean | undefined): Promise<number> {
+async function verifyChecksums(target: string, access: ArchiveAccess, json: boolean | undefined): Promise<number> {
   // heavy: loaded only when the checksums are verified (see main.ts)
   const [{ emptyCounts, verifyArchive, verifyPoints, verifySlots }, { openHistory }] = await Promise.all([import('../../archive/verify.js'), import('../target.js')]);
-  const history = await openHistory(target);
+  const history = await openHistory(target, access);
   const counts = emptyCounts();
   let problems: Problem[] = [];
   try {
@@ -62,6 +62,8 @@ export function registerVerify(program: Command): Command {
     .option('--fsck <mountpoint>', 'instead: attach synch points of a mount read-only and run their filesystem checker')
     .option('--last <n>', 'with --fsck: only the newest n points')
     .option('--json', 'print the report as JSON')
+    .option('--s3-endpoint <url>', 'S3-compatible server of an s3:// archive (default: AWS_ENDPOINT_URL, else AWS)')
+    .option('--encrypt-key-file <file>', 'the key of an encrypted archive')
     .addHelpText(
       'after',
       `
@@ -70,13 +72,17 @@ Examples:
   salvo verify /backup/db
   salvo verify --fsck /mnt/salvo --last 5`,
     )
-    .action(async (target: string | undefined, options: { fsck?: string; last?: string; json?: boolean }) => {
-      const last = options.last === undefined ? undefined : wholeNumber(options.last, '--last');
-      if (options.fsck) {
-        process.exitCode = await verifyFilesystems(path.resolve(options.fsck), last, options.json);
+    .action(async (target: string | undefined, options: { fsck?: string; last?: string; json?: boolean } & ArchiveAccess) => {
+      if (options.fsck === undefined) {
+        if (options.last !== undefined) throw VolumeError.badInput('--last applies with --fsck only', 'verify <path> checks every point; add --fsck <mountpoint> to check the newest n with their filesystem checker');
+        if (!target) throw VolumeError.badInput('verify needs a path, or --fsck <mountpoint>');
+        process.exitCode = await verifyChecksums(target, options, options.json);
         return;
       }
-      if (!target) throw VolumeError.badInput('verify needs a path, or --fsck <mountpoint>');
-      process.exitCode = await verifyChecksums(target, options.json);
+      if (target !== undefined) throw VolumeError.badInput(`give either a path to check or --fsck <mountpoint>, not both (${target})`, 'run them as two commands');
+      const given = options.encryptKeyFile !== undefined ? '--encrypt-key-file' : options.s3Endpoint !== undefined ? '--s3-endpoint' : null;
+      if (given) throw VolumeError.badInput(`${given} does not apply to --fsck, which reads the mount`, `leave out ${given}`);
+      const last = options.last === undefined ? undefined : wholeNumber(options.last, '--last');
+      process.exitCode = await verifyFilesystems(path.resolve(options.fsck), last, options.json);
     });
 }
