@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import createDebug from 'debug';
 import { VolumeError, errnoCode } from '../errors.js';
 import { checkPageCacheAddon, dropCache } from '../util/page-cache.js';
-import { emptyStats, type ArchiveStore, type ByteRange } from './archive-store.js';
+import { ArchiveKeys, emptyStats, type ArchiveStore, type ByteRange } from './archive-store.js';
 
 const debug = createDebug('salvo:archive');
 
@@ -30,6 +30,11 @@ export class DirectoryStore implements ArchiveStore {
     const target = this.pathOf(key);
     const temporary = `${target}.tmp-${randomBytes(6).toString('hex')}`;
     try {
+      // Only the descriptor, put by init, makes the archive's directory: were it gone (its disk
+      // not mounted), segments must wait on primary, not land on whatever disk is under the path.
+      if (key !== ArchiveKeys.descriptor && !(await exists(this.location))) {
+        throw VolumeError.archiveUnavailable(`archive directory ${this.location} is missing (is its disk mounted?)`);
+      }
       await fs.mkdir(path.dirname(target), { recursive: true });
       const handle = await fs.open(temporary, 'wx', 0o644);
       try {
@@ -146,5 +151,15 @@ async function syncDirectory(dir: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+async function exists(dir: string): Promise<boolean> {
+  try {
+    await fs.stat(dir);
+    return true;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return false;
+    throw err;
   }
 }

@@ -17,6 +17,7 @@ import {
   ListMultipartUploadsCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { ArchiveKeys } from '../../lib/archive/archive-store.js';
 import { DirectoryStore } from '../../lib/archive/directory-store.js';
 import { MemoryStore } from '../../lib/archive/memory-store.js';
 import { openArchiveStore } from '../../lib/archive/open-store.js';
@@ -34,6 +35,17 @@ archiveStoreConformance(t, 'directory', async () => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'salvo-directory-store-'));
   const store = new DirectoryStore(dir);
   return { store, cleanup: () => fs.rm(dir, { recursive: true, force: true }) };
+});
+
+t.test('archive-store(directory): only the descriptor makes the archive directory; a segment waits while it is missing', async (t) => {
+  const parent = await fs.mkdtemp(path.join(os.tmpdir(), 'salvo-directory-store-'));
+  t.teardown(() => fs.rm(parent, { recursive: true, force: true }));
+  const store = new DirectoryStore(path.join(parent, 'archive'));
+  await t.rejects(store.put(ArchiveKeys.segment(1), [Buffer.from('segment')]), { code: 'ARCHIVE_UNAVAILABLE', message: /archive directory .*archive is missing \(is its disk mounted\?\)/ });
+  t.strictSame(await fs.readdir(parent), [], 'and creates nothing where the archive should be');
+  await store.put(ArchiveKeys.descriptor, [Buffer.from('{}')]);
+  await store.put(ArchiveKeys.segment(1), [Buffer.from('segment')]);
+  t.strictSame(await store.list(''), [ArchiveKeys.segment(1), ArchiveKeys.descriptor], 'once init has put the descriptor, segments go in');
 });
 
 // Credentials must resolve for the requests to be sent, so give dummies where there are none.
