@@ -23,21 +23,21 @@ export function openFilesLimit(): number | null {
 }
 
 /** Fails with what would work when `slots` slot files cannot all be open at once here. */
-export function checkOpenFileLimit(policy: PolicyInput & { workingSetSegments: number }, when: 'init' | 'open'): void {
+export function checkOpenFileLimit(policy: PolicyInput & { workingSetSegments: number }, when: 'init' | 'open', workingSetGiven = false): void {
   const limit = openFilesLimit();
   const slots = policy.workingSetSegments + policy.spareSegments;
   if (limit === null || slots + DESCRIPTORS_RESERVED <= limit) return;
   const what = `${slots} slot files (${policy.workingSetSegments} + ${policy.spareSegments} spare, of ${formatBytes(policy.segmentSizeBytes)}) needs ${slots + DESCRIPTORS_RESERVED} open files, and this process may open ${limit}`;
   const raise = 'raise the limit of open files (ulimit -n; LimitNOFILE= in a systemd unit)';
   if (when === 'open') throw new VolumeError('RESOURCE_LIMIT', `cannot open the volume: its ${what}`, { hint: raise });
-  const way = fitting(policy, limit);
+  const way = fitting(policy, limit, workingSetGiven);
   throw new VolumeError('BAD_POLICY', `a volume of ${what}`, { hint: way ? `${way}, or ${raise}` : raise });
 }
 
-/** What would fit `limit`: a larger segment size with its default working set, else the shortest working set. */
-function fitting(policy: PolicyInput & { workingSetSegments: number }, limit: number): string | null {
+/** What would fit `limit`: a larger segment size with its default working set (unless one was given), else the shortest working set. */
+function fitting(policy: PolicyInput & { workingSetSegments: number }, limit: number, workingSetGiven: boolean): string | null {
   const fits = (p: Required<PolicyInput>) => p.workingSetSegments + p.spareSegments + DESCRIPTORS_RESERVED <= limit;
-  for (let size = policy.segmentSizeBytes * 2; size <= 1024 ** 3; size *= 2) {
+  for (let size = policy.segmentSizeBytes * 2; !workingSetGiven && size <= 1024 ** 3; size *= 2) {
     try {
       const candidate = resolvePolicy({ ...policy, segmentSizeBytes: size, workingSetSegments: undefined });
       if (fits(candidate)) return `use --segment-size ${formatSizeArgument(size)} (${candidate.workingSetSegments + candidate.spareSegments} slot files)`;

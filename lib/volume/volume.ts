@@ -203,7 +203,7 @@ export class Volume {
    */
   static async create(dir: string, options: CreateOptions, now = new Date()): Promise<VolumeConfig> {
     const policy = resolvePolicy(options);
-    checkOpenFileLimit(policy, 'init');
+    checkOpenFileLimit(policy, 'init', options.workingSetSegments !== undefined);
     if (fs.existsSync(configPath(dir))) {
       throw new VolumeError('EXISTS', `${dir} already holds a salvo volume`, { hint: 'choose another directory; init never overwrites a volume' });
     }
