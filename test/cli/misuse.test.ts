@@ -7,12 +7,7 @@ import path from 'node:path';
 import t from 'tap';
 import { Cleanup, run, salvo, systemReady, CLI } from '../helpers/system.js';
 import { tempDir } from '../helpers/temp-volume.js';
-
-function oneLine(t: Tap.Test, stderr: string, pattern: RegExp, what: string): void {
-  const lines = stderr.split('\n').filter((l) => l.trim() !== '' && !/NodeVersionSupportWarning|node --trace-warnings/.test(l));
-  t.equal(lines.length, 1, `${what}: one line (${JSON.stringify(lines)})`);
-  t.match(lines[0] ?? '', pattern, what);
-}
+import { oneLine } from '../helpers/cli.js';
 
 t.test('cli: bad input to init, list, restore and sync is refused with one line and exit 2 (1 for a volume not mounted)', async (t) => {
   const root = tempDir(t, 'salvo-cli-');

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const CLI = path.join(ROOT, 'dist/bin/salvo.js');
+/** The CLI under test; SALVO_TEST_CLI points the tests at another build (to see a new test fail on an old one). */
+export const CLI = process.env.SALVO_TEST_CLI ?? path.join(ROOT, 'dist/bin/salvo.js');
 
 interface Tap {
   skip(message: string): void;
