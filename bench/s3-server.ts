@@ -55,7 +55,8 @@ export async function benchS3(cleanup: Cleanup, name: string, log: (message: str
  * benchmark process, its large heap makes every GC dearer and the in-process benchmarks slower.
  */
 export async function benchS3Client(env: Record<string, string>): Promise<S3Client> {
-  const { S3Client } = await import('@aws-sdk/client-s3');
+  const [{ S3Client }, { silenceSdkVersionWarning }] = await Promise.all([import('@aws-sdk/client-s3'), import('../lib/archive/s3-store.js')]);
+  silenceSdkVersionWarning();
   return new S3Client({
     region: env.AWS_REGION ?? 'us-east-1',
     endpoint: env.AWS_ENDPOINT_URL,

@@ -84,8 +84,7 @@ export class S3Store implements ArchiveStore {
       throw VolumeError.badInput(`archive '${shown}' is not a valid S3 location`, 'use s3://bucket or s3://bucket/prefix');
     }
     const endpoint = options.endpoint ?? (process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL || undefined);
-    // The SDK would print eight lines on every command, on the Node versions salvo supports, about its own later releases.
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+    silenceSdkVersionWarning();
     const client = new S3Client({
       region: process.env.AWS_REGION || 'us-east-1',
       ...(endpoint === undefined ? {} : { endpoint }),
@@ -274,6 +273,14 @@ export class S3Store implements ArchiveStore {
       hint: 'the store refused the request: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)',
     });
   }
+}
+
+/**
+ * The SDK prints eight lines on stderr, once a process, about its own later releases needing a
+ * newer Node than salvo supports; salvo pins the release it is tested with, so say nothing.
+ */
+export function silenceSdkVersionWarning(): void {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 }
 
 /** The HTTP status of an SDK error, if the server answered at all. */
