@@ -2,7 +2,8 @@
  * `salvo demo`: the whole story on a temporary volume, printing each command as it runs it —
  * init, mount, loop-attach, mkfs.ext4, write files, synch points with fsfreeze, enough churn
  * that the first point is only in the archive, then that point attached read-only and a file
- * shown as it was. Everything it mounts or attaches is released at the end, even on failure.
+ * shown as it was, and restored from the archive alone. Everything it mounts or attaches is
+ * released at the end, even on failure.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,8 +17,9 @@ interface Step {
   stdout: string;
 }
 
-function run(file: string, args: string[], options: { quiet?: boolean } = {}): Promise<Step> {
-  print(`$ ${[file, ...args].map(shellQuote).join(' ')}`);
+/** Runs `file args`, printing it as `shown` (salvo itself is shown as `salvo`, as users type it). */
+function run(file: string, args: string[], options: { quiet?: boolean; shown?: string[] } = {}): Promise<Step> {
+  print(`$ ${(options.shown ?? [file, ...args]).map(shellQuote).join(' ')}`);
   return new Promise((resolve, reject) => {
     execFile(file, args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       const output = (stdout + stderr).trimEnd();
@@ -47,8 +49,8 @@ function checkPrerequisites(): void {
 
 export async function runDemo(options: { keep?: boolean }): Promise<void> {
   checkPrerequisites();
-  const salvo = [path.resolve(process.argv[1]!)];
-  const node = process.execPath;
+  const script = path.resolve(process.argv[1]!);
+  const salvo = (...args: string[]) => run(process.execPath, [script, ...args], { shown: ['salvo', ...args] });
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'salvo-demo-'));
   const volume = path.join(root, 'volume');
   const archive = path.join(root, 'archive');
@@ -60,9 +62,9 @@ export async function runDemo(options: { keep?: boolean }): Promise<void> {
   const sh = (script: string) => run('sh', ['-c', script]);
   print(`# a 64 MiB volume in ${root}, archived to ${archive}\n`);
   try {
-    await run(node, [...salvo, 'init', volume, '--size', '64M', '--segment-size', '1M', '--segments', '100', '--spare', '8', '--archive', archive]);
-    await run(node, [...salvo, 'mount', volume, mnt, '--daemon']);
-    cleanup.push(() => run(node, [...salvo, 'unmount', mnt]));
+    await salvo('init', volume, '--size', '64M', '--segment-size', '1M', '--segments', '100', '--spare', '8', '--archive', archive);
+    await salvo('mount', volume, mnt, '--daemon');
+    cleanup.push(() => salvo('unmount', mnt));
     const loop = (await run('losetup', ['--find', '--show', path.join(mnt, 'live/volume.img')])).stdout.trim();
     cleanup.push(() => run('losetup', ['--detach', loop]));
     await run('mkfs.ext4', ['-q', '-L', 'demo', loop]);
@@ -71,18 +73,18 @@ export async function runDemo(options: { keep?: boolean }): Promise<void> {
 
     print('\n# the application writes; the agent takes consistent synch points');
     await sh(`echo 'listen_port = 8080' > ${fsMount}/app.conf && seq 1 100000 > ${fsMount}/numbers.txt && cat ${fsMount}/app.conf`);
-    await run(node, [...salvo, 'sync', mnt, '--freeze', fsMount, '--label', 'first']);
+    await salvo('sync', mnt, '--freeze', fsMount, '--label', 'first');
     await sh(`echo 'listen_port = 9090' > ${fsMount}/app.conf && rm ${fsMount}/numbers.txt && cat ${fsMount}/app.conf`);
-    await run(node, [...salvo, 'sync', mnt, '--freeze', fsMount, '--label', 'second']);
+    await salvo('sync', mnt, '--freeze', fsMount, '--label', 'second');
 
     print('\n# churn: 120 MiB of writes push the first point out of primary storage, into the archive alone');
     for (let round = 0; round < 3; round++) {
       await run('dd', ['if=/dev/urandom', `of=${fsMount}/churn.bin`, 'bs=1M', 'count=40', 'conv=fsync', 'status=none']);
     }
     await sh(`rm ${fsMount}/churn.bin && sync`);
-    await run(node, [...salvo, 'sync', mnt, '--freeze', fsMount, '--label', 'after-churn']);
+    await salvo('sync', mnt, '--freeze', fsMount, '--label', 'after-churn');
     await run('ls', ['-l', path.join(mnt, 'snapshots'), path.join(mnt, 'snapshots/by-label')]);
-    await run(node, [...salvo, 'list', volume]);
+    await salvo('list', volume);
 
     print('\n# browse the first point, now served from the archive');
     const first = fs.readlinkSync(path.join(mnt, 'snapshots/by-label/first.img')).replace(/^\.\.\//, '');
@@ -93,7 +95,12 @@ export async function runDemo(options: { keep?: boolean }): Promise<void> {
     await run('ls', ['-l', past]);
     await run('cat', [path.join(past, 'app.conf')]);
     await run('cat', [path.join(fsMount, 'app.conf')]);
-    await run(node, [...salvo, 'status', mnt]);
+
+    print('\n# disaster recovery: the first point from the archive alone, byte for byte its snapshot');
+    const restored = path.join(root, 'first.img');
+    await salvo('restore', archive, '--at', 'first', restored);
+    await run('cmp', [restored, path.join(mnt, 'snapshots', first)]);
+    await salvo('status', mnt);
     print('\n# clean up');
   } finally {
     for (const step of cleanup.reverse()) await step().catch((err) => print(`  (cleanup: ${(err as Error).message})`));
