@@ -239,7 +239,7 @@ async function recovery(options: BenchOptions, s: Settings): Promise<Table> {
     title: `recovery after a crash: Volume.open of a copy taken while open (${num(s.recovery.sizeBytes / MiB)} MiB volume, random 4k history, ${num(s.recovery.segmentSizeBytes / MiB)} MiB segments)`,
     columns: ['working set (segments)', 'log on primary (MiB)', 'extents in the working set', 'open (ms), sidecars present', 'open (ms), sidecars deleted: every segment scanned'],
     rows,
-    notes: ['open = recover the slots (current segment scanned to its torn end), rebuild the index by the backward scan, load the catalog, list the archive’s tails; sealed segments are re-queued for the archive in the background.'],
+    notes: ['open = recover the slots (current segment scanned to its torn end), rebuild the index by the backward scan, load the catalog, list the archive; sealed segments it holds count as archived once their objects are checked (8 at a time), the rest are queued for it.'],
   };
 }
 

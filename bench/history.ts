@@ -67,7 +67,8 @@ export async function createVolume(base: string, policy: Policy, extra: Partial<
   const dir = path.join(base, 'volume');
   const archive = path.join(base, 'archive');
   await Volume.create(dir, { blockSizeBytes: BLOCK_BYTES, archive, ...policy, ...extra });
-  const volume = await Volume.open(dir, { onStall: () => undefined });
+  // A store given to create is the volume's archive: open it with that one too.
+  const volume = await Volume.open(dir, { onStall: () => undefined, ...(extra.store ? { store: extra.store } : {}) });
   return { dir, archive, volume };
 }
 

@@ -207,9 +207,12 @@ export class Volume {
     if (fs.existsSync(configPath(dir))) {
       throw new VolumeError('EXISTS', `${dir} already holds a salvo volume`, { hint: 'choose another directory; init never overwrites a volume' });
     }
-    if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) {
-      throw new VolumeError('EXISTS', `${dir} is not empty`, { hint: 'give init a new or empty directory' });
+    const present = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+    if (present.length === 1 && present[0] === 'slots') {
+      // What an init killed before its end leaves (a Ctrl-C cleans up; kill -9 or a power cut cannot).
+      throw new VolumeError('EXISTS', `${dir} holds the slot files of an init that did not finish (no volume.json)`, { hint: `remove them (rm -r ${slotsDirectory(dir)}) and run init again` });
     }
+    if (present.length > 0) throw new VolumeError('EXISTS', `${dir} is not empty`, { hint: 'give init a new or empty directory' });
     const keyFile = options.encryptKeyFile === undefined ? undefined : path.resolve(options.encryptKeyFile);
     const encryption = keyFile === undefined ? undefined : { keyCheck: ObjectCipher.fromKeyFile(keyFile).keyCheck, keyFile };
     const config = newVolumeConfig(policy, options.archive, options.rpoSeconds ?? 0, now, options.s3, encryption);

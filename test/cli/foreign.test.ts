@@ -163,3 +163,14 @@ t.test('init stopped by Ctrl-C leaves nothing behind, and the next init works', 
   const again = await salvo(['init', volume, ...SMALL_VOLUME, '--archive', archive]);
   t.equal(again.code, 0, `a second init works: ${again.stderr}`);
 });
+
+t.test('init killed with -9 leaves slot files that the next init names, with what to do', async (t) => {
+  const root = tempDir(t, 'salvo-foreign-');
+  const volume = path.join(root, 'volume');
+  fs.mkdirSync(path.join(volume, 'slots'), { recursive: true });
+  fs.writeFileSync(path.join(volume, 'slots', '0000.slot'), ''); // as a killed init leaves it
+  const r = await salvo(['init', volume, ...SMALL_VOLUME, '--archive', path.join(root, 'archive')]);
+  t.equal(r.code, 2, 'refused');
+  oneLine(t, r.stderr, /EXISTS: .*volume holds the slot files of an init that did not finish \(no volume\.json\) — remove them \(rm -r .*volume\/slots\) and run init again/, 'saying what they are and what to do');
+  t.ok(fs.existsSync(path.join(volume, 'slots', '0000.slot')), 'and removing nothing itself');
+});
