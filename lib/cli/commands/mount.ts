@@ -44,8 +44,8 @@ function parseOptions(options: MountCommandOptions): MountSettings {
 
 /** What the mount needs of the volume directory, checked in the command itself (`--daemon` too). */
 function checkVolume(dir: string): void {
-  readVolumeConfig(dir);
-  if (!fs.existsSync(path.join(dir, 'slots'))) {
+  // An archive's copy of volume.json names no archive: the volume's own does.
+  if (readVolumeConfig(dir).archive === undefined) {
     throw VolumeError.badInput(`${dir} is an archive, not a volume directory`, 'read it with `salvo list` and `salvo restore`, or mount the volume directory that `salvo init` made');
   }
   const owner = VolumeLock.owner(dir);
