@@ -17,7 +17,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { MemoryStore } from '../lib/archive/memory-store.js';
 import { dropCache } from '../lib/util/page-cache.js';
-import { Volume } from '../lib/volume/volume.js';
+import { openVolume } from '../lib/cli/volume-access.js';
+import { slotsDirectory } from '../lib/volume/files.js';
+import type { Volume } from '../lib/volume/volume.js';
 import { BLOCK_BYTES, createVolume, prng, synch, untilSegment, writeHistory, type HistoryKind, type Policy } from './history.js';
 import { MiB, cell, mbps, ms, num, runIfMain, summarize, type Benchmark, type BenchOptions, type BenchResult, type Table } from './common.js';
 
@@ -63,7 +65,7 @@ async function throughput(options: BenchOptions, s: Settings): Promise<Table[]> 
       const { writes, bytes } = await writeHistory(volume, kind, (_w, b) => b >= s.writeBytes[kind], state);
       const t = seconds(started);
       const idleStart = process.hrtime.bigint();
-      await volume.archiver.idle();
+      await volume.idle();
       const catchUp = seconds(idleStart);
       into.rate.push(bytes / t);
       into.iops.push(writes / t);
@@ -73,7 +75,7 @@ async function throughput(options: BenchOptions, s: Settings): Promise<Table[]> 
     };
     // Fill the volume first, so reads read data and later writes overwrite (copy-forward comes into play).
     await writeHistory(volume, 'seq128k', (_w, bytes) => bytes >= s.policy.sizeBytes, state);
-    await volume.archiver.idle();
+    await volume.idle();
     for (let run = 0; run < runs; run++) {
       for (const kind of ['seq128k', 'rand4k'] as HistoryKind[]) await timedWrites(kind, samples[kind], `run ${run + 1}`);
       // Reads: sequential 128 KiB over the whole volume, then random 4 KiB.
@@ -141,7 +143,7 @@ async function withoutArchiving(options: BenchOptions, s: Settings): Promise<Rec
     // recycled slots, as a volume in use does: a slot never used writes into fresh page-cache
     // pages, which costs more here than archiving does (the first-fill rows of fuse-io).
     await writeHistory(volume, 'seq128k', untilSegment(volume, p.workingSetSegments + spareSegments + 1), state);
-    await volume.archiver.idle();
+    await volume.idle();
     // Nothing reads the archive again here; a GiB of objects left in the heap would slow every write after (GC).
     store.objects.clear();
     store.failing = true;
@@ -165,12 +167,13 @@ async function withoutArchiving(options: BenchOptions, s: Settings): Promise<Rec
 /**
  * Drops every slot file's cached pages (posix_fadvise DONTNEED, after a flush so none is dirty),
  * as a reboot or the kernel's reclaim leaves them: the writes that follow go into slots whose old
- * bytes are on the disk only (Log.prefetchAhead reads the current one ahead of them).
+ * bytes are on the disk only (the log reads the current one ahead of them: pacing.ts).
  */
 async function dropSlotPages(volume: Volume): Promise<void> {
   await volume.flush();
-  for (const slot of volume.log.slots) {
-    const handle = await fs.promises.open(slot.path, 'r');
+  const slots = slotsDirectory(volume.dir);
+  for (const name of fs.readdirSync(slots).filter((f) => f.endsWith('.slot'))) {
+    const handle = await fs.promises.open(path.join(slots, name), 'r');
     try {
       await dropCache(handle.fd);
     } finally {
@@ -182,9 +185,9 @@ async function dropSlotPages(volume: Volume): Promise<void> {
 /** Opens `dir` and closes it again; returns the seconds Volume.open took. */
 async function timedOpen(dir: string): Promise<number> {
   const started = process.hrtime.bigint();
-  const volume = await Volume.open(dir, { onStall: () => undefined });
+  const opened = await openVolume(dir, { onStall: () => undefined });
   const t = seconds(started);
-  await volume.close();
+  await opened.close();
   return t;
 }
 
@@ -211,10 +214,10 @@ async function recovery(options: BenchOptions, s: Settings): Promise<Table> {
       await synch(volume, 'half');
       await writeHistory(volume, 'rand4k', untilSegment(volume, workingSet + 2), state);
       await writeHistory(volume, 'rand4k', (w) => w >= 1000, state); // a partly written current segment
-      for (const slot of volume.log.workingSet()) extents += slot.summary?.extentCount ?? 0;
+      for (const slot of volume.internals.log.workingSet()) extents += slot.summary?.extentCount ?? 0;
       // The crash: copy while open (every acknowledged write is in the OS; nothing was closed).
       // The archive catches up first, so no slot is recycled under the copy.
-      await volume.archiver.idle();
+      await volume.idle();
       await fs.promises.cp(dir, crashed, { recursive: true });
       fs.rmSync(path.join(crashed, 'lock'), { force: true });
     } finally {

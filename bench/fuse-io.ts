@@ -24,29 +24,18 @@
  *
  *   node dist/bench/fuse-io.js [--quick] [--runs N] [--size 1G] [--runtime 1] [--ramp 1.5] [--no-dio] [--no-ext4]
  *                              [--targets plain,pass,pool,memory,salvo] [--workloads seqwrite,seqread,randwrite,randread]
- *                              [--cpu N] [--pin] [--segments N (salvo's working set; default: init's)]
- *   node dist/bench/fuse-io.js --async-dio [...]
- *       an experiment: every FUSE server runs with bench/async-dio-shim.c preloaded, which adds
- *       FUSE_ASYNC_DIO to libfuse 2.9's INIT reply (fuse-native cannot ask for it), so a
- *       --direct-io=on loop device sends a command's 128 KiB requests concurrently instead of
- *       one at a time. It shows what a FUSE binding on libfuse 3 would give; salvo never runs so.
+ *                              [--cpu N] [--segments N (salvo's working set; default: init's)]
  *   node dist/bench/fuse-io.js --cpu N [...]
  *       salvo mounted with `--cpu N`: its event loop and libfuse threads kept on CPU N, so the
  *       two hand-offs of each request (libfuse thread → event loop → libfuse thread) never wake
  *       another CPU. On the VM the notes describe, such a wake-up is what a request waits on.
- *   node dist/bench/fuse-io.js --pin [...]
- *       every FUSE server so: the others' main and libfuse threads pinned to CPU 0 with
- *       taskset, salvo mounted with --cpu 0 (whether the references gain from it as well).
- *   node dist/bench/fuse-io.js --profile randwrite [--dio] [--perf]
- *       salvo only: fill, then the job for 5 s with the mount under --cpu-prof; prints where
- *       the mount's main thread spent those 5 s (self time by function and by file). With
- *       --perf, `perf record -a -g` of the whole machine instead (no --cpu-prof): every thread
- *       of the mount, fio and the kernel's, kernel time included (bench/perf-profile.ts).
+ *
+ * Where salvo's time goes under one job: bench/experiments/profile.ts.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { controlRequest } from '../lib/agent/control.js';
-import { parseSize } from '../lib/format/units.js';
+import { parseSize } from '../lib/cli/units.js';
 import {
   Cleanup,
   DIST_DIR,
@@ -76,13 +65,11 @@ import {
   type SalvoMount,
   type Table,
 } from './common.js';
-import { monotonicUs, summarizeProfile } from './cpu-profile.js';
-import { perfUnavailable, recordPerf, summarizePerf } from './perf-profile.js';
 import { fioArgs, runFio, type FioJob, type FioResult } from './fio.js';
 
-type TargetKey = 'plain' | 'pass' | 'pool' | 'memory' | 'salvo';
+export type TargetKey = 'plain' | 'pass' | 'pool' | 'memory' | 'salvo';
 
-interface Target {
+export interface Target {
   key: TargetKey;
   label: string;
   /** The file the loop devices are on. */
@@ -96,7 +83,7 @@ interface Target {
   pid?: number;
 }
 
-interface Workload {
+export interface Workload {
   key: 'seqwrite' | 'seqread' | 'randwrite' | 'randread';
   label: string;
   rw: FioJob['rw'];
@@ -105,7 +92,7 @@ interface Workload {
   unit: 'MB/s' | 'IOPS';
 }
 
-const WORKLOADS: Workload[] = [
+export const WORKLOADS: Workload[] = [
   { key: 'seqwrite', label: 'seq write 1M (end_fsync)', rw: 'write', blockSize: '1M', unit: 'MB/s' },
   { key: 'seqread', label: 'seq read 1M', rw: 'read', blockSize: '1M', unit: 'MB/s' },
   { key: 'randwrite', label: 'rand write 4k', rw: 'randwrite', blockSize: '4k', unit: 'IOPS' },
@@ -121,7 +108,7 @@ const LABELS: Record<TargetKey, string> = {
   salvo: 'salvo live',
 };
 
-interface Settings {
+export interface Settings {
   sizeBytes: number;
   runtimeSeconds: number;
   /**
@@ -140,21 +127,14 @@ interface Settings {
   segmentSize: string;
   /** salvo's working set (null: what `salvo init` chooses, as a user who does not say gets). */
   segments: number | null;
-  profile: Workload['key'] | null;
-  /** Profile with perf (the whole machine) rather than the mount's --cpu-prof. */
-  perf: boolean;
-  /** Preload bench/async-dio-shim.c into every FUSE server (an experiment). */
-  asyncDio: boolean;
-  /** Pin every FUSE server's serving threads to CPU 0 (salvo's with its --cpu 0). */
-  pin: boolean;
   /** salvo's `--cpu` (null: none). */
   salvoCpu: number | null;
 }
 
-function settings(options: BenchOptions): Settings {
+export function settings(options: BenchOptions): Settings {
   const s: Settings = options.quick
-    ? { sizeBytes: 32 * MiB, runtimeSeconds: 0.2, rampSeconds: 0, dio: false, ext4: false, workloads: ['randwrite'], bufferedWorkloads: ['randwrite'], targets: ['memory', 'salvo'], segmentSize: '2M', segments: 40, profile: null, perf: false, asyncDio: false, pin: false, salvoCpu: null }
-    : { sizeBytes: 1 * GiB, runtimeSeconds: 1, rampSeconds: 1.5, dio: true, ext4: true, workloads: WORKLOADS.map((w) => w.key), bufferedWorkloads: ['seqwrite', 'randwrite', 'randread'], targets: ['plain', 'pass', 'pool', 'memory', 'salvo'], segmentSize: '64M', segments: null, profile: null, perf: false, asyncDio: false, pin: false, salvoCpu: null };
+    ? { sizeBytes: 32 * MiB, runtimeSeconds: 0.2, rampSeconds: 0, dio: false, ext4: false, workloads: ['randwrite'], bufferedWorkloads: ['randwrite'], targets: ['memory', 'salvo'], segmentSize: '2M', segments: 40, salvoCpu: null }
+    : { sizeBytes: 1 * GiB, runtimeSeconds: 1, rampSeconds: 1.5, dio: true, ext4: true, workloads: WORKLOADS.map((w) => w.key), bufferedWorkloads: ['seqwrite', 'randwrite', 'randread'], targets: ['plain', 'pass', 'pool', 'memory', 'salvo'], segmentSize: '64M', segments: null, salvoCpu: null };
   const a = options.args;
   for (let i = 0; i < a.length; i++) {
     if (a[i] === '--size') s.sizeBytes = parseSize(a[++i]!, '--size');
@@ -165,19 +145,10 @@ function settings(options: BenchOptions): Settings {
     else if (a[i] === '--dio') s.dio = true;
     else if (a[i] === '--workloads') s.workloads = s.bufferedWorkloads = a[++i]!.split(',') as Workload['key'][];
     else if (a[i] === '--targets') s.targets = a[++i]!.split(',') as TargetKey[];
-    else if (a[i] === '--perf') s.perf = true;
-    else if (a[i] === '--async-dio') s.asyncDio = true;
-    else if (a[i] === '--pin') s.pin = true;
     else if (a[i] === '--cpu') s.salvoCpu = Number(a[++i]);
     else if (a[i] === '--segments') s.segments = Number(a[++i]);
-    else if (a[i] === '--profile') s.profile = (a[i + 1] && !a[i + 1]!.startsWith('--') ? a[++i] : 'randwrite') as Workload['key'];
     else throw new Error(`fuse-io: unknown option ${a[i]}`);
   }
-  if (s.profile && !a.includes('--dio')) s.dio = false;
-  if (s.profile && !WORKLOADS.some((w) => w.key === s.profile)) throw new Error(`--profile takes one of ${WORKLOADS.map((w) => w.key).join(', ')}`);
-  if (s.perf && !s.profile) throw new Error('--perf goes with --profile <workload>');
-  if (s.asyncDio && s.profile) throw new Error('--async-dio and --profile do not go together');
-  if (s.pin) s.salvoCpu ??= 0;
   if (s.salvoCpu !== null && !(Number.isInteger(s.salvoCpu) && s.salvoCpu >= 0)) throw new Error('--cpu takes a CPU number');
   if (s.segments !== null && !(Number.isInteger(s.segments) && s.segments > 0)) throw new Error('--segments takes a whole number');
   return s;
@@ -193,9 +164,9 @@ async function makeFile(file: string, sizeBytes: number): Promise<void> {
 }
 
 /** Starts a bench FUSE server; resolves with its pid once it has mounted. */
-async function startChildMount(cleanup: Cleanup, script: string, args: string[], mountpoint: string, what: string, env?: NodeJS.ProcessEnv): Promise<number> {
+async function startChildMount(cleanup: Cleanup, script: string, args: string[], mountpoint: string, what: string): Promise<number> {
   fs.mkdirSync(mountpoint, { recursive: true });
-  const child = await spawnReady(process.execPath, [path.join(DIST_DIR, script), ...args], what, { env });
+  const child = await spawnReady(process.execPath, [path.join(DIST_DIR, script), ...args], what);
   cleanup.add(`stop ${what}`, async () => {
     await stopChild(child);
     if (isMounted(mountpoint)) await exec('umount', ['-l', mountpoint]);
@@ -203,15 +174,9 @@ async function startChildMount(cleanup: Cleanup, script: string, args: string[],
   return child.pid!;
 }
 
-/** FUSE servers' environment: the async-dio shim preloaded, with its log (`--async-dio`). */
-interface ServerEnv {
-  env: NodeJS.ProcessEnv;
-  shimLog: string;
-}
-
-/** `nodeArgs` go to salvo's mount process (profiling); `server` is every FUSE server's environment (--async-dio). */
-async function setUpTarget(cleanup: Cleanup, key: TargetKey, base: string, s: Settings, options: { nodeArgs?: string[]; server?: ServerEnv } = {}): Promise<Target> {
-  const { nodeArgs, server } = options;
+/** `nodeArgs` go to salvo's mount process (a profiler's, say). */
+export async function setUpTarget(cleanup: Cleanup, key: TargetKey, base: string, s: Settings, options: { nodeArgs?: string[] } = {}): Promise<Target> {
+  const { nodeArgs } = options;
   const dir = path.join(base, key);
   fs.mkdirSync(dir, { recursive: true });
   switch (key) {
@@ -225,51 +190,22 @@ async function setUpTarget(cleanup: Cleanup, key: TargetKey, base: string, s: Se
       const backing = path.join(dir, 'backing.img');
       await makeFile(backing, s.sizeBytes);
       const mnt = path.join(dir, 'mnt');
-      const pid = await startChildMount(cleanup, 'passthrough-fs.js', [...(key === 'pool' ? ['--threadpool'] : []), backing, mnt], mnt, LABELS[key], server?.env);
+      const pid = await startChildMount(cleanup, 'passthrough-fs.js', [...(key === 'pool' ? ['--threadpool'] : []), backing, mnt], mnt, LABELS[key]);
       const file = path.join(mnt, 'volume.img');
       return { key, label: LABELS[key], file, device: (await attachLoop(cleanup, file)).device, pid };
     }
     case 'memory': {
       const mnt = path.join(dir, 'mnt');
-      const pid = await startChildMount(cleanup, 'memory-fs.js', [mnt, String(s.sizeBytes)], mnt, LABELS[key], server?.env);
+      const pid = await startChildMount(cleanup, 'memory-fs.js', [mnt, String(s.sizeBytes)], mnt, LABELS[key]);
       const file = path.join(mnt, 'volume.img');
       return { key, label: LABELS[key], file, device: (await attachLoop(cleanup, file)).device, pid };
     }
     case 'salvo': {
       const mountArgs = s.salvoCpu !== null ? ['--cpu', String(s.salvoCpu)] : [];
-      const mount = await salvoMount(cleanup, dir, { size: String(s.sizeBytes), segmentSize: s.segmentSize, segments: s.segments ?? undefined }, { nodeArgs, env: server?.env, mountArgs });
+      const mount = await salvoMount(cleanup, dir, { size: String(s.sizeBytes), segmentSize: s.segmentSize, segments: s.segments ?? undefined }, { nodeArgs, mountArgs });
       return { key, label: LABELS[key], file: mount.image, device: (await attachLoop(cleanup, mount.image)).device, salvo: mount, pid: mount.pid };
     }
   }
-}
-
-/** Compiles bench/async-dio-shim.c into `workDir` (it is an experiment: the C compiler is asked for only here). */
-async function asyncDioServers(workDir: string): Promise<ServerEnv> {
-  const source = path.resolve(DIST_DIR, '..', '..', 'bench', 'async-dio-shim.c');
-  const shim = path.join(workDir, 'async-dio-shim.so');
-  await exec('cc', ['-shared', '-fPIC', '-O2', '-o', shim, source, '-ldl']);
-  const shimLog = path.join(workDir, 'async-dio-shim.log');
-  return { env: { ...process.env, LD_PRELOAD: shim, SALVO_ASYNC_DIO_LOG: shimLog }, shimLog };
-}
-
-/** Every FUSE server answered INIT with FUSE_ASYNC_DIO, or the run stops: its numbers would mean nothing. */
-function checkAsyncDio(server: ServerEnv, servers: number): void {
-  const lines = fs.existsSync(server.shimLog) ? fs.readFileSync(server.shimLog, 'utf8').trim().split('\n').filter(Boolean) : [];
-  const on = lines.filter((l) => l.endsWith(' on')).length;
-  if (on !== servers) throw new Error(`--async-dio: ${on} of ${servers} FUSE servers answered INIT with FUSE_ASYNC_DIO (${server.shimLog}: ${lines.join('; ') || 'empty'})`);
-}
-
-/**
- * Pins a bench FUSE server's main thread and its libfuse threads (those waiting in the kernel for
- * a request) to CPU 0, as `salvo mount --cpu 0` keeps salvo's. libfuse starts further threads
- * from its own, and they inherit the mask.
- */
-async function pinServingThreads(target: Target): Promise<void> {
-  const pid = target.pid!;
-  const tids = fs.readdirSync(`/proc/${pid}/task`).map(Number);
-  const fuseThreads = tids.filter((tid) => tid !== pid && fs.readFileSync(`/proc/${pid}/task/${tid}/wchan`, 'utf8') === 'fuse_dev_do_read');
-  if (fuseThreads.length === 0) throw new Error(`--pin: no thread of ${target.label} (pid ${pid}) waits for a FUSE request`);
-  for (const tid of [pid, ...fuseThreads]) await exec('taskset', ['-p', '-c', '0', String(tid)]);
 }
 
 /** Bytes salvo has copied forward since it mounted (0 for the other targets). */
@@ -296,7 +232,7 @@ function jobTime(s: Settings): string {
   return s.rampSeconds > 0 ? `${s.rampSeconds} s uncounted then ${s.runtimeSeconds} s per job` : `${s.runtimeSeconds} s per job`;
 }
 
-function jobFor(w: Workload, sizeBytes: number, runtimeSeconds: number, options: Partial<FioJob> = {}): FioJob {
+export function jobFor(w: Workload, sizeBytes: number, runtimeSeconds: number, options: Partial<FioJob> = {}): FioJob {
   return {
     name: `salvo-bench-${w.key}`,
     rw: w.rw,
@@ -380,7 +316,7 @@ function copyForwardNote(jobs: SalvoJob[]): string[] {
  * then on each segment reuses a slot's blocks and cached pages, as in a volume in use (the
  * first pass through fresh, sparse slots is what the first-fill row shows).
  */
-async function cycleSlots(targets: Target[], s: Settings, log: (m: string) => void): Promise<void> {
+export async function cycleSlots(targets: Target[], s: Settings, log: (m: string) => void): Promise<void> {
   const t = targets.find((x) => x.key === 'salvo');
   if (!t) return;
   const { status } = await controlRequest<{ status: { workingSetSegments: number; segmentSizeBytes: number } }>(t.salvo!.socket, { cmd: 'status' }, 10_000);
@@ -393,7 +329,7 @@ async function cycleSlots(targets: Target[], s: Settings, log: (m: string) => vo
 }
 
 /** Sequential 1 MiB writes over the whole file once: reads then read data, not holes. */
-async function fill(targets: Target[], filenameOf: (t: Target) => string, sizeBytes: number, log: (m: string) => void, what: string): Promise<Map<TargetKey, FioResult>> {
+export async function fill(targets: Target[], filenameOf: (t: Target) => string, sizeBytes: number, log: (m: string) => void, what: string): Promise<Map<TargetKey, FioResult>> {
   const out = new Map<TargetKey, FioResult>();
   for (const t of targets) {
     const r = await runFio(jobFor(WORKLOADS[0]!, sizeBytes, 0, { runtimeSeconds: undefined, fallocateNone: true }), filenameOf(t));
@@ -449,15 +385,10 @@ function latencyTable(title: string, targets: Target[], samples: Samples): Table
 async function measure(options: BenchOptions, s: Settings): Promise<BenchResult> {
   const { log, runs, workDir } = options;
   return withCleanup(log, async (cleanup) => {
-    const server = s.asyncDio ? await asyncDioServers(workDir) : undefined;
     const targets: Target[] = [];
-    for (const key of s.targets) targets.push(await setUpTarget(cleanup, key, workDir, s, { server }));
+    for (const key of s.targets) targets.push(await setUpTarget(cleanup, key, workDir, s));
     log(`targets: ${targets.map((t) => `${t.key}=${t.device}`).join(' ')}`);
-    if (server) checkAsyncDio(server, targets.filter((t) => t.key !== 'plain').length);
-    if (s.pin) for (const t of targets) if (t.pid && t.key !== 'salvo') await pinServingThreads(t);
-    const experiment =
-      (server ? ' — FUSE_ASYNC_DIO forced (an experiment: salvo never runs so)' : '') +
-      (s.pin ? ` — every FUSE server’s main and libfuse threads pinned to CPU 0 (salvo with its --cpu ${s.salvoCpu})` : s.salvoCpu !== null ? ` — salvo mounted with --cpu ${s.salvoCpu}` : '');
+    const experiment = s.salvoCpu !== null ? ` — salvo mounted with --cpu ${s.salvoCpu}` : '';
     const tables: Table[] = [];
     const fills = await fill(targets, (t) => t.device, s.sizeBytes, log, 'raw');
     await cycleSlots(targets, s, log);
@@ -526,56 +457,6 @@ async function measure(options: BenchOptions, s: Settings): Promise<BenchResult>
   });
 }
 
-/** salvo alone: fill and cycle its slots, then the workload for a while under a profiler; where the time goes. */
-async function profile(options: BenchOptions, s: Settings): Promise<BenchResult> {
-  const { log, workDir } = options;
-  const w = WORKLOADS.find((x) => x.key === s.profile)!;
-  if (s.perf) {
-    const unavailable = await perfUnavailable();
-    if (unavailable) return { tables: [], skipped: unavailable };
-  }
-  const profileDir = path.join(workDir, 'profile');
-  fs.mkdirSync(profileDir);
-  const seconds = Math.max(5, s.runtimeSeconds * 4);
-  // perf records the whole machine for all but the job's first and last half second.
-  const perfSeconds = seconds - 1;
-  const perfFile = path.join(profileDir, 'perf.data');
-  let pid = 0;
-  let window = { startUs: 0, endUs: 0 };
-  const result = await withCleanup(log, async (cleanup) => {
-    const t = await setUpTarget(cleanup, 'salvo', workDir, s, { nodeArgs: s.perf ? undefined : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] });
-    pid = t.salvo!.pid;
-    await fill([t], (x) => x.device, s.sizeBytes, log, 'profile');
-    await cycleSlots([t], s, log);
-    const device = s.dio ? (await attachLoop(cleanup, t.file, { directIo: true })).device : t.device;
-    const startUs = monotonicUs();
-    const job = runFio(jobFor(w, s.sizeBytes, seconds), device);
-    const recorded = s.perf ? new Promise((r) => setTimeout(r, 500)).then(() => recordPerf(perfFile, perfSeconds)) : null;
-    const r = await job;
-    await recorded;
-    window = { startUs, endUs: monotonicUs() };
-    log(`profiled ${w.key}: ${w.unit === 'MB/s' ? `${mbps(r.bytesPerSecond)} MB/s` : `${num(r.iops)} IOPS`}`);
-    return r;
-  });
-  const measured = `${w.label} on salvo's ${s.dio ? '--direct-io=on ' : ''}loop device${s.salvoCpu !== null ? `, mounted with --cpu ${s.salvoCpu}` : ''} (fill first, then ${seconds} s): ${w.unit === 'MB/s' ? `${mbps(result.bytesPerSecond)} MB/s` : `${num(result.iops)} IOPS`}`;
-  if (s.perf) {
-    return {
-      tables: await summarizePerf(perfFile, pid, perfSeconds),
-      notes: [`${measured}; perf recorded ${perfSeconds} s in the middle of the job.`, 'Shares are of all cores’ time; idle is time no thread wanted a core.'],
-    };
-  }
-  const file = fs.readdirSync(profileDir).find((f) => f.includes(`.${pid}.`));
-  if (!file) throw new Error(`no profile of the mount (pid ${pid}) in ${profileDir}`);
-  return {
-    tables: summarizeProfile(path.join(profileDir, file), 15, window),
-    notes: [
-      `${measured}; only samples taken while that job ran are counted.`,
-      '(program) and (idle) are time outside JavaScript: in libfuse/fuse-native native code, syscalls made by native code, or waiting for requests.',
-      'The profiler’s signals slow the mount and inflate its syscall time (`--perf` shows the whole machine without them).',
-    ],
-  };
-}
-
 export const bench: Benchmark = {
   name: 'fuse-io',
   title: 'Live image I/O against the ceilings',
@@ -584,8 +465,7 @@ export const bench: Benchmark = {
   async run(options) {
     const unavailable = await fuseLoopUnavailable();
     if (unavailable) return { tables: [], skipped: unavailable };
-    const s = settings(options);
-    return s.profile ? profile(options, s) : measure(options, s);
+    return measure(options, settings(options));
   },
 };
 

@@ -6,7 +6,9 @@
  * writes that wrap around the volume.
  */
 import path from 'node:path';
-import { Volume, type CreateOptions } from '../lib/volume/volume.js';
+import type { ArchiveStore } from '../lib/archive/archive-store.js';
+import { DirectoryStore } from '../lib/archive/directory-store.js';
+import { Volume } from '../lib/volume/volume.js';
 import type { SynchPoint } from '../lib/volume/synch-point.js';
 
 export const BLOCK_BYTES = 4096;
@@ -62,13 +64,13 @@ export interface EngineVolume {
   volume: Volume;
 }
 
-/** Creates and opens a volume in `base`/volume archiving to `base`/archive. */
-export async function createVolume(base: string, policy: Policy, extra: Partial<CreateOptions> = {}): Promise<EngineVolume> {
+/** Creates and opens a volume in `base`/volume archiving to `base`/archive (or to `store`). */
+export async function createVolume(base: string, policy: Policy, extra: { store?: ArchiveStore } = {}): Promise<EngineVolume> {
   const dir = path.join(base, 'volume');
   const archive = path.join(base, 'archive');
-  await Volume.create(dir, { blockSizeBytes: BLOCK_BYTES, archive, ...policy, ...extra });
-  // A store given to create is the volume's archive: open it with that one too.
-  const volume = await Volume.open(dir, { onStall: () => undefined, ...(extra.store ? { store: extra.store } : {}) });
+  const store = extra.store ?? new DirectoryStore(archive);
+  await Volume.create(dir, { blockSizeBytes: BLOCK_BYTES, archive: store.location, ...policy, store });
+  const volume = await Volume.open(dir, { onStall: () => undefined, store });
   return { dir, archive, volume };
 }
 
@@ -102,7 +104,7 @@ export async function writeHistory(volume: Volume, kind: HistoryKind, done: (wri
 
 /** Writes until the current segment's sequence reaches `sequence`. */
 export function untilSegment(volume: Volume, sequence: number): () => boolean {
-  return () => volume.log.current.sequence >= sequence;
+  return () => volume.internals.log.current.sequence >= sequence;
 }
 
 /** Takes a synch point and returns it. */

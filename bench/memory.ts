@@ -20,8 +20,11 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { controlRequest } from '../lib/agent/control.js';
-import { formatBytes, parseSize } from '../lib/format/units.js';
+import { parseSize } from '../lib/cli/units.js';
+import { formatBytes } from '../lib/format/units.js';
+import { DirectoryStore } from '../lib/archive/directory-store.js';
 import { Volume } from '../lib/volume/volume.js';
+import { VolumeHistory } from '../lib/history/history.js';
 import { BLOCK_BYTES, dataFor } from './history.js';
 import {
   GiB,
@@ -68,8 +71,9 @@ async function child(sizeBytes: number, dir: string): Promise<ChildReport> {
   globalThis.gc?.();
   const baseline = rss();
   const segmentSizeBytes = segmentSizeFor(sizeBytes);
-  await Volume.create(dir, { sizeBytes, blockSizeBytes: BLOCK_BYTES, segmentSizeBytes, spareSegments: 2, archive: `${dir}-archive` });
-  const volume = await Volume.open(dir, { onStall: () => undefined });
+  const store = new DirectoryStore(`${dir}-archive`);
+  await Volume.create(dir, { sizeBytes, blockSizeBytes: BLOCK_BYTES, segmentSizeBytes, spareSegments: 2, archive: store.location, store });
+  const volume = await Volume.open(dir, { onStall: () => undefined, store });
   try {
     globalThis.gc?.();
     const opened = rss();
@@ -79,10 +83,10 @@ async function child(sizeBytes: number, dir: string): Promise<ChildReport> {
     const touched = rss();
     // The synch point ships the current segment's tail: read whole into memory and compressed.
     const point = await volume.synch({ label: null, info: {} });
-    await volume.archiver.idle();
+    await volume.idle();
     globalThis.gc?.();
     const synched = rss();
-    const snap = await volume.snapshots.open(point);
+    const snap = await new VolumeHistory(volume).snapshots.open(point);
     await snap.read(0, BLOCK_BYTES);
     globalThis.gc?.();
     const snapshot = rss();
@@ -167,15 +171,16 @@ async function byOpenSnapshots(options: BenchOptions): Promise<Table> {
   const mountpoint = path.join(options.workDir, 'mnt');
   const segmentSizeBytes = segmentSizeFor(sizeBytes);
   // The history, engine level: each round writes one block in every 1024 and takes a synch point.
-  await Volume.create(dir, { sizeBytes, blockSizeBytes: BLOCK_BYTES, segmentSizeBytes, spareSegments: 4, archive });
-  const volume = await Volume.open(dir, { onStall: () => undefined });
+  const store = new DirectoryStore(archive);
+  await Volume.create(dir, { sizeBytes, blockSizeBytes: BLOCK_BYTES, segmentSizeBytes, spareSegments: 4, archive, store });
+  const volume = await Volume.open(dir, { onStall: () => undefined, store });
   const blocks = sizeBytes / BLOCK_BYTES;
   try {
     for (let round = 0, n = 0; round < points; round++) {
       for (let block = round % 1024; block < blocks; block += 1024, n++) await volume.write(dataFor(n, BLOCK_BYTES), block * BLOCK_BYTES);
       await volume.synch({ label: null, info: { round: String(round) } });
     }
-    await volume.archiver.idle();
+    await volume.idle();
   } finally {
     await volume.close();
   }

@@ -29,13 +29,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ArchiveKeys, type ArchiveStore } from '../lib/archive/archive-store.js';
-import { ArchiveView } from '../lib/archive/archive-view.js';
+import { ArchiveView } from '../lib/history/archive-view.js';
 import { CompressionPool } from '../lib/archive/compression-pool.js';
 import { DirectoryStore } from '../lib/archive/directory-store.js';
 import { openArchiveStore } from '../lib/archive/open-store.js';
-import { restoreSnapshot } from '../lib/archive/restore.js';
-import { SegmentSource } from '../lib/volume/segment-source.js';
-import { Snapshot } from '../lib/volume/snapshot.js';
+import { restoreSnapshot } from '../lib/history/restore.js';
+import { SegmentSource } from '../lib/history/segment-source.js';
+import { Snapshot } from '../lib/history/snapshot.js';
 import type { SynchPoint } from '../lib/volume/synch-point.js';
 import type { Volume } from '../lib/volume/volume.js';
 import { DelayStore } from './delay-store.js';
@@ -122,7 +122,7 @@ function elapsedMs(start: bigint): number {
 async function openAndRead(volume: Volume, store: ArchiveStore, point: SynchPoint, m: Measured, scratch: string, readBudgetMs: number): Promise<void> {
   const geometry = volume.config;
   const before = { gets: store.stats.gets, bytes: store.stats.bytesGot };
-  let source = new SegmentSource(store, volume.pool, volume.log, CACHE_BYTES, volume.config.volumeId);
+  let source = new SegmentSource(store, volume.pool, volume, CACHE_BYTES, volume.config.volumeId);
   let started = process.hrtime.bigint();
   let snapshot = await Snapshot.open(point, geometry, source);
   m.openMs.push(elapsedMs(started));
@@ -137,7 +137,7 @@ async function openAndRead(volume: Volume, store: ArchiveStore, point: SynchPoin
   m.requests.push(store.stats.gets - before.gets);
   m.fetchedBytes.push(store.stats.bytesGot - before.bytes);
 
-  source = new SegmentSource(store, volume.pool, volume.log, CACHE_BYTES, volume.config.volumeId);
+  source = new SegmentSource(store, volume.pool, volume, CACHE_BYTES, volume.config.volumeId);
   snapshot = await Snapshot.open(point, geometry, source);
   const target = path.join(scratch, 'restored.img');
   started = process.hrtime.bigint();
@@ -148,7 +148,7 @@ async function openAndRead(volume: Volume, store: ArchiveStore, point: SynchPoin
 
 /** Open + first byte with every archive request delayed, as from a remote store. */
 async function remoteFirstByte(volume: Volume, point: SynchPoint, m: Measured): Promise<void> {
-  const source = new SegmentSource(new DelayStore(volume.store, REMOTE_DELAY_MS), volume.pool, volume.log, CACHE_BYTES, volume.config.volumeId);
+  const source = new SegmentSource(new DelayStore(volume.store, REMOTE_DELAY_MS), volume.pool, volume, CACHE_BYTES, volume.config.volumeId);
   const started = process.hrtime.bigint();
   const snapshot = await Snapshot.open(point, volume.config, source);
   await snapshot.read(0, 4096);
@@ -207,14 +207,14 @@ async function runCase(options: BenchOptions, s: Settings, workingSet: number, h
     const window = windowOf(old, workingSet);
     await writeHistory(volume, history, untilSegment(volume, old.sequence + workingSet + 2), state);
     for (;;) {
-      await volume.archiver.idle();
-      if (!window.some((seq) => volume.source.onPrimary(seq))) break;
-      await writeHistory(volume, history, untilSegment(volume, volume.log.current.sequence + 1), state);
+      await volume.idle();
+      if (!window.some((seq) => volume.slotHolding(seq) !== undefined)) break;
+      await writeHistory(volume, history, untilSegment(volume, volume.internals.log.current.sequence + 1), state);
     }
     // The recent point: half a segment more, then synch.
     await writeHistory(volume, history, (_w, bytes) => bytes >= s.segmentSizeBytes / 2, state);
     const recent = await synch(volume, 'recent');
-    await volume.archiver.idle();
+    await volume.idle();
     const recentWindow = windowOf(recent, workingSet);
     log(`${history} W=${workingSet}: old point in segment ${old.sequence}, recent in ${recent.sequence}; ${volume.status().archive.segmentsArchived} segments archived`);
     if (s3) {
@@ -239,7 +239,7 @@ async function runCase(options: BenchOptions, s: Settings, workingSet: number, h
       }
       result.rows.push({
         where,
-        onPrimary: win.filter((seq) => volume.source.onPrimary(seq)).length,
+        onPrimary: win.filter((seq) => volume.slotHolding(seq) !== undefined).length,
         window: win.length,
         m,
         windowStored: await windowArchivedBytes(volume.store, win),
@@ -308,7 +308,7 @@ async function runLarge(options: BenchOptions, l: LargeSettings): Promise<LargeR
     const point = await synch(volume, 'old');
     // Sealing the point's segment archives it whole, so the window is segment objects only (no tail pieces).
     await writeHistory(volume, 'rand4k', untilSegment(volume, point.sequence + 1), state);
-    await volume.archiver.idle();
+    await volume.idle();
     const config = volume.config;
     await volume.close();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -32,7 +32,7 @@ import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { controlRequest } from '../lib/agent/control.js';
 import { takeSynchPoint } from '../lib/agent/sync.js';
-import { parseSize } from '../lib/format/units.js';
+import { parseSize } from '../lib/cli/units.js';
 import type { VolumeStatus } from '../lib/volume/volume.js';
 import { prng } from './history.js';
 import { benchS3, benchS3Client } from './s3-server.js';

@@ -6,6 +6,7 @@
  *   node dist/bench/run.js --only fuse-io     one benchmark (a comma-separated list works too)
  *   node dist/bench/run.js --runs 5           more repetitions
  *   node dist/bench/run.js --save             also write the results into BENCHMARKS.md
+ *   node dist/bench/run.js --compare          each figure beside the one BENCHMARKS.md holds
  *
  * With --save, each benchmark's section of BENCHMARKS.md (between its markers) is replaced
  * (hand-written notes between `<!-- notes:<name>:start/end -->` markers after it are kept)
@@ -17,16 +18,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { DIST_DIR, machineInfo, parseCommonArgs, renderResult, runBenchmark, type BenchResult, type Benchmark } from './common.js';
+import { compareWithSaved } from './compare.js';
 import { bench as engine } from './engine.js';
 import { bench as fuseIo } from './fuse-io.js';
-import { bench as handoff } from './handoff.js';
 import { bench as memory } from './memory.js';
 import { bench as openPast } from './open-past.js';
 import { bench as peers } from './peers.js';
 import { bench as synchLatency } from './synch-latency.js';
 import { bench as tails } from './tails.js';
 
-export const BENCHMARKS: Benchmark[] = [engine, openPast, tails, memory, synchLatency, fuseIo, handoff, peers];
+export const BENCHMARKS: Benchmark[] = [engine, openPast, tails, memory, synchLatency, fuseIo, peers];
 
 const BENCHMARKS_FILE = path.resolve(DIST_DIR, '../../BENCHMARKS.md');
 
@@ -39,11 +40,17 @@ These are single runs on a shared 2-core machine: read differences under ~15% as
 `;
 
 function usage(): string {
-  return `usage: node dist/bench/run.js [--quick] [--runs N] [--only ${BENCHMARKS.map((b) => b.name).join('|')}[,…]] [--save] [-- bench flags]`;
+  return `usage: node dist/bench/run.js [--quick] [--runs N] [--only ${BENCHMARKS.map((b) => b.name).join('|')}[,…]] [--save] [--compare] [-- bench flags]`;
 }
 
 function section(name: string, body: string): string {
   return `<!-- bench:${name}:start -->\n${body.trim()}\n<!-- bench:${name}:end -->`;
+}
+
+/** The section BENCHMARKS.md holds for benchmark `name`, if any. */
+function savedSection(name: string): string | undefined {
+  const existing = fs.existsSync(BENCHMARKS_FILE) ? fs.readFileSync(BENCHMARKS_FILE, 'utf8') : '';
+  return new RegExp(`<!-- bench:${name}:start -->[\\s\\S]*?<!-- bench:${name}:end -->`).exec(existing)?.[0];
 }
 
 /** Replaces the sections of the benchmarks just run, keeps the others, in BENCHMARKS order. */
@@ -59,6 +66,9 @@ function save(results: Map<string, string>): void {
     const notes = block('notes', b.name);
     if (notes) sections.push(notes);
   }
+  // The figures the code's comments point to (hand-written, from runs of these benchmarks) close the file.
+  const figures = block('figures', 'code');
+  if (figures) sections.push(figures);
   fs.writeFileSync(BENCHMARKS_FILE, `${HEADER}\n${sections.join('\n\n')}\n`);
   process.stderr.write(`wrote ${BENCHMARKS_FILE}\n`);
 }
@@ -69,9 +79,11 @@ async function main(argv: string[]): Promise<number> {
   const { quick, runs, rest } = parseCommonArgs(dash >= 0 ? argv.slice(0, dash) : argv);
   let only: string[] | null = null;
   let saveResults = false;
+  let compare = false;
   for (let i = 0; i < rest.length; i++) {
     if (rest[i] === '--only') only = (rest[++i] ?? '').split(',').filter(Boolean);
     else if (rest[i] === '--save') saveResults = true;
+    else if (rest[i] === '--compare') compare = true;
     else if (rest[i] === '--help' || rest[i] === '-h') {
       process.stdout.write(`${usage()}\n`);
       return 0;
@@ -106,7 +118,7 @@ async function main(argv: string[]): Promise<number> {
     }
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     const text = renderResult(b, result);
-    process.stdout.write(`${text}\n\n(${b.name}: ${seconds} s)\n\n`);
+    process.stdout.write(`${compare ? renderResult(b, compareWithSaved(result, savedSection(b.name))) : text}\n\n(${b.name}: ${seconds} s)\n\n`);
     const command = `node dist/bench/run.js --only ${b.name}${runs ? ` --runs ${runs}` : ''}${benchArgs.length ? ` -- ${benchArgs.join(' ')}` : ''}`;
     const where = `Measured ${machine.date} on ${machine.nproc} × ${machine.cpu}, ${machine.memory}, Linux ${machine.kernel}, Node ${machine.node}, ${machine.fio}; took ${seconds} s. Reproduce: \`npx tsc -p tsconfig.json && ${command}\` (as root).`;
     const [title, ...body] = text.split('\n');

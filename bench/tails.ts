@@ -27,7 +27,7 @@ async function perPoint(options: BenchOptions, spacingKiB: number, points: numbe
         n++;
       }
       await volume.synch();
-      await volume.archiver.idle();
+      await volume.idle();
       const after = volume.store.stats;
       samples.push([after.bytesPut - before.bytesPut, after.puts - before.puts, after.heads - before.heads, bytes]);
     }

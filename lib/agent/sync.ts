@@ -11,6 +11,7 @@ import path from 'node:path';
 import createDebug from 'debug';
 import { VolumeError } from '../errors.js';
 import { mountAtPath } from '../fuse/mount-table.js';
+import { FsVolumeFiles } from '../volume/files.js';
 import { Catalog, duplicateLabel, snapshotFileName, synchPointTime, type SynchPoint } from '../volume/synch-point.js';
 import { controlRequest, resolveControl } from './control.js';
 
@@ -62,7 +63,7 @@ export async function takeSynchPoint(target: string, options: SyncOptions = {}):
   const { socket, volumeDir } = await resolveControl(target);
   const label = options.label ?? null;
   // Refused here too (the volume refuses it), so that nothing is frozen or run for a point that cannot be taken.
-  const taken = label === null ? undefined : Catalog.load(volumeDir).labelled(label);
+  const taken = label === null ? undefined : Catalog.load(new FsVolumeFiles(volumeDir)).labelled(label);
   if (taken) throw duplicateLabel(label!, taken);
   if (options.freeze) checkFreezable(options.freeze);
   const info: Record<string, string> = { agent: 'salvo sync', host: os.hostname() };

@@ -1,5 +1,5 @@
 /**
- * Ships the log to the archive, in log order (claims 1, 14; BRIEF "off-site within seconds"):
+ * Ships the log to the archive, in log order (ARCHITECTURE.md, "Off-site within seconds"):
  * - a segment as soon as it is sealed: one object, its raw bytes cut into chunks compressed
  *   in the worker pool. It counts as archived only once the store confirmed the whole object;
  *   only then may its slot be recycled.
@@ -18,9 +18,18 @@ import type { SegmentSummary } from '../format/summary.js';
 import { ArchiveKeys, type ArchiveStore } from './archive-store.js';
 import { chunksBound, releasePages, sharedBuffer, type CompressionPool } from './compression-pool.js';
 import { fetchArchiveIndex } from './archive-reader.js';
-import type { FileReader } from '../volume/slot-file.js';
+import { systemClock, type Clock } from '../util/clock.js';
 
 const debug = createDebug('salvo:archive');
+
+/**
+ * Reads a file by descriptor somewhere other than the event loop and libuv's threads: the
+ * compression pool's low-priority workers (CompressionPool.readFile), where the archive reads
+ * each sealed segment it ships without taking a core from the threads that serve the volume.
+ */
+export interface FileReader {
+  readFile(fd: number, into: Buffer, position: number): Promise<number>;
+}
 
 /** A piece of the log to ship: a sealed segment whole (rawStart = the header's end), or a tail. */
 export interface ArchiveItem {
@@ -31,6 +40,12 @@ export interface ArchiveItem {
   summary: SegmentSummary;
   /** Reads raw bytes [position, position + into.length) of the segment from its slot into `into` (shared memory), through `reader` if it will. */
   readInto(into: Buffer, position: number, reader: FileReader): Promise<void>;
+}
+
+/** What the log needs of the archiver: somewhere to hand the pieces of the log it seals or ships. */
+export interface ArchiveQueue {
+  enqueue(item: ArchiveItem): void;
+  readonly stats: Pick<ArchiverStats, 'lastError'>;
 }
 
 export interface ArchiverOptions {
@@ -46,6 +61,8 @@ export interface ArchiverOptions {
   retryDelayMsMax?: number;
   /** Seals every object with the volume's key, when the volume is encrypted. */
   cipher?: ObjectCipher | null;
+  /** Times of the queue and the retries' waits and jitter (default: the system's). */
+  clock?: Clock;
 }
 
 export interface ArchiverStats {
@@ -61,7 +78,7 @@ export interface ArchiverStats {
   failingSinceMs: number | null;
 }
 
-export class Archiver {
+export class Archiver implements ArchiveQueue {
   private readonly queue: ArchiveItem[] = [];
   private running: Promise<void> | null = null;
   private stopping = false;
@@ -81,7 +98,11 @@ export class Archiver {
     failingSinceMs: null,
   };
 
-  constructor(private readonly options: ArchiverOptions) {}
+  private readonly clock: Clock;
+
+  constructor(private readonly options: ArchiverOptions) {
+    this.clock = options.clock ?? systemClock;
+  }
 
   /** Remembers tail pieces found in the archive at open, so they are deleted in their turn. */
   adoptTails(sequence: number, keys: string[]): void {
@@ -90,7 +111,7 @@ export class Archiver {
 
   enqueue(item: ArchiveItem): void {
     this.queue.push(item);
-    this.queuedAt.set(item, Date.now());
+    this.queuedAt.set(item, this.clock.now());
     this.stats.pendingItems = this.queue.length;
     this.stats.bytesWaiting += item.summary.rawEnd - item.rawStart;
     this.running ??= this.drain().finally(() => {
@@ -172,8 +193,8 @@ export class Archiver {
       } catch (err) {
         failures++;
         this.stats.lastError = (err as Error).message;
-        this.stats.failingSinceMs ??= Date.now();
-        const delayMs = Math.min(this.options.retryDelayMsMax ?? 30_000, 100 * 2 ** Math.min(failures, 12)) * (0.5 + Math.random() / 2);
+        this.stats.failingSinceMs ??= this.clock.now();
+        const delayMs = Math.min(this.options.retryDelayMsMax ?? 30_000, 100 * 2 ** Math.min(failures, 12)) * (0.5 + this.clock.random() / 2);
         debug('archiving %s %d failed (%s); retry %d in %d ms', item.kind, item.sequence, (err as Error).message, failures, Math.round(delayMs));
         await this.sleep(delayMs);
       }
@@ -182,9 +203,9 @@ export class Archiver {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
+      const timer = this.clock.after(ms, resolve);
       this.wakeSleep = () => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve();
       };
     });
@@ -192,11 +213,11 @@ export class Archiver {
 
   /**
    * Shared memory for one item's raw bytes and its compressed chunks, kept for the archiver's
-   * life and reused from item to item: a fresh 64 MiB read buffer and fresh zstd outputs for
-   * every segment cost ~10k page faults a segment, and V8 garbage collections driven by that
-   * much external memory. Its pages go back to the OS whenever the queue empties
-   * (releaseScratch); dropped instead, it would stay resident (releasePages says why): the mount
-   * grew by ~0.3 GiB a burst of writes so.
+   * life and reused from item to item: fresh buffers for every segment cost page faults, and V8
+   * garbage collections driven by that much external memory. Its pages go back to the OS whenever
+   * the queue empties (releaseScratch); dropped instead, it would stay resident (releasePages
+   * says why) and the mount would grow with every burst of writes (BENCHMARKS.md, "Archiver
+   * scratch memory").
    */
   private async scratchFor(rawLength: number): Promise<{ raw: Buffer; compressed: Buffer }> {
     const bound = chunksBound(rawLength, this.options.chunkSizeBytes);

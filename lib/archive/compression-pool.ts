@@ -1,6 +1,6 @@
 /**
- * zstd compression off the event loop. zstd-napi is synchronous (~0.1 s for a 64 MiB segment
- * at level 3): run on the main thread it would stall every FUSE request, so chunks are
+ * zstd compression off the event loop. zstd-napi is synchronous: run on the main thread it
+ * would stall every FUSE request while a segment is compressed, so chunks are
  * compressed and decompressed in a small pool of worker threads. The same workers read each
  * sealed segment the archive is about to compress (readFile), at their low priority.
  *
@@ -14,9 +14,9 @@ import { availableParallelism } from 'node:os';
 import { native } from '../util/native.js';
 
 /**
- * Level 1: ratio 5.1 at 915 MB/s on volume data here, against 5.7 at 650 MB/s for level 3.
- * On two cores the archiver shares the CPU with the FUSE server, and sustained writes were
- * archive-bound at level 3 (bench/engine): the 10% of ratio buys ~40% more archive speed.
+ * Level 1: on two cores the archiver shares the CPU with the FUSE server, and sustained writes
+ * were archive-bound at level 3; a little less ratio buys much more archive speed
+ * (BENCHMARKS.md, "Compression level").
  */
 export const COMPRESSION_LEVEL = 1;
 
@@ -29,12 +29,10 @@ export const COMPRESSION_LEVEL = 1;
 const WORKER_NICE = 10;
 
 /**
- * readFile's pieces. One pread of 4 MiB from the page cache runs ~2 ms in the kernel, where this
- * kernel (PREEMPT_NONE) lets no waiting thread in; each return to user space does. Read so on
- * libuv's threads (nice 0), the archive's 64 MiB read of a sealed segment held random 4k writes
- * through FUSE back 1.5–5 ms again and again for ~40 ms after every roll: fio's p99 6.8–7.8 ms,
- * p99.9 21 ms (three runs) against 3.8–5.3 and 8.7–11.7 ms (four runs) read by a nice-10 worker
- * by 256 KiB; by 256 KiB on libuv's threads, 7.3–8.2 ms (two runs).
+ * readFile's pieces: a long pread from the page cache runs in the kernel, where this kernel
+ * (PREEMPT_NONE) lets no waiting thread in; each return to user space does. Small pieces on a
+ * low-priority worker kept the archive's read of a sealed segment from holding FUSE requests
+ * back (BENCHMARKS.md, "Sealed segments read in pieces, at low priority").
  */
 const READ_PIECE_BYTES = 256 * 1024;
 

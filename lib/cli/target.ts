@@ -6,18 +6,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { VolumeError, errnoCode, isVolumeError } from '../errors.js';
-import type { VolumeConfig } from '../format/volume-config.js';
-import { ObjectCipher } from '../format/object-cipher.js';
-import type { ArchiveStore } from '../archive/archive-store.js';
-import { ArchiveView } from '../archive/archive-view.js';
-import type { CompressionPool } from '../archive/compression-pool.js';
+import { ArchiveView } from '../history/archive-view.js';
 import { isS3Location, openArchiveStore } from '../archive/open-store.js';
-import { slotsDirectory } from '../volume/recovery.js';
-import type { SegmentSource } from '../volume/segment-source.js';
-import type { SnapshotCache } from '../volume/snapshot.js';
-import type { Catalog } from '../volume/synch-point.js';
-import { Volume } from '../volume/volume.js';
-import { configPath, readVolumeConfig } from '../format/volume-config.js';
+import { VolumeHistory, type History } from '../history/history.js';
+import type { Volume } from '../volume/volume.js';
+import { openVolume, type OpenedVolume } from './volume-access.js';
+import { readKeyFile } from '../archive/key-file.js';
+import { readVolumeConfig } from '../volume/config-file.js';
+import { CONFIG_FILE, slotsDirectory } from '../volume/files.js';
 import { s3Settings, type ArchiveAccess } from './commands/options.js';
 
 export type TargetKind = 'volume' | 'archive';
@@ -38,7 +34,7 @@ function exists(file: string): boolean {
 }
 
 export function isVolumeDirectory(target: string): boolean {
-  return exists(configPath(target)) && exists(slotsDirectory(target));
+  return exists(path.join(target, CONFIG_FILE)) && exists(slotsDirectory(target));
 }
 
 /**
@@ -69,7 +65,7 @@ export function classifyTarget(target: string, access: ArchiveAccess = {}): Targ
 
 /** Opens `target` as an archive (its kind checked by classifyTarget). */
 export async function openArchive(target: string, access: ArchiveAccess, onProgress?: (done: number, total: number) => void): Promise<ArchiveView> {
-  const cipher = access.encryptKeyFile !== undefined ? ObjectCipher.fromKeyFile(access.encryptKeyFile) : undefined;
+  const cipher = access.encryptKeyFile !== undefined ? readKeyFile(access.encryptKeyFile) : undefined;
   const store = isS3Location(target) ? await openArchiveStore(target, s3Settings(access)) : await openArchiveStore(path.resolve(target));
   try {
     const view = await ArchiveView.open(store, { onProgress, cipher });
@@ -82,15 +78,8 @@ export async function openArchive(target: string, access: ArchiveAccess, onProgr
 }
 
 /** A volume's history, from a volume directory (primary storage and archive) or an archive alone. */
-export interface History {
+export interface OpenedHistory extends History {
   kind: TargetKind;
-  config: VolumeConfig;
-  catalog: Catalog;
-  snapshots: SnapshotCache;
-  source: SegmentSource;
-  store: ArchiveStore;
-  pool: CompressionPool;
-  cipher: ObjectCipher | null;
   volume: Volume | null;
   close(): Promise<void>;
 }
@@ -99,11 +88,11 @@ export interface History {
  * Opens a history for restore and verify. A volume directory is opened with its lock (a
  * mounted volume is refused with a hint to read its archive or its snapshots instead).
  */
-export async function openHistory(target: string, access: ArchiveAccess, onProgress?: (done: number, total: number) => void): Promise<History> {
+export async function openHistory(target: string, access: ArchiveAccess, onProgress?: (done: number, total: number) => void): Promise<OpenedHistory> {
   if (classifyTarget(target, access) === 'volume') {
-    let volume: Volume;
+    let opened: OpenedVolume;
     try {
-      volume = await Volume.open(target, { onStall: () => undefined });
+      opened = await openVolume(target, { onStall: () => undefined });
     } catch (err) {
       if (isVolumeError(err, 'LOCKED')) {
         const archive = readVolumeConfig(target).archive;
@@ -113,30 +102,9 @@ export async function openHistory(target: string, access: ArchiveAccess, onProgr
       }
       throw err;
     }
-    return {
-      kind: 'volume',
-      config: volume.config,
-      catalog: volume.catalog,
-      snapshots: volume.snapshots,
-      source: volume.source,
-      store: volume.store,
-      pool: volume.pool,
-      cipher: volume.cipher,
-      volume,
-      close: () => volume.close(),
-    };
+    const history = new VolumeHistory(opened.volume);
+    return { kind: 'volume', config: history.config, catalog: history.catalog, snapshots: history.snapshots, source: history.source, store: history.store, pool: history.pool, cipher: history.cipher, volume: opened.volume, close: opened.close };
   }
   const view = await openArchive(target, access, onProgress);
-  return {
-    kind: 'archive',
-    config: view.config,
-    catalog: view.catalog,
-    snapshots: view.snapshots,
-    source: view.source,
-    store: view.store,
-    pool: view.pool,
-    cipher: view.cipher,
-    volume: null,
-    close: () => view.close(),
-  };
+  return { kind: 'archive', config: view.config, catalog: view.catalog, snapshots: view.snapshots, source: view.source, store: view.store, pool: view.pool, cipher: view.cipher, volume: null, close: () => view.close() };
 }

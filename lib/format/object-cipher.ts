@@ -7,8 +7,7 @@
  * decompressed. The key never leaves the machine: the archive holds only a key check.
  */
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import { VolumeError, errnoCode } from '../errors.js';
+import { VolumeError } from '../errors.js';
 import { volumeIdBytes, writeU64 } from './bytes.js';
 import type { VolumeConfig } from './volume-config.js';
 
@@ -40,18 +39,12 @@ function associatedData(context: PartContext): Buffer {
 export class ObjectCipher {
   private constructor(private readonly key: Buffer) {}
 
-  /** A key file holds 32 random bytes, raw or as 64 hex digits (`head -c 32 /dev/urandom > key`). */
-  static fromKeyFile(file: string): ObjectCipher {
-    let bytes: Buffer;
-    try {
-      bytes = fs.readFileSync(file);
-    } catch (err) {
-      throw VolumeError.badInput(`cannot read key file ${file}: ${errnoCode(err) ?? (err as Error).message}`, 'give a file holding a 32-byte key');
-    }
+  /** A key is 32 random bytes, raw or as 64 hex digits (`head -c 32 /dev/urandom > key`); `where` names it in messages. */
+  static fromKey(bytes: Buffer, where: string): ObjectCipher {
     const text = bytes.toString('latin1').trim();
     const key = bytes.length === 32 ? bytes : /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : null;
     if (!key) {
-      throw VolumeError.badInput(`key file ${file} does not hold a 32-byte key`, 'make one with: head -c 32 /dev/urandom > keyfile && chmod 600 keyfile');
+      throw VolumeError.badInput(`${where} does not hold a 32-byte key`, 'make one with: head -c 32 /dev/urandom > keyfile && chmod 600 keyfile');
     }
     return new ObjectCipher(key);
   }
@@ -84,13 +77,12 @@ export class ObjectCipher {
 }
 
 /** The cipher of an encrypted volume or archive, checked against its key check; null when not encrypted. */
-export function cipherFor(config: VolumeConfig, given: ObjectCipher | undefined, where: string): ObjectCipher | null {
+export function cipherFor(config: VolumeConfig, given: ObjectCipher | null | undefined, where: string): ObjectCipher | null {
   if (!config.encryption) {
     if (given) throw VolumeError.badInput(`${where} is not encrypted`, 'leave out --encrypt-key-file');
     return null;
   }
-  const cipher = given ?? (config.encryptKeyFile ? ObjectCipher.fromKeyFile(config.encryptKeyFile) : null);
-  if (!cipher) throw VolumeError.badInput(`${where} is encrypted`, 'give its key with --encrypt-key-file');
-  if (cipher.keyCheck !== config.encryption.keyCheck) throw VolumeError.badInput(`that key is not the key of ${where}`, 'give the key file `salvo init --encrypt-key-file` named');
-  return cipher;
+  if (!given) throw VolumeError.badInput(`${where} is encrypted`, 'give its key with --encrypt-key-file');
+  if (given.keyCheck !== config.encryption.keyCheck) throw VolumeError.badInput(`that key is not the key of ${where}`, 'give the key file `salvo init --encrypt-key-file` named');
+  return given;
 }

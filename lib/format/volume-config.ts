@@ -9,9 +9,7 @@
  * is `(workingSetSegments - 1) × capacity ≥ 1.25 × volumeBlocks`.
  */
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-import { VolumeError, errnoCode } from '../errors.js';
+import { VolumeError } from '../errors.js';
 import { formatBytes, formatSizeArgument } from './units.js';
 import { BLOCK_CRC_SIZE, RECORD_HEADER_SIZE } from './record.js';
 import { FORMAT_VERSION, SEGMENT_HEADER_SIZE, unsupportedVersion } from './segment-header.js';
@@ -198,23 +196,4 @@ export function decodeVolumeConfig(text: string, where: string): VolumeConfig {
 
 export function encodeVolumeConfig(config: VolumeConfig): string {
   return JSON.stringify(config, null, 2) + '\n';
-}
-
-/** Where a volume directory keeps its configuration. */
-export function configPath(dir: string): string {
-  return path.join(dir, 'volume.json');
-}
-
-/** The configuration of the volume in `dir`; NOT_FOUND when `dir` is not a volume. */
-export function readVolumeConfig(dir: string): VolumeConfig {
-  let text: string;
-  try {
-    text = fs.readFileSync(configPath(dir), 'utf8');
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') {
-      throw new VolumeError('NOT_FOUND', `${dir} is not a salvo volume (no volume.json)`, { hint: 'create one with `salvo init`' });
-    }
-    throw err;
-  }
-  return decodeVolumeConfig(text, configPath(dir));
 }

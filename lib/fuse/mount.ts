@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import Fuse, { type Stat } from 'fuse-native';
 import createDebug from 'debug';
 import { VolumeError } from '../errors.js';
+import type { History } from '../history/history.js';
 import type { Volume } from '../volume/volume.js';
 import { snapshotFileName, synchPointTime, type SynchPoint } from '../volume/synch-point.js';
 import { toErrno } from './errno.js';
@@ -70,6 +71,8 @@ export class VolumeMount {
 
   private constructor(
     readonly volume: Volume,
+    /** The volume's past: what /snapshots serves. */
+    readonly history: History,
     readonly mountpoint: string,
     options: MountOptions,
   ) {
@@ -88,8 +91,8 @@ export class VolumeMount {
     this.report = options.report ?? ((m) => process.stderr.write(`salvo: ${m}\n`));
   }
 
-  static async mount(volume: Volume, mountpoint: string, options: MountOptions): Promise<VolumeMount> {
-    const mount = new VolumeMount(volume, mountpoint, options);
+  static async mount(volume: Volume, history: History, mountpoint: string, options: MountOptions): Promise<VolumeMount> {
+    const mount = new VolumeMount(volume, history, mountpoint, options);
     const before = new Set(fuseDeviceDescriptors());
     await new Promise<void>((resolve, reject) =>
       mount.fuse.mount((err) =>
@@ -235,7 +238,7 @@ export class VolumeMount {
     if (node.kind === 'control') return writing ? cb(Fuse.EROFS) : cb(0, 0);
     if (node.kind !== 'snapshot') return cb(Fuse.EISDIR);
     if (writing) return cb(Fuse.EROFS);
-    this.volume.snapshots.open(node.point).then(
+    this.history.snapshots.open(node.point).then(
       () => cb(0, this.addHandle({ kind: 'snapshot', point: node.point })),
       (err) => cb(toErrno(err, `opening snapshot ${synchPointTime(node.point)}`, this.report)),
     );
@@ -259,7 +262,7 @@ export class VolumeMount {
         return cb(toErrno(err, `reading ${n} bytes at ${pos} of the live volume`, this.report));
       }
     }
-    this.volume.snapshots
+    this.history.snapshots
       .open(handle.point)
       .then((snapshot) => snapshot.readInto(buf.subarray(0, n), pos))
       .then(

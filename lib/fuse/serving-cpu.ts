@@ -3,12 +3,10 @@
  *
  * A request crosses twice: libfuse's thread reads it from /dev/fuse, wakes the event loop and
  * sleeps until the answer wakes it again. Where an idle vCPU halts at once (a VM whose guest does
- * not poll before halting, as on the machine BENCHMARKS.md was measured on), each wake-up of a
- * thread on another CPU costs tens of µs: `bench/handoff` measured 31–72 µs for a hand-off and
- * back between two CPUs, 4–5 µs on one, and with `--cpu 0` salvo's random 4k writes ran at
- * 1.10–1.19× of a pass-through's against ~1.0× (`fuse-io --cpu 0`). The price: pinned threads
- * cannot leave a busy CPU, reads lost 6–9%, and writes that make the log copy forward lost more
- * (BENCHMARKS.md). So it is an option, not the default.
+ * not poll before halting), each wake-up of a thread on another CPU costs far more than on the
+ * same CPU, and small random writes pay it on every request. The price: pinned threads cannot
+ * leave a busy CPU, so reads and copy-forward lose (BENCHMARKS.md, "Serving threads on one CPU").
+ * So it is an option, not the default.
  *
  * The event loop's thread is pinned before fuse.mount(): the threads the mount starts
  * (fuse-native's and libfuse's, and those libfuse adds under load) inherit its CPU, as every

@@ -3,12 +3,10 @@
  * native addon (native/file-ops.c): Node has no fadvise.
  *
  * Why: an archive object is written once, made durable, and is rarely read again. Left in the
- * page cache, every object takes fresh pages from the free pool, and nothing gives pages back
- * at that rate. On a VM whose balloon reports free memory to the host (this project's CI
- * machines), a fresh page costs a host fault at first touch: with archive objects cached,
- * sustained sequential writes through the mount ran at 295–412 MB/s; with them dropped once
- * durable, 483–485 (bench/fuse-io --profile seqwrite --dio --perf). Dropped pages go back to
- * the free lists and are the next ones taken, by slot writes among others.
+ * page cache, every object takes fresh pages from the free pool, and on a VM whose balloon
+ * reports free memory to the host a fresh page costs a host fault at first touch. Dropped pages
+ * go back to the free lists and are the next ones taken, by slot writes among others
+ * (BENCHMARKS.md, "Archive objects leave the page cache").
  */
 import { native } from './native.js';
 

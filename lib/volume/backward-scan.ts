@@ -1,5 +1,5 @@
 /**
- * The backward scan of claim 1: walk segment summaries from the newest entry back, and for
+ * The backward scan (FORMAT.md §6): walk segment summaries from the newest entry back, and for
  * each block keep the first (that is, newest) entry met. Recovery runs it from the end of the
  * log; a snapshot runs it from its synch point. It reads summaries only, never block data.
  */

@@ -2,10 +2,9 @@
  * Opening the log on primary storage, after a clean close or a crash alike: find the
  * segments in the slots, cut the current segment at its first torn or invalid record, and
  * rebuild the live index by the backward scan over the newest `workingSetSegments + 1`
- * segments (claim 12). The segment just older than the working set is left active, so the
+ * segments (FORMAT.md §5, §6). The segment just older than the working set is left active, so the
  * next append finishes its retirement (copy-forward is idempotent).
  */
-import path from 'node:path';
 import createDebug from 'debug';
 import { VolumeError } from '../errors.js';
 import { BLOCK_CRC_SIZE, RECORD_HEADER_SIZE } from '../format/record.js';
@@ -16,7 +15,7 @@ import { BlockIndex } from './block-index.js';
 import { scanBackward } from './backward-scan.js';
 import { scanSegment, type ScanResult } from './segment-scan.js';
 import { SegmentSlot } from './segment-slot.js';
-import type { SlotFiles } from './slot-file.js';
+import type { VolumeFiles } from './files.js';
 import { synchPointFromEntry, type SynchPoint } from './synch-point.js';
 
 const debug = createDebug('salvo:volume');
@@ -34,11 +33,7 @@ export interface Recovered {
   dropped: string | null;
 }
 
-export function slotsDirectory(dir: string): string {
-  return path.join(dir, 'slots');
-}
-
-export async function recover(files: SlotFiles, config: VolumeConfig, clock: () => number): Promise<Recovered> {
+export async function recover(files: VolumeFiles, config: VolumeConfig, clock: () => number): Promise<Recovered> {
   const slotCount = config.workingSetSegments + config.spareSegments;
   const slots: SegmentSlot[] = [];
   try {

@@ -4,21 +4,23 @@
  *
  * One file per slot (rather than one big preallocated file) lets recovery find segments by
  * name and needs no allocator. Files are created sparse. Discarding a segment blanks its
- * headers and keeps the file's blocks and cached pages for the next segment (format 2): a
- * truncate gave the space back, but then every write of the next segment allocated a block
- * and a fresh page, which cost sequential writes a third of their speed. Format 1 volumes
- * still truncate: their entries' CRCs do not tell one segment's from another's (FORMAT.md §3.4).
+ * headers and keeps the file's blocks and cached pages for the next segment (format 2): after
+ * a truncate every write of the next segment allocated a block and a fresh page (BENCHMARKS.md,
+ * "Slots reused in place"). Format 1 volumes still truncate: their entries' CRCs do not tell
+ * one segment's from another's (FORMAT.md §3.4).
  *
  * Reads and writes are synchronous on purpose: they hit the page cache in microseconds, which
  * is cheaper than a thread-pool round trip, and they are never on files under the FUSE mount.
- * The bytes go through a SlotFile (slot-file.ts), so tests can inject crashes below the engine.
+ * The bytes go through a SlotFile (slot-file.ts) and the sidecar through the volume's files
+ * (files.ts), so tests can inject crashes below the engine.
  */
-import fs from 'node:fs';
 import { VolumeError, errnoCode } from '../errors.js';
 import { RECORD_HEADER_SIZE, entrySeed } from '../format/record.js';
 import { SEGMENT_HEADER_SIZE, decodeSegmentHeader, type SegmentHeader } from '../format/segment-header.js';
 import { SegmentSummary } from '../format/summary.js';
-import type { FileReader, SlotFile, SlotFiles } from './slot-file.js';
+import type { FileReader } from '../archive/archiver.js';
+import { sidecarName, type VolumeFiles } from './files.js';
+import type { SlotFile } from './slot-file.js';
 
 /**
  * What discarding a format 2 segment punches out: the page (a filesystem block here) holding the
@@ -30,7 +32,7 @@ const BLANK_PAGE_BYTES = 4096;
 /** A record header of zeros: where a segment's records end (FORMAT.md §3.1). */
 const BLANK_RECORD_HEADER = Buffer.alloc(RECORD_HEADER_SIZE);
 
-/** Where a segment is in its life (claims 1, 9, 13–15). */
+/** Where a segment is in its life (FORMAT.md §1: current → active → inactive → recycle). */
 export type SegmentState = 'recycle' | 'current' | 'active' | 'inactive';
 
 export class SegmentSlot {
@@ -57,13 +59,15 @@ export class SegmentSlot {
   private constructor(
     readonly index: number,
     private readonly file: SlotFile,
+    /** Where the sidecar is. */
+    private readonly files: VolumeFiles,
     readonly sizeBytes: number,
     /** The volume's format version. */
     readonly version: number,
   ) {}
 
-  static open(files: SlotFiles, index: number, sizeBytes: number, version: number): SegmentSlot {
-    return new SegmentSlot(index, files.open(index), sizeBytes, version);
+  static open(files: VolumeFiles, index: number, sizeBytes: number, version: number): SegmentSlot {
+    return new SegmentSlot(index, files.open(index), files, sizeBytes, version);
   }
 
   /** What the CRCs of this segment's block entries and synch bodies continue from (format/record.ts). */
@@ -156,10 +160,10 @@ export class SegmentSlot {
   /**
    * Starts reading the slot's bytes in [position, position + length) into the page cache, where
    * format 2 keeps its old segment's bytes: a record ends inside a page, and a page the cache no
-   * longer holds must be read from the disk before the write that ends in it can go on. In cold
-   * slots (after a reboot, or pages the kernel reclaimed) random 4 KiB writes through FUSE ran at
-   * 6.3–6.6k IOPS so, a disk read a write, and at 12.5–12.9k read ahead. Format 1's holes need
-   * no reads. A hint: a failure costs only speed.
+   * longer holds must be read from the disk before the write that ends in it can go on: in cold
+   * slots (after a reboot, or pages the kernel reclaimed) random writes then waited for a disk
+   * read each (BENCHMARKS.md, "Reading the current slot ahead"). Format 1's holes need no reads.
+   * A hint: a failure costs only speed.
    */
   prefetch(position: number, length: number): Promise<void> {
     return this.keepsOldBytes ? this.file.prefetchAsync(position, length) : Promise.resolve();
@@ -228,27 +232,17 @@ export class SegmentSlot {
     this.file.truncate(this.sizeBytes);
   }
 
-  private get sidecarPath(): string {
-    return this.path.replace(/\.slot$/, '.sum');
-  }
-
   writeSidecar(summary: SegmentSummary): void {
-    const temporary = `${this.sidecarPath}.tmp`;
-    fs.writeFileSync(temporary, summary.encode(), { mode: 0o600 });
-    fs.renameSync(temporary, this.sidecarPath);
+    this.files.replace(sidecarName(this.index), summary.encode());
   }
 
   /** The sealed segment's summary from its sidecar, or null when the sidecar is missing or stale. */
   readSidecar(): SegmentSummary | null {
-    let bytes: Buffer;
+    const name = sidecarName(this.index);
+    const bytes = this.files.read(name);
+    if (!bytes) return null;
     try {
-      bytes = fs.readFileSync(this.sidecarPath);
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return null;
-      throw err;
-    }
-    try {
-      const summary = SegmentSummary.decode(bytes, (what) => VolumeError.corruptSegment(this.sidecarPath, what));
+      const summary = SegmentSummary.decode(bytes, (what) => VolumeError.corruptSegment(this.files.path(name), what));
       return summary.sequence === this.sequence ? summary : null;
     } catch {
       return null; // a damaged sidecar is rebuilt from the segment itself
@@ -256,7 +250,7 @@ export class SegmentSlot {
   }
 
   /**
-   * Discards the segment (claim 15): the sidecar goes, and the slot becomes blank. Format 1
+   * Discards the segment: the sidecar goes, and the slot becomes blank. Format 1
    * truncates the file to a hole. Format 2 punches a hole in its first page only (the segment
    * header and the first record header among it) and makes that durable; the rest keeps its
    * blocks and pages for the next segment. A hole, not zeros written: a write could tear and
@@ -266,7 +260,7 @@ export class SegmentSlot {
    * their entries' seeds differ. Off the event loop; the slot becomes takeable only when done.
    */
   async discard(): Promise<void> {
-    await fs.promises.rm(this.sidecarPath, { force: true });
+    this.files.remove(sidecarName(this.index));
     if (this.keepsOldBytes && (await this.punchFirstPage())) {
       await this.file.datasyncAsync();
     } else {

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { VolumeError, errnoCode } from '../errors.js';
+import type { FileReader } from '../archive/archiver.js';
 import { native } from '../util/native.js';
 
 export interface SlotFile {
@@ -43,15 +44,6 @@ export interface SlotFile {
   close(): void;
 }
 
-/**
- * Reads a file by descriptor somewhere other than the event loop and libuv's threads: the
- * compression pool's low-priority workers (CompressionPool.readFile), where the archive reads
- * each sealed segment it ships without taking a core from the threads that serve the volume.
- */
-export interface FileReader {
-  readFile(fd: number, into: Buffer, position: number): Promise<number>;
-}
-
 /** Opens the slot files of a volume. */
 export interface SlotFiles {
   /** Opens slot `index`; NOT_FOUND when it does not exist. */
@@ -64,11 +56,11 @@ export function slotFileName(index: number): string {
 
 /** Slot files in a directory: `slots/NNNN.slot`. */
 export class FsSlotFiles implements SlotFiles {
-  constructor(readonly dir: string) {}
+  constructor(readonly slotsDir: string) {}
 
   /** Creates a blank sparse slot file; fails if it exists. */
-  create(index: number, sizeBytes: number): void {
-    const fd = fs.openSync(path.join(this.dir, slotFileName(index)), 'wx', 0o600);
+  createSlot(index: number, sizeBytes: number): void {
+    const fd = fs.openSync(path.join(this.slotsDir, slotFileName(index)), 'wx', 0o600);
     try {
       fs.ftruncateSync(fd, sizeBytes);
     } finally {
@@ -77,7 +69,7 @@ export class FsSlotFiles implements SlotFiles {
   }
 
   open(index: number): SlotFile {
-    const file = path.join(this.dir, slotFileName(index));
+    const file = path.join(this.slotsDir, slotFileName(index));
     try {
       return new FsSlotFile(file, fs.openSync(file, 'r+'));
     } catch (err) {

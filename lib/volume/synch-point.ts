@@ -8,11 +8,10 @@
  * is a cache: the log on primary and the summaries in the archive are the truth, and
  * recovery and `salvo list <archive>` rebuild it from them.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import createDebug from 'debug';
 import { VolumeError } from '../errors.js';
 import type { SynchEntry } from '../format/summary.js';
+import { CATALOG_FILE, type VolumeFiles } from './files.js';
 
 const debug = createDebug('salvo:volume');
 
@@ -81,7 +80,8 @@ export function parseTimeSpec(spec: string): number | null {
 
 export class Catalog {
   private constructor(
-    private readonly file: string | null,
+    /** Where the catalog is kept; null for one in memory only. */
+    private readonly files: VolumeFiles | null,
     private points: SynchPoint[],
   ) {}
 
@@ -90,19 +90,9 @@ export class Catalog {
     return new Catalog(null, sortPoints(points));
   }
 
-  static fileIn(dir: string): string {
-    return path.join(dir, 'catalog.jsonl');
-  }
-
   /** Loads `catalog.jsonl`; a torn or malformed line is skipped (recovery re-adds it from the log). */
-  static load(dir: string): Catalog {
-    const file = Catalog.fileIn(dir);
-    let text = '';
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+  static load(files: VolumeFiles): Catalog {
+    const text = files.read(CATALOG_FILE)?.toString('utf8') ?? '';
     const points: SynchPoint[] = [];
     for (const line of text.split('\n')) {
       if (line.trim() === '') continue;
@@ -115,9 +105,9 @@ export class Catalog {
       } catch {
         // fall through
       }
-      debug('catalog: skipping a malformed line in %s', file);
+      debug('catalog: skipping a malformed line in %s', files.path(CATALOG_FILE));
     }
-    return new Catalog(file, sortPoints(points));
+    return new Catalog(files, sortPoints(points));
   }
 
   get all(): readonly SynchPoint[] {
@@ -130,7 +120,7 @@ export class Catalog {
 
   append(point: SynchPoint): void {
     this.points.push(point);
-    if (this.file) fs.appendFileSync(this.file, JSON.stringify(point) + '\n', { mode: 0o600 });
+    this.files?.append(CATALOG_FILE, Buffer.from(JSON.stringify(point) + '\n'));
   }
 
   /**
@@ -142,11 +132,7 @@ export class Catalog {
     for (const p of this.points) if (keep(p)) byRecord.set(p.recordSequence, p);
     for (const p of fromLog) byRecord.set(p.recordSequence, p);
     this.points = sortPoints([...byRecord.values()]);
-    if (this.file) {
-      const temporary = `${this.file}.tmp`;
-      fs.writeFileSync(temporary, this.points.map((p) => JSON.stringify(p) + '\n').join(''), { mode: 0o600 });
-      fs.renameSync(temporary, this.file);
-    }
+    this.files?.replace(CATALOG_FILE, Buffer.from(this.points.map((p) => JSON.stringify(p) + '\n').join('')));
   }
 
   /** The newest point labelled `label`, if any. */

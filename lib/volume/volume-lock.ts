@@ -3,36 +3,31 @@
  * A lock whose process is gone (a killed mount) is stale and is taken over.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { VolumeError, errnoCode } from '../errors.js';
+import { FsVolumeFiles, LOCK_FILE, type VolumeFiles } from './files.js';
 
 export class VolumeLock {
-  private constructor(private readonly file: string) {}
+  private constructor(private readonly files: VolumeFiles) {}
 
-  static acquire(dir: string): VolumeLock {
-    const file = path.join(dir, 'lock');
+  static acquire(files: VolumeFiles): VolumeLock {
     for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
-        return new VolumeLock(file);
-      } catch (err) {
-        if (errnoCode(err) !== 'EEXIST') throw err;
-      }
-      const owner = VolumeLock.owner(dir);
+      if (files.create(LOCK_FILE, Buffer.from(`${process.pid}\n`))) return new VolumeLock(files);
+      const owner = VolumeLock.owner(files);
       if (owner !== null && owner !== process.pid && isProcessAlive(owner)) {
-        throw new VolumeError('LOCKED', `volume ${dir} is in use by process ${owner}`, {
+        throw new VolumeError('LOCKED', `volume ${files.dir} is in use by process ${owner}`, {
           hint: 'unmount it first (`salvo unmount <mountpoint>`), or read its archive instead',
         });
       }
-      fs.rmSync(file, { force: true }); // stale: its process is gone
+      files.remove(LOCK_FILE); // stale: its process is gone
     }
-    throw new VolumeError('LOCKED', `volume ${dir}: could not take the lock`);
+    throw new VolumeError('LOCKED', `volume ${files.dir}: could not take the lock`);
   }
 
   /** Pid written in the volume's lock, or null when there is none. */
-  static owner(dir: string): number | null {
+  static owner(files: VolumeFiles | string): number | null {
     try {
-      const pid = Number.parseInt(fs.readFileSync(path.join(dir, 'lock'), 'utf8'), 10);
+      const bytes = (typeof files === 'string' ? new FsVolumeFiles(files) : files).read(LOCK_FILE);
+      const pid = bytes ? Number.parseInt(bytes.toString('utf8'), 10) : NaN;
       return Number.isInteger(pid) && pid > 0 ? pid : null;
     } catch {
       return null;
@@ -40,7 +35,7 @@ export class VolumeLock {
   }
 
   release(): void {
-    fs.rmSync(this.file, { force: true });
+    this.files.remove(LOCK_FILE);
   }
 }
 

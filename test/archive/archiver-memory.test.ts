@@ -28,10 +28,10 @@ t.test('the archive scratch memory is given back after each burst of writes, not
   for (let burst = 0; burst < 6; burst++) {
     // Two segments sealed a burst, each archived through the scratch (raw + compressed: 32 MiB).
     for (let at = 0; at < data.length; at += MiB) await volume.write(data.subarray(at, at + MiB), at);
-    await volume.archiver.idle();
+    await volume.idle();
     resident.push(residentAnonBytes());
   }
-  t.ok(volume.archiver.stats.segmentsArchived >= 10, `segments went through the archive (${volume.archiver.stats.segmentsArchived})`);
+  t.ok(volume.status().archive.segmentsArchived >= 10, `segments went through the archive (${volume.status().archive.segmentsArchived})`);
   const growth = resident[resident.length - 1]! - resident[0]!;
   // Five more bursts would keep 5 × 32 MiB were each scratch dropped and left to the workers' collectors.
   t.ok(growth < 48 * MiB, `resident memory after the first burst and after the sixth: +${(growth / MiB).toFixed(1)} MiB (${resident.map((r) => (r / MiB).toFixed(0)).join(', ')} MiB)`);

@@ -8,9 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { DirectoryStore } from '../../lib/archive/directory-store.js';
-import { ArchiveView } from '../../lib/archive/archive-view.js';
-import { ObjectCipher } from '../../lib/format/object-cipher.js';
-import { createTempVolume, SMALL_POLICY, tempDir } from '../helpers/temp-volume.js';
+import { ArchiveView } from '../../lib/history/archive-view.js';
+import { readKeyFile } from '../../lib/archive/key-file.js';
+import { createTempVolume, SMALL_POLICY, tempDir, historyOf } from '../helpers/temp-volume.js';
 import { salvo } from '../helpers/system.js';
 
 const BS = 4096;
@@ -27,15 +27,15 @@ t.test('encryption: sealed objects, no plaintext or key in the archive, the righ
   fs.writeFileSync(wrongKey, randomBytes(32).toString('hex'));
   const archiveDir = tempDir(t, 'salvo-archive-');
   const store = new DirectoryStore(archiveDir);
-  const { volume } = await createTempVolume(t, { store, encryptKeyFile: keyFile }, { store });
+  const { volume } = await createTempVolume(t, { store, encryption: { cipher: readKeyFile(keyFile), keyFile } }, { store });
   const secret = Buffer.alloc(BS, 0);
   secret.write('TOP-SECRET-PAYROLL-'.repeat(200));
   for (let round = 0; round < 8; round++) {
     for (let block = 0; block < 64; block += 2) await volume.write(secret, block * BS);
     await volume.synch({ label: `r${round}` });
   }
-  const expected = await (await volume.snapshots.open(volume.catalog.find('r0'))).read(0, SMALL_POLICY.sizeBytes);
-  await volume.archiver.idle();
+  const expected = await (await historyOf(volume).snapshots.open(volume.catalog.find('r0'))).read(0, SMALL_POLICY.sizeBytes);
+  await volume.idle();
   await volume.close();
 
   const files = listFiles(archiveDir);
@@ -62,13 +62,13 @@ t.test('encryption: sealed objects, no plaintext or key in the archive, the righ
   // A misplaced object: another segment's object (valid, sealed with the same key) under this name.
   const segments = fs.readdirSync(path.join(archiveDir, 'segments')).sort();
   fs.copyFileSync(path.join(archiveDir, 'segments', segments[1]!), path.join(archiveDir, 'segments', segments[0]!));
-  const view = await ArchiveView.open(new DirectoryStore(archiveDir), { cipher: ObjectCipher.fromKeyFile(keyFile) });
+  const view = await ArchiveView.open(new DirectoryStore(archiveDir), { cipher: readKeyFile(keyFile) });
   t.teardown(() => view.close());
   t.match(view.damaged, [{ message: /holds segment \d+ of volume .*, not segment 1/ }], 'a misplaced object is refused');
 });
 
 t.test('encryption: an altered sealed chunk fails authentication before decompression', async (t) => {
-  const cipher = ObjectCipher.fromKeyFile(
+  const cipher = readKeyFile(
     (() => {
       const file = path.join(tempDir(t), 'key');
       fs.writeFileSync(file, randomBytes(32));

@@ -8,9 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import type { ArchiveStore, ByteRange } from '../../lib/archive/archive-store.js';
-import { ArchiveView } from '../../lib/archive/archive-view.js';
+import { ArchiveView } from '../../lib/history/archive-view.js';
 import { MemoryStore } from '../../lib/archive/memory-store.js';
-import { restoreSnapshot } from '../../lib/archive/restore.js';
+import { restoreSnapshot } from '../../lib/history/restore.js';
 import { createTempVolume, prng, SMALL_POLICY, tempDir } from '../helpers/temp-volume.js';
 
 const BS = 4096;
@@ -48,7 +48,7 @@ t.test('restore from the archive alone fetches chunks ahead, several at once, an
     data.copy(model, block * BS);
   }
   const point = await volume.synch({ label: 'end' });
-  await volume.archiver.idle();
+  await volume.idle();
   await volume.close();
   fs.rmSync(dir, { recursive: true, force: true });
 

@@ -7,9 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { DirectoryStore } from '../../lib/archive/directory-store.js';
-import { ArchiveView } from '../../lib/archive/archive-view.js';
-import { restoreSnapshot } from '../../lib/archive/restore.js';
-import { createTempVolume, prng, SMALL_POLICY, tempDir } from '../helpers/temp-volume.js';
+import { ArchiveView } from '../../lib/history/archive-view.js';
+import { restoreSnapshot } from '../../lib/history/restore.js';
+import { createTempVolume, prng, SMALL_POLICY, tempDir, historyOf } from '../helpers/temp-volume.js';
 
 const BS = 4096;
 
@@ -38,16 +38,16 @@ t.test('tails: after each synch point, a copy of the archive alone restores it b
       await volume.write(Buffer.alloc(BS, Math.floor(random() * 256)), block * BS);
     }
     const synch = await volume.synch({ label: `p${point}` });
-    await volume.archiver.idle(); // "seconds after": the tail is on its way as soon as the point is taken
-    const snapshot = await volume.snapshots.open(synch);
+    await volume.idle(); // "seconds after": the tail is on its way as soon as the point is taken
+    const snapshot = await historyOf(volume).snapshots.open(synch);
     const expected = await snapshot.read(0, SMALL_POLICY.sizeBytes);
     const restored = await restoreFromCopy(t, archiveDir, `p${point}`);
     t.ok(restored.equals(expected), `p${point} (${writes} writes) restores from the archive alone`);
   }
   const tails = fs.existsSync(path.join(archiveDir, 'tails')) ? fs.readdirSync(path.join(archiveDir, 'tails')) : [];
-  const current = volume.log.current.sequence;
+  const current = volume.internals.log.current.sequence;
   t.ok(tails.every((k) => parseInt(k.slice(0, 16), 16) >= current - 1), `tail pieces of segments archived whole were deleted (${tails.length} left)`);
-  t.ok(volume.archiver.stats.tailsShipped >= 12, 'a tail was shipped at every synch point');
+  t.ok(volume.status().archive.tailsShipped >= 12, 'a tail was shipped at every synch point');
 });
 
 t.test('tails: a new volume with a few MiB written and one synch point restores from the archive alone', async (t) => {
@@ -62,8 +62,8 @@ t.test('tails: a new volume with a few MiB written and one synch point restores 
   for (let i = 0; i < data.length; i += 4) data.writeUInt32LE(i * 2654435761 >>> 0, i);
   await volume.write(data, 1024 * 1024);
   await volume.synch({ label: 'first' });
-  await volume.archiver.idle();
-  t.equal(volume.log.counters.segmentsSealed, 0, 'no segment was sealed: only a tail can carry it');
+  await volume.idle();
+  t.equal(volume.counters.segmentsSealed, 0, 'no segment was sealed: only a tail can carry it');
   const restored = await restoreFromCopy(t, archiveDir, 'first');
   t.ok(restored.subarray(1024 * 1024, 4 * 1024 * 1024).equals(data), 'the data is there');
   t.ok(restored.subarray(0, 1024 * 1024).equals(Buffer.alloc(1024 * 1024)), 'and the rest reads as zeros');
@@ -80,7 +80,7 @@ t.test('tails: a missing tail piece ends the segment there; points before it sti
   await volume.synch({ label: 'b' });
   await volume.write(Buffer.alloc(BS, 3), 0);
   await volume.synch({ label: 'c' });
-  await volume.archiver.idle();
+  await volume.idle();
   const tails = fs.readdirSync(path.join(archiveDir, 'tails')).sort();
   t.equal(tails.length, 3, 'one tail piece per synch point');
   fs.rmSync(path.join(archiveDir, 'tails', tails[1]!));

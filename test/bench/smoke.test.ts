@@ -15,24 +15,16 @@ t.test('bench: every benchmark runs on tiny inputs and cleans up after itself', 
   t.same(leftovers, [], 'no loop device left attached');
 });
 
-t.test('bench: fuse-io --async-dio preloads its shim into every FUSE server, the thread-pool pass-through among them', async (t) => {
+t.test('bench: the experiments run on tiny inputs too', async (t) => {
   if (!systemReady(t)) return;
-  const args = ['--quick', '--dio', '--async-dio', '--targets', 'pool,salvo'];
-  const result = await run(process.execPath, [path.join(ROOT, 'dist/bench/fuse-io.js'), ...args], { timeoutMs: 300_000 });
-  // fuse-io stops with an error unless each server's INIT reply carried FUSE_ASYNC_DIO.
-  t.equal(result.code, 0, `fuse-io ${args.join(' ')}: ${result.stderr.slice(-2000)}`);
-  t.match(result.stdout, /FUSE_ASYNC_DIO forced/, 'its tables say so');
-  t.match(result.stdout, /salvo\/pool/, 'salvo is compared with the thread-pool pass-through');
+  for (const [script, pattern] of [
+    ['experiments/profile.js', /self time/i],
+    ['experiments/handoff.js', /round trip/],
+  ] as const) {
+    const result = await run(process.execPath, [path.join(ROOT, 'dist/bench', script), '--quick'], { timeoutMs: 300_000 });
+    t.equal(result.code, 0, `${script} --quick: ${result.stderr.slice(-2000)}`);
+    t.match(result.stdout, pattern, `${script} printed its tables`);
+  }
   const leftovers = (await run('losetup', ['-a'])).stdout.split('\n').filter((l) => l.includes('salvo-bench'));
   t.same(leftovers, [], 'no loop device left attached');
-});
-
-t.test('bench: fuse-io --pin pins the other FUSE servers’ libfuse threads beside their main thread, mounts salvo with --cpu 0, and says so', async (t) => {
-  if (!systemReady(t)) return;
-  const args = ['--quick', '--pin', '--targets', 'memory,salvo'];
-  const result = await run(process.execPath, [path.join(ROOT, 'dist/bench/fuse-io.js'), ...args], { timeoutMs: 300_000 });
-  // fuse-io stops with an error where a server has no thread waiting for a FUSE request to pin.
-  t.equal(result.code, 0, `fuse-io ${args.join(' ')}: ${result.stderr.slice(-2000)}`);
-  t.match(result.stdout, /pinned to CPU 0 \(salvo with its --cpu 0\)/, 'its tables say so');
-  t.match(result.stdout, /salvo\/memory/, 'salvo is compared with the in-memory file');
 });

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { Volume } from '../../lib/volume/volume.js';
+import { openVolume } from '../../lib/cli/volume-access.js';
 import { isProcessAlive } from '../../lib/volume/volume-lock.js';
 import { Cleanup, must, run, salvo, systemReady } from '../helpers/system.js';
 import { tempDir } from '../helpers/temp-volume.js';
@@ -64,7 +64,7 @@ t.test('umount -l while a loop device holds the live image: served until the dev
   await must('dd', [`if=${source}`, `of=${device}`, 'bs=1M', 'seek=1', 'oflag=direct', 'status=none']);
   await must('losetup', ['--detach', device]);
   t.ok(await exitsWithin(pid, 10_000), 'and exits once the device lets go');
-  const reopened = await Volume.open(volume);
+  const reopened = await openVolume(volume);
   t.teardown(() => reopened.close());
-  t.ok(reopened.read(0, data.length).equals(data), 'every write made through the detached mount is in the volume');
+  t.ok(reopened.volume.read(0, data.length).equals(data), 'every write made through the detached mount is in the volume');
 });

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import t from 'tap';
 import { Volume } from '../../lib/volume/volume.js';
 import { MemoryStore } from '../../lib/archive/memory-store.js';
-import { createTempVolume, SMALL_POLICY } from '../helpers/temp-volume.js';
+import { createTempVolume, SMALL_POLICY, historyOf } from '../helpers/temp-volume.js';
 import { FaultyStore } from './faulty-store.js';
 import { figures } from './figures.js';
 
@@ -26,7 +26,7 @@ t.test('archive-faults: an outage stalls writes once the spare slots are full, a
   };
   let i = 0;
   for (; i < 100; i++) await write(i);
-  await volume.archiver.idle();
+  await volume.idle();
   store.failing = true;
   const archivedBefore = store.objects.size;
 
@@ -43,7 +43,7 @@ t.test('archive-faults: an outage stalls writes once the spare slots are full, a
   t.ok(volume.status().writesStalledSince, 'status shows the stall');
   t.match(volume.status().archive.lastError, /memory store is set to fail/, 'status shows why');
   t.equal(store.objects.size, archivedBefore, 'nothing reached the archive');
-  for (const slot of volume.log.slots) {
+  for (const slot of volume.internals.log.slots) {
     if (slot.state === 'inactive') t.notOk(slot.archived, 'inactive segments wait, unarchived, on primary');
   }
   t.ok(volume.read(0, SMALL_POLICY.sizeBytes).equals(model), 'reads go on during the stall');
@@ -51,7 +51,7 @@ t.test('archive-faults: an outage stalls writes once the spare slots are full, a
   store.failing = false;
   await stalled;
   for (let j = 0; j < 200; j++) await write(i + j);
-  await volume.archiver.idle();
+  await volume.idle();
   t.equal(volume.status().writesStalledSince, null, 'the stall is over');
   t.equal(volume.status().writeStalls.count, stalls.length, 'status counts every stall reported, once it is over (draining the backlog may stall again)');
   t.ok(volume.status().writeStalls.totalMs >= 200, 'with how long writes waited');
@@ -66,11 +66,11 @@ t.test('archive-faults: reads and synch points keep working during an outage', a
   store.failing = true;
   const point = await volume.synch({ label: 'during-outage' });
   t.same(volume.read(0, BS), Buffer.alloc(BS, 3));
-  const snapshot = await volume.snapshots.open(point);
+  const snapshot = await historyOf(volume).snapshots.open(point);
   t.same(await snapshot.read(0, BS), Buffer.alloc(BS, 3), 'a snapshot on primary opens without the archive');
   t.equal(volume.status().archive.recoveryPoint, null, 'the archive cannot restore it yet');
   store.failing = false;
-  await volume.archiver.idle();
+  await volume.idle();
   t.equal(volume.status().archive.recoveryPoint, new Date(point.timeMs).toISOString(), 'once the tail is shipped it can');
 });
 
@@ -78,14 +78,14 @@ t.test('archive-faults: a copy of the volume directory cannot mount against the 
   const store = new MemoryStore();
   const { dir, volume } = await createTempVolume(t, {}, { store });
   for (let i = 0; i < 200; i++) await volume.write(Buffer.alloc(BS, i + 1), (i % 64) * BS);
-  await volume.archiver.idle();
+  await volume.idle();
   await volume.close();
   const copy = `${dir}-copy`;
   fs.cpSync(dir, copy, { recursive: true });
   t.teardown(() => fs.rmSync(copy, { recursive: true, force: true }));
   const original = await Volume.open(dir, { store, onStall: () => undefined });
   for (let i = 0; i < 200; i++) await original.write(Buffer.alloc(BS, 7), (i % 64) * BS);
-  await original.archiver.idle();
+  await original.idle();
   await original.close();
   await t.rejects(Volume.open(copy, { store, onStall: () => undefined }), { code: 'ARCHIVE_CONFLICT', message: /newer than this volume's newest segment/ }, 'the stale copy is refused');
   t.notOk(fs.existsSync(`${copy}/lock`), 'and leaves no lock behind');
@@ -94,7 +94,8 @@ t.test('archive-faults: a copy of the volume directory cannot mount against the 
 t.test('archive-faults: failing puts are retried; truncated, corrupted and timed-out reads are refused, never served', async (t) => {
   const store = new FaultyStore();
   store.failEveryPut = 3;
-  const { volume } = await createTempVolume(t, {}, { store, retryDelayMsMax: 5, cacheBytesMax: 64 * 1024 });
+  const { volume } = await createTempVolume(t, {}, { store, retryDelayMsMax: 5 });
+  historyOf(volume, 64 * 1024);
   const model = Buffer.alloc(SMALL_POLICY.sizeBytes);
   const images = new Map<number, Buffer>();
   for (let round = 0; round < 10; round++) {
@@ -105,19 +106,19 @@ t.test('archive-faults: failing puts are retried; truncated, corrupted and timed
     }
     images.set((await volume.synch()).recordSequence, Buffer.from(model));
   }
-  await volume.archiver.idle();
+  await volume.idle();
   t.ok(store.injected.puts > 3, `${store.injected.puts} puts failed and were retried`);
-  for (const slot of volume.log.slots) {
+  for (const slot of volume.internals.log.slots) {
     if (slot.state === 'recycle') continue;
     if (slot.archived) t.ok(store.inner.objects.has(`segments/${slot.sequence.toString(16).padStart(16, '0')}.seg`), `segment ${slot.sequence} is archived only once the store holds it`);
   }
   const oldest = volume.catalog.all[0]!;
-  t.notOk(volume.source.onPrimary(oldest.sequence), 'the oldest point needs the archive');
+  t.notOk(historyOf(volume).source.onPrimary(oldest.sequence), 'the oldest point needs the archive');
   let refused = 0;
   for (const fault of ['truncate', 'corrupt', 'timeout'] as const) {
     store.readFault = fault;
     try {
-      const snapshot = await volume.snapshots.open(oldest);
+      const snapshot = await historyOf(volume).snapshots.open(oldest);
       const image = await snapshot.read(0, SMALL_POLICY.sizeBytes);
       t.ok(image.equals(images.get(oldest.recordSequence)!), `${fault}: whatever is served is right (cached before the fault)`);
     } catch (err) {
@@ -128,7 +129,7 @@ t.test('archive-faults: failing puts are retried; truncated, corrupted and timed
   t.ok(refused >= 2, `${refused} faulty reads were refused`);
   store.readFault = 'none';
   for (const point of volume.catalog.all) {
-    const image = await (await volume.snapshots.open(point)).read(0, SMALL_POLICY.sizeBytes);
+    const image = await (await historyOf(volume).snapshots.open(point)).read(0, SMALL_POLICY.sizeBytes);
     if (!image.equals(images.get(point.recordSequence)!)) t.fail(`point ${point.recordSequence} reads wrong after the faults`);
   }
   t.pass('once the store behaves, every point reads right: no bad bytes were cached');

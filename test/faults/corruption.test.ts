@@ -9,8 +9,8 @@ import t from 'tap';
 import { DirectoryStore } from '../../lib/archive/directory-store.js';
 import { fetchArchiveIndex } from '../../lib/archive/archive-reader.js';
 import { ArchiveKeys } from '../../lib/archive/archive-store.js';
-import { ArchiveView } from '../../lib/archive/archive-view.js';
-import { createTempVolume, SMALL_POLICY, tempDir } from '../helpers/temp-volume.js';
+import { ArchiveView } from '../../lib/history/archive-view.js';
+import { createTempVolume, SMALL_POLICY, tempDir, historyOf } from '../helpers/temp-volume.js';
 import { salvo } from '../helpers/system.js';
 
 const BS = 4096;
@@ -32,9 +32,9 @@ t.test('corruption: verify finds each flipped byte; reads refuse the damaged dat
     for (let block = 0; block < 64; block++) await volume.write(Buffer.alloc(BS, ((round * 64 + block) % 251) + 1), block * BS);
     await volume.synch({ label: `round-${round}` });
   }
-  await volume.archiver.idle();
+  await volume.idle();
   const first = volume.catalog.all[0]!;
-  const onPrimary = (s: number) => volume.source.onPrimary(s);
+  const onPrimary = (s: number) => historyOf(volume).source.onPrimary(s);
   t.notOk(onPrimary(first.sequence), 'the first point is only in the archive');
 
   // 1. A chunk of an archived segment that the first point reads.
@@ -45,16 +45,16 @@ t.test('corruption: verify finds each flipped byte; reads refuse the damaged dat
   const summaryKey = ArchiveKeys.segment(first.sequence + 2);
   flipByte(path.join(archiveDir, summaryKey), 64 + 60);
   // 3. A block of the live volume on primary storage.
-  const slot = volume.log.slots[volume.index.slotOf(5)]!;
+  const slot = volume.internals.log.slots[volume.index.slotOf(5)]!;
   flipByte(slot.path, volume.index.offsetOf(5) + 4 + 100);
 
   t.throws(() => volume.read(5 * BS, BS), { code: 'CORRUPT_BLOCK' }, 'the damaged live block is refused');
   t.same(volume.read(6 * BS, BS), Buffer.alloc(BS, ((11 * 64 + 6) % 251) + 1), 'its neighbour still reads');
-  const snapshot = await volume.snapshots.open(first);
+  const snapshot = await historyOf(volume).snapshots.open(first);
   await t.rejects(snapshot.read(0, SMALL_POLICY.sizeBytes), { code: 'CORRUPT_ARCHIVE' }, 'the damaged chunk is refused');
   const damagedWindow = volume.catalog.all.find((p) => p.sequence - SMALL_POLICY.workingSetSegments <= first.sequence + 2 && p.sequence >= first.sequence + 2 && !onPrimary(first.sequence + 2));
-  if (damagedWindow) await t.rejects(volume.snapshots.open(damagedWindow), { code: 'CORRUPT_ARCHIVE' }, 'a window with a damaged summary is refused');
-  const latest = await volume.snapshots.open(volume.catalog.latest!);
+  if (damagedWindow) await t.rejects(historyOf(volume).snapshots.open(damagedWindow), { code: 'CORRUPT_ARCHIVE' }, 'a window with a damaged summary is refused');
+  const latest = await historyOf(volume).snapshots.open(volume.catalog.latest!);
   t.same(await latest.read(7 * BS, BS), Buffer.alloc(BS, ((11 * 64 + 7) % 251) + 1), 'the newest point still reads');
   await volume.close();
 
@@ -84,7 +84,7 @@ t.test('corruption: a read of many blocks names the damaged one, wherever it lie
   const data = Buffer.alloc(16 * BS);
   for (let i = 0; i < 16; i++) data.fill(i + 1, i * BS, (i + 1) * BS);
   await volume.write(data, 0); // one record: the sixteen entries back to back
-  const slot = volume.log.slots[volume.index.slotOf(0)]!;
+  const slot = volume.internals.log.slots[volume.index.slotOf(0)]!;
   t.equal(volume.index.offsetOf(11), volume.index.offsetOf(0) + 11 * (4 + BS), 'the entries are contiguous');
   flipByte(slot.path, volume.index.offsetOf(11) + 4 + 2000);
   t.throws(() => volume.read(0, 16 * BS), { code: 'CORRUPT_BLOCK', message: /block 11 failed/ }, 'the read refuses, naming block 11');
@@ -96,17 +96,17 @@ t.test('corruption: a slot recycled under an open snapshot is read from the arch
   const { volume } = await createTempVolume(t);
   for (let block = 0; block < 64; block++) await volume.write(Buffer.alloc(BS, block + 1), block * BS);
   const point = await volume.synch();
-  const snapshot = await volume.snapshots.open(point);
-  t.ok(snapshot.window.every((s) => volume.source.onPrimary(s)), 'opened while its window is on primary');
+  const snapshot = await historyOf(volume).snapshots.open(point);
+  t.ok(snapshot.window.every((s) => historyOf(volume).source.onPrimary(s)), 'opened while its window is on primary');
   for (let round = 0; round < 10; round++) {
     for (let block = 0; block < 64; block++) await volume.write(Buffer.alloc(BS, 200 + round), block * BS);
   }
-  await volume.archiver.idle();
-  t.notOk(snapshot.window.every((s) => volume.source.onPrimary(s)), 'its slots were recycled since');
+  await volume.idle();
+  t.notOk(snapshot.window.every((s) => historyOf(volume).source.onPrimary(s)), 'its slots were recycled since');
   const image = await snapshot.read(0, SMALL_POLICY.sizeBytes);
   for (let block = 0; block < 64; block++) {
     if (!image.subarray(block * BS, (block + 1) * BS).equals(Buffer.alloc(BS, block + 1))) t.fail(`block ${block} changed`);
   }
-  t.ok(volume.source.stats.chunksFetched > 0, 'the blocks came from the archive');
+  t.ok(historyOf(volume).source.stats.chunksFetched > 0, 'the blocks came from the archive');
 });
 

@@ -14,8 +14,7 @@ import t from 'tap';
 import { CompressionPool } from '../../lib/archive/compression-pool.js';
 import { MemoryStore } from '../../lib/archive/memory-store.js';
 import { Volume } from '../../lib/volume/volume.js';
-import { slotsDirectory } from '../../lib/volume/recovery.js';
-import { prng, SMALL_POLICY, tempDir } from '../helpers/temp-volume.js';
+import { prng, SMALL_POLICY, tempDir, historyOf } from '../helpers/temp-volume.js';
 import { SimSlotFiles, SimulatedCrash, type CrashStats } from './sim-slot-files.js';
 import { figures } from './figures.js';
 
@@ -37,9 +36,9 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
   const dir = path.join(root, `seed-${seed}`);
   const store = new MemoryStore();
   await Volume.create(dir, { ...POLICY, archive: store.location, store });
-  let files = new SimSlotFiles(slotsDirectory(dir), POLICY.segmentSizeBytes);
+  let files = new SimSlotFiles(dir, POLICY.segmentSizeBytes);
   // Copy-forward runs ahead of retirement after 1 ms without writes: the idle pauses below let it, so crashes hit it too.
-  const open = () => Volume.open(dir, { store, pool, slotFiles: files, onStall: () => undefined, retryDelayMsMax: 5, copyAheadIdleMs: 1 });
+  const open = () => Volume.open(dir, { store, pool, files: files, onStall: () => undefined, retryDelayMsMax: 5, copyAheadIdleMs: 1 });
   let volume = await open();
   // For each block, the stamps it may hold: [durable, ...written since].
   const possible: number[][] = Array.from({ length: BLOCKS }, () => [0]);
@@ -85,8 +84,8 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
         if (!(err instanceof SimulatedCrash)) throw err;
         // The machine is gone: nothing of this process's memory survives, only the disk.
         stats.crashes++;
-        stats.copiedAhead += volume.log.counters.bytesCopiedAhead;
-        await volume.archiver.stop();
+        stats.copiedAhead += volume.counters.bytesCopiedAhead;
+        await volume.internals.archiver.stop();
         files = files.crash(random, stats);
         volume = await open();
         for (let b = 0; b < BLOCKS; b++) {
@@ -100,21 +99,21 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
         // No more points than were asked for: a stale synch body in a reused slot is never one.
         if (volume.catalog.all.length > synchsAsked) return `seed ${seed}: ${volume.catalog.all.length} synch points after ${synchsAsked} synchs`;
         const catalog = new Set(volume.catalog.all.map((p) => p.recordSequence));
-        for (const [record, image] of images) {
+        for (const record of images.keys()) {
           if (!catalog.has(record)) return `seed ${seed}: synch point ${record} is gone after a crash`;
         }
         const points = volume.catalog.all.filter((p) => images.has(p.recordSequence));
         for (const point of points.filter(() => random() < 0.3).concat(points.slice(-1))) {
           stats.checkedPoints++;
-          const image = await (await volume.snapshots.open(point)).read(0, POLICY.sizeBytes);
+          const image = await (await historyOf(volume).snapshots.open(point)).read(0, POLICY.sizeBytes);
           if (!image.equals(images.get(point.recordSequence)!)) return `seed ${seed}: synch point ${point.recordSequence} reconstructs wrong`;
         }
       }
     }
     return null;
   } finally {
-    stats.copiedAhead += volume.log.counters.bytesCopiedAhead;
-    await volume.archiver.stop();
+    stats.copiedAhead += volume.counters.bytesCopiedAhead;
+    await volume.internals.archiver.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -3,7 +3,7 @@
  * archiver runs; every read is right, and the caches stay within the configured bound.
  */
 import t from 'tap';
-import { createTempVolume, prng, SMALL_POLICY } from '../helpers/temp-volume.js';
+import { createTempVolume, prng, SMALL_POLICY, historyOf } from '../helpers/temp-volume.js';
 import { figures } from './figures.js';
 
 const BS = 4096;
@@ -11,7 +11,8 @@ const CACHE = 256 * 1024;
 
 t.test('many-readers: 16 snapshots read in parallel with writes and archiving, within the cache bound', async (t) => {
   const random = prng(Number(process.env.SEED ?? 3));
-  const { volume } = await createTempVolume(t, {}, { cacheBytesMax: CACHE });
+  const { volume } = await createTempVolume(t);
+  historyOf(volume, CACHE);
   const model = Buffer.alloc(SMALL_POLICY.sizeBytes);
   const write = async () => {
     const block = Math.floor(random() * 64);
@@ -37,21 +38,21 @@ t.test('many-readers: 16 snapshots read in parallel with writes and archiving, w
       for (let round = 0; round < 20; round++) {
         const block = Math.floor(random() * 60);
         const count = 1 + Math.floor(random() * 4);
-        const snapshot = await volume.snapshots.open(point);
+        const snapshot = await historyOf(volume).snapshots.open(point);
         const bytes = await snapshot.read(block * BS, count * BS);
         reads++;
         if (!bytes.equals(expected.subarray(block * BS, (block + count) * BS))) {
           wrong++;
           t.fail(`point ${point.recordSequence}: blocks ${block}+${count} differ`);
         }
-        peakBytes = Math.max(peakBytes, volume.snapshots.bytes + volume.source.cacheBytes);
+        peakBytes = Math.max(peakBytes, historyOf(volume).snapshots.bytes + historyOf(volume).source.cacheBytes);
       }
     }),
   );
   writing = false;
   await writer;
-  await volume.archiver.idle();
-  t.ok(volume.source.stats.chunksFetched > 0, 'older points were read from the archive');
+  await volume.idle();
+  t.ok(historyOf(volume).source.stats.chunksFetched > 0, 'older points were read from the archive');
   t.ok(peakBytes <= CACHE, `the caches never held more than the bound (${peakBytes} ≤ ${CACHE})`);
-  figures(t, 'many-readers', { 'snapshots read in parallel': volume.catalog.all.length, reads, 'archive chunks fetched': volume.source.stats.chunksFetched, 'wrong reads': wrong });
+  figures(t, 'many-readers', { 'snapshots read in parallel': volume.catalog.all.length, reads, 'archive chunks fetched': historyOf(volume).source.stats.chunksFetched, 'wrong reads': wrong });
 });

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import t from 'tap';
 import { S3Store } from '../../lib/archive/s3-store.js';
-import { ArchiveView } from '../../lib/archive/archive-view.js';
+import { ArchiveView } from '../../lib/history/archive-view.js';
 import { createTempVolume, SMALL_POLICY } from '../helpers/temp-volume.js';
 import { s3TestLocation } from '../helpers/s3.js';
 import { must, ROOT } from '../helpers/system.js';
@@ -34,7 +34,7 @@ t.test('s3-outage: writes stall while radosgw is down and drain when it is back;
     if (n % 50 === 0) images.set((await volume.synch()).recordSequence, Buffer.from(model));
   };
   for (let i = 0; i < 200; i++) await write();
-  await volume.archiver.idle();
+  await volume.idle();
 
   await must(SERVER, ['stop', state], { timeoutMs: 120_000 });
   let restarted = false;
@@ -55,7 +55,7 @@ t.test('s3-outage: writes stall while radosgw is down and drain when it is back;
   restarted = true;
   await stalled;
   for (let i = 0; i < 100; i++) await write();
-  await volume.archiver.idle();
+  await volume.idle();
   t.equal(volume.status().writesStalledSince, null, 'writes flow again');
   t.ok(volume.read(0, SMALL_POLICY.sizeBytes).equals(model), 'no write was lost');
 

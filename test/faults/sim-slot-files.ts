@@ -1,11 +1,14 @@
 /**
- * Slot files in memory that remember what is durable: writes land in the "OS" (visible to
- * reads at once) and become durable only at datasync. `crash` returns what a machine would
- * find after losing power: the durable bytes plus any subset of the writes since the last
- * datasync, applied in any order, the last one possibly torn.
+ * A volume's files with its slot files in memory, remembering what is durable: writes land in
+ * the "OS" (visible to reads at once) and become durable only at datasync. `crash` returns what
+ * a machine would find after losing power: the durable bytes plus any subset of the writes since
+ * the last datasync, applied in any order, the last one possibly torn. The small files (sidecars,
+ * catalog, lock, config) are the real ones in the volume directory, kept whole.
  */
 import path from 'node:path';
-import type { FileReader, SlotFile, SlotFiles } from '../../lib/volume/slot-file.js';
+import type { FileReader } from '../../lib/archive/archiver.js';
+import { FsVolumeFiles, slotsDirectory, type VolumeFiles } from '../../lib/volume/files.js';
+import type { SlotFile } from '../../lib/volume/slot-file.js';
 import { slotFileName } from '../../lib/volume/slot-file.js';
 
 /** Thrown by a slot file when the simulated machine dies in the middle of an operation. */
@@ -143,22 +146,53 @@ class SimSlotFile implements SlotFile {
   close(): void {}
 }
 
-export class SimSlotFiles implements SlotFiles {
+export class SimSlotFiles implements VolumeFiles {
   private readonly files = new Map<number, SimSlotFile>();
+  private readonly disk: FsVolumeFiles;
 
   constructor(
-    private readonly slotsDir: string,
+    readonly dir: string,
     private readonly sizeBytes: number,
     readonly trigger = new CrashTrigger(),
-  ) {}
+  ) {
+    this.disk = new FsVolumeFiles(dir);
+  }
 
   open(index: number): SlotFile {
     let file = this.files.get(index);
     if (!file) {
-      file = new SimSlotFile(path.join(this.slotsDir, slotFileName(index)), this.sizeBytes, this.trigger);
+      file = new SimSlotFile(path.join(slotsDirectory(this.dir), slotFileName(index)), this.sizeBytes, this.trigger);
       this.files.set(index, file);
     }
     return file;
+  }
+
+  createSlot(): void {
+    throw new Error('the simulation opens the slots of a volume made on disk');
+  }
+
+  path(name: string): string {
+    return this.disk.path(name);
+  }
+
+  read(name: string): Buffer | null {
+    return this.disk.read(name);
+  }
+
+  replace(name: string, bytes: Buffer): void {
+    this.disk.replace(name, bytes);
+  }
+
+  append(name: string, bytes: Buffer): void {
+    this.disk.append(name, bytes);
+  }
+
+  create(name: string, bytes: Buffer): boolean {
+    return this.disk.create(name, bytes);
+  }
+
+  remove(name: string): void {
+    this.disk.remove(name);
   }
 
   /** What survives a power loss now, as new files; `random` picks which unsynced writes land. */
@@ -166,7 +200,7 @@ export class SimSlotFiles implements SlotFiles {
     // The old process is gone too: what its timers still try (an idle copy-forward's roll) dies at
     // the first I/O, before it could write a sidecar beside the slots the next volume opens.
     this.trigger.remaining = 0;
-    const after = new SimSlotFiles(this.slotsDir, this.sizeBytes);
+    const after = new SimSlotFiles(this.dir, this.sizeBytes);
     for (const [index, file] of this.files) {
       const image = Buffer.from(file.durable);
       const landed = file.pending.filter(() => random() < 0.5);

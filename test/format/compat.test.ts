@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
-import { ArchiveView } from '../../lib/archive/archive-view.js';
+import { ArchiveView } from '../../lib/history/archive-view.js';
 import { CompressionPool } from '../../lib/archive/compression-pool.js';
 import { MemoryStore } from '../../lib/archive/memory-store.js';
 import { VolumeError } from '../../lib/errors.js';
@@ -32,6 +32,8 @@ import { SegmentSummary } from '../../lib/format/summary.js';
 import { decodeVolumeConfig } from '../../lib/format/volume-config.js';
 import { scanSegment, type ScanResult } from '../../lib/volume/segment-scan.js';
 import { Volume } from '../../lib/volume/volume.js';
+import { systemClock } from '../../lib/util/clock.js';
+import { historyOf } from '../helpers/temp-volume.js';
 import { buildFixtures } from '../fixtures/generate.js';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
@@ -103,7 +105,7 @@ class Fixtures {
   async openVolume(t: Test, dir: string, warnings: string[] = []): Promise<Volume> {
     const volume = await Volume.open(this.copyOfTree(t, dir), {
       store: new MemoryStore(),
-      clock: () => T0 + 3_600_000,
+      clock: { ...systemClock, now: () => T0 + 3_600_000 },
       onStall: () => undefined,
       onWarning: (message) => warnings.push(message),
     });
@@ -290,10 +292,10 @@ function formatChecks(fx: Fixtures): void {
       ],
     );
     t.same(points[1]!.info, SECOND.info);
-    const first = await volume.snapshots.open(points[0]!);
+    const first = await historyOf(volume).snapshots.open(points[0]!);
     t.same(tagOf(await first.read(1 * BS, BS)), 'block 1 v1', 'at "first", block 1 is still version 1');
     t.ok(first.isHole(4), 'at "first", block 4 was not written yet');
-    const second = await volume.snapshots.open(points[1]!);
+    const second = await historyOf(volume).snapshots.open(points[1]!);
     t.same(tagOf(await second.read(0, BS)), 'block 0 v1', 'at "second", block 0 is not zeroed yet');
     t.same(tagOf(await second.read(2 * BS, BS)), 'block 2 v3');
     t.ok(second.isHole(30));

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { VolumeError } from '../../lib/errors.js';
-import { parseSize } from '../../lib/format/units.js';
+import { parseSize } from '../../lib/cli/units.js';
 import {
   CHUNK_SIZE_BYTES,
   CONFIG_FORMAT,

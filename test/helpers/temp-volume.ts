@@ -3,8 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MemoryStore } from '../../lib/archive/memory-store.js';
-import { slotsDirectory } from '../../lib/volume/recovery.js';
-import { FsSlotFiles, type SlotFile, type SlotFiles } from '../../lib/volume/slot-file.js';
+import { VolumeHistory } from '../../lib/history/history.js';
+import { FsVolumeFiles, type VolumeFiles } from '../../lib/volume/files.js';
+import type { SlotFile } from '../../lib/volume/slot-file.js';
 import { Volume, type CreateOptions, type OpenOptions } from '../../lib/volume/volume.js';
 
 export interface TestTap {
@@ -26,30 +27,43 @@ export const SMALL_POLICY = {
   spareSegments: 2,
 };
 
+/** Volume.open's options, where the store defaults to the one the volume was made with. */
+export type TestOpenOptions = Partial<OpenOptions>;
+
 export async function createTempVolume(
   t: TestTap,
   options: Partial<CreateOptions> = {},
-  openOptions: OpenOptions = {},
-): Promise<{ dir: string; store: MemoryStore; volume: Volume; reopen: (extra?: OpenOptions) => Promise<Volume> }> {
+  openOptions: TestOpenOptions = {},
+): Promise<{ dir: string; store: MemoryStore; volume: Volume; reopen: (extra?: TestOpenOptions) => Promise<Volume> }> {
   const dir = path.join(tempDir(t), 'volume');
   const store = (openOptions.store as MemoryStore | undefined) ?? new MemoryStore();
   await Volume.create(dir, { ...SMALL_POLICY, archive: store.location, store, ...options });
-  const reopen = (extra: OpenOptions = {}) => Volume.open(dir, { store, onStall: () => undefined, ...openOptions, ...extra });
+  const cipher = options.encryption?.cipher;
+  const reopen = (extra: TestOpenOptions = {}) => Volume.open(dir, { store, cipher, onStall: () => undefined, ...openOptions, ...extra });
   const volume = await reopen();
   t.teardown(() => volume.close().catch(() => undefined));
   return { dir, store, volume, reopen };
 }
 
-/** The volume's slot files, each with the methods `replace` returns in place of its own (they may call the real `file`). */
-export function slotFilesWith(dir: string, replace: (file: SlotFile) => Partial<SlotFile>): SlotFiles {
-  const files = new FsSlotFiles(slotsDirectory(dir));
-  return {
+/** The volume's files, each slot file with the methods `replace` returns in place of its own (they may call the real `file`). */
+export function slotFilesWith(dir: string, replace: (file: SlotFile) => Partial<SlotFile>): VolumeFiles {
+  const files = new FsVolumeFiles(dir);
+  return Object.assign(Object.create(files) as VolumeFiles, {
     open(index: number): SlotFile {
       const file = files.open(index);
       return Object.assign(Object.create(file) as SlotFile, replace(file));
     },
-  };
+  });
 }
 
 /** Deterministic pseudo-random numbers (mulberry32), so a failing seed can be replayed: the benchmarks' own. */
 export { prng } from '../../bench/history.js';
+
+const histories = new WeakMap<Volume, VolumeHistory>();
+
+/** The history a mount of `volume` serves: one per volume, as the mount holds one (`cacheBytesMax` counts at the first call). */
+export function historyOf(volume: Volume, cacheBytesMax?: number): VolumeHistory {
+  let history = histories.get(volume);
+  if (!history) histories.set(volume, (history = new VolumeHistory(volume, cacheBytesMax)));
+  return history;
+}

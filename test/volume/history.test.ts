@@ -7,10 +7,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { DirectoryStore } from '../../lib/archive/directory-store.js';
-import { ArchiveView } from '../../lib/archive/archive-view.js';
-import { restoreSnapshot } from '../../lib/archive/restore.js';
+import { ArchiveView } from '../../lib/history/archive-view.js';
+import { restoreSnapshot } from '../../lib/history/restore.js';
 import { synchPointTime } from '../../lib/volume/synch-point.js';
-import { createTempVolume, prng, SMALL_POLICY, tempDir } from '../helpers/temp-volume.js';
+import { createTempVolume, prng, SMALL_POLICY, tempDir, historyOf } from '../helpers/temp-volume.js';
 
 const BS = 4096;
 const BLOCKS = SMALL_POLICY.sizeBytes / BS;
@@ -37,15 +37,15 @@ t.test('history: every synch point reconstructs to the image it had, live and fr
     }
   }
   t.ok(images.size > 40, `${images.size} synch points taken`);
-  t.ok(volume.log.counters.segmentsRecycled > 10, 'most history has left primary storage');
-  await volume.archiver.idle();
+  t.ok(volume.counters.segmentsRecycled > 10, 'most history has left primary storage');
+  await volume.idle();
 
   let archivedPoints = 0;
   let longestScan = 0;
   for (const point of volume.catalog.all) {
-    const snapshot = await volume.snapshots.open(point);
+    const snapshot = await historyOf(volume).snapshots.open(point);
     longestScan = Math.max(longestScan, snapshot.window.length);
-    if (!snapshot.window.every((s) => volume.source.onPrimary(s))) archivedPoints++;
+    if (!snapshot.window.every((s) => historyOf(volume).source.onPrimary(s))) archivedPoints++;
     const image = await snapshot.read(0, SMALL_POLICY.sizeBytes);
     t.ok(image.equals(images.get(snapshot.name)!), `seed ${seed}: ${snapshot.name} through the volume`);
   }

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { slotsDirectory } from '../../lib/volume/recovery.js';
+import { slotsDirectory } from '../../lib/volume/files.js';
 import type { Volume } from '../../lib/volume/volume.js';
 import { createTempVolume, slotFilesWith, SMALL_POLICY } from '../helpers/temp-volume.js';
 
@@ -22,9 +22,9 @@ function within<T>(work: Promise<T>, what: string): Promise<T> {
 
 /** One-block writes of `value` over blocks from `from` on, until the current segment is sealed; returns the next block. */
 async function writeUntilRoll(volume: Volume, value: number, from = 0): Promise<number> {
-  const sealed = volume.log.counters.segmentsSealed;
+  const sealed = volume.counters.segmentsSealed;
   let block = from;
-  while (volume.log.counters.segmentsSealed === sealed) {
+  while (volume.counters.segmentsSealed === sealed) {
     await within(volume.write(Buffer.alloc(BS, value), (block % BLOCKS) * BS), 'a write');
     block++;
   }
@@ -42,17 +42,17 @@ t.test('roll: writes go on while the sealed segment is made durable; a flush, a 
       await file.datasyncAsync();
     },
   }));
-  const volume = await reopen({ slotFiles: holding });
+  const volume = await reopen({ files: holding });
   t.teardown(() => volume.close().catch(() => undefined));
-  const sealedSequence = volume.log.current.sequence;
-  heldPath = volume.log.current.path;
+  const sealedSequence = volume.internals.log.current.sequence;
+  heldPath = volume.internals.log.current.path;
   await writeUntilRoll(volume, 1);
-  const afterRoll = volume.log.current.sequence;
+  const afterRoll = volume.internals.log.current.sequence;
   t.equal(afterRoll, sealedSequence + 1, 'the segment rolled while every fdatasync of the sealed one was held back');
   await within(volume.write(Buffer.alloc(BS, 2), 0), 'a write after the roll');
   t.ok(held.length > 0, 'the sealed segment’s fdatasync is still waiting');
   t.equal(volume.status().archive.pendingItems, 1, 'the sealed segment waits in the archive queue');
-  t.ok(volume.status().archive.bytesWaiting >= volume.log.slotHolding(sealedSequence)!.tail - 64, 'its bytes count as waiting for the archive');
+  t.ok(volume.status().archive.bytesWaiting >= volume.internals.log.slotHolding(sealedSequence)!.tail - 64, 'its bytes count as waiting for the archive');
 
   let flushed = false;
   const flushing = volume.flush().then(() => (flushed = true));
@@ -67,10 +67,10 @@ t.test('roll: writes go on while the sealed segment is made durable; a flush, a 
   for (const release of held.splice(0)) release();
   await within(flushing, 'the flush');
   await within(synching, 'the synch point');
-  t.notOk(volume.log.slotHolding(sealedSequence)!.dirty, 'the sealed segment is durable');
-  await within(volume.archiver.idle(), 'archiving');
+  t.notOk(volume.internals.log.slotHolding(sealedSequence)!.dirty, 'the sealed segment is durable');
+  await within(volume.idle(), 'archiving');
   t.equal((await store.list('segments/')).length, 1, 'and then archived');
-  t.ok(fs.existsSync(volume.log.slotHolding(sealedSequence)?.path.replace(/slot$/, 'sum') ?? ''), 'with its sidecar written once it was durable');
+  t.ok(fs.existsSync(volume.internals.log.slotHolding(sealedSequence)?.path.replace(/slot$/, 'sum') ?? ''), 'with its sidecar written once it was durable');
 });
 
 t.test('roll: a sealed segment that failed to become durable fails the next flush, which tries it again', async (t) => {
@@ -87,9 +87,9 @@ t.test('roll: a sealed segment that failed to become durable fails the next flus
       await file.datasyncAsync();
     },
   }));
-  const volume = await reopen({ slotFiles: failing });
+  const volume = await reopen({ files: failing });
   t.teardown(() => volume.close().catch(() => undefined));
-  failPath = volume.log.current.path;
+  failPath = volume.internals.log.current.path;
   await writeUntilRoll(volume, 3);
   await t.rejects(volume.flush(), { code: 'EIO' }, 'the flush reports the sealed segment’s failure');
   const tries = failures;
@@ -108,7 +108,7 @@ t.test('roll: a sealed segment that failed to become durable fails the next flus
  */
 async function twoSegments(volume: Volume): Promise<{ sealedPath: string; sealedEnd: number; next: number }> {
   const next = await writeUntilRoll(volume, 5);
-  const sealed = volume.log.slotHolding(1)!;
+  const sealed = volume.internals.log.slotHolding(1)!;
   const result = { sealedPath: sealed.path, sealedEnd: sealed.tail, next };
   for (let i = 0; i < 4; i++) await volume.write(Buffer.alloc(BS, 6), ((next + i) % BLOCKS) * BS);
   await volume.close();
@@ -129,8 +129,8 @@ t.test('recovery drops the newest segment when the one before it did not become 
   const again = await reopen({ onWarning: (m) => warnings.push(m) });
   t.teardown(() => again.close());
   t.match(warnings.join('\n'), /dropped the newest segment .*segment 1 ends before record \d+, where segment 2 begins/, 'a warning says so');
-  t.equal(again.log.current.sequence, 1, 'segment 1 is current again');
-  t.notOk(again.log.slotHolding(2), 'segment 2 is gone');
+  t.equal(again.internals.log.current.sequence, 1, 'segment 1 is current again');
+  t.notOk(again.internals.log.slotHolding(2), 'segment 2 is gone');
   const image = again.read(0, SMALL_POLICY.sizeBytes);
   let fives = 0;
   for (let b = 0; b < BLOCKS; b++) {
@@ -144,7 +144,7 @@ t.test('recovery drops the newest segment when the one before it did not become 
   await again.close();
   const third = await reopen();
   t.teardown(() => third.close());
-  t.equal(third.log.current.sequence, 2, 'a new segment 2 follows');
+  t.equal(third.internals.log.current.sequence, 2, 'a new segment 2 follows');
   t.ok(third.read(0, BS).equals(Buffer.alloc(BS, 7)), 'holding the new writes');
 });
 
@@ -159,8 +159,8 @@ t.test('recovery keeps the newest segment when the one before it is whole, sidec
   const again = await reopen({ onWarning: (m) => warnings.push(m) });
   t.teardown(() => again.close());
   t.same(warnings, [], 'no warning');
-  t.equal(again.log.current.sequence, 2, 'segment 2 is current');
+  t.equal(again.internals.log.current.sequence, 2, 'segment 2 is current');
   t.ok(again.read((next % BLOCKS) * BS, BS).equals(Buffer.alloc(BS, 6)), 'with its writes');
-  t.ok(again.log.slotHolding(1), 'segment 1 is kept');
+  t.ok(again.internals.log.slotHolding(1), 'segment 1 is kept');
   t.same(fs.readdirSync(slots).filter((n) => n.endsWith('.sum')), sidecars, 'its sidecar is written again');
 });

@@ -9,7 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { SegmentSlot } from '../../lib/volume/segment-slot.js';
-import { FsSlotFiles, type FileReader, type SlotFile, type SlotFiles } from '../../lib/volume/slot-file.js';
+import type { FileReader } from '../../lib/archive/archiver.js';
+import { FsVolumeFiles, slotsDirectory, type VolumeFiles } from '../../lib/volume/files.js';
+import type { SlotFile } from '../../lib/volume/slot-file.js';
 import { readEntriesInTurn } from '../faults/sim-slot-files.js';
 import { native } from '../../lib/util/native.js';
 import { CompressionPool, sharedBuffer } from '../../lib/archive/compression-pool.js';
@@ -63,9 +65,13 @@ class ControlledFile implements SlotFile {
   close(): void {}
 }
 
+/** A volume's files whose slot 0 is `file` (the sidecars in a directory that does not exist: none to find, none kept). */
+function filesOver(file: SlotFile): VolumeFiles {
+  return Object.assign(Object.create(new FsVolumeFiles('/nowhere')) as VolumeFiles, { open: () => file, replace: () => undefined });
+}
+
 function slotOver(file: ControlledFile, version = 2): SegmentSlot {
-  const files: SlotFiles = { open: () => file };
-  return SegmentSlot.open(files, 0, file.bytes.length, version);
+  return SegmentSlot.open(filesOver(file), 0, file.bytes.length, version);
 }
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
@@ -134,12 +140,13 @@ t.test('a scatter read of entries puts each CRC and block in its place, zeros pa
   bytes.copy(memory.bytes, at);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'salvo-slot-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const files = new FsSlotFiles(dir);
-  files.create(0, memory.bytes.length);
+  fs.mkdirSync(slotsDirectory(dir));
+  const files = new FsVolumeFiles(dir);
+  files.createSlot(0, memory.bytes.length);
   const disk = files.open(0);
   t.teardown(() => disk.close());
   disk.write([bytes], at);
-  const onDisk = SegmentSlot.open({ open: () => disk }, 0, memory.bytes.length, 2);
+  const onDisk = SegmentSlot.open(filesOver(disk), 0, memory.bytes.length, 2);
   for (const [name, slot] of [['in memory', slotOver(memory)], ['on disk (the addon)', onDisk]] as const) {
     const blocks = Buffer.alloc(4 * 8, 0xff);
     const crcs = Buffer.alloc(4 * 4, 0xff);
@@ -159,16 +166,17 @@ t.test('a scatter read of entries puts each CRC and block in its place, zeros pa
 function usedSlotOnDisk(t: Tap.Test, version: number): { slot: SegmentSlot; file: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'salvo-slot-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const files = new FsSlotFiles(dir);
-  files.create(0, 1024 * 1024);
+  fs.mkdirSync(slotsDirectory(dir));
+  const files = new FsVolumeFiles(dir);
+  files.createSlot(0, 1024 * 1024);
   const slot = SegmentSlot.open(files, 0, 1024 * 1024, version);
   t.teardown(() => slot.close());
   slot.writeAt([Buffer.alloc(1024 * 1024, 0xab)], 0);
   slot.flush();
-  fs.writeFileSync(path.join(dir, '0000.sum'), 'summary');
+  fs.writeFileSync(path.join(slotsDirectory(dir), '0000.sum'), 'summary');
   slot.sequence = 7;
   slot.state = 'inactive';
-  return { slot, file: path.join(dir, '0000.slot') };
+  return { slot, file: path.join(slotsDirectory(dir), '0000.slot') };
 }
 
 t.test('readRangeThrough reads a slot on disk in a pool worker, zeros past the file’s end', async (t) => {

@@ -15,7 +15,7 @@ import { RECORD_HEADER_SIZE, RecordType, encodeRecordHeader, entrySeed } from '.
 import { decodeSegmentHeader } from '../../lib/format/segment-header.js';
 import { scanSegment } from '../../lib/volume/segment-scan.js';
 import { Volume } from '../../lib/volume/volume.js';
-import { readVolumeConfig } from '../../lib/format/volume-config.js';
+import { readVolumeConfig } from '../../lib/volume/config-file.js';
 import { createTempVolume, SMALL_POLICY, tempDir } from '../helpers/temp-volume.js';
 
 /** The newest segment of a closed volume: its slot file, bytes, sequence and where its records end. */

@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { SEGMENT_HEADER_SIZE } from '../../lib/format/segment-header.js';
-import { slotsDirectory } from '../../lib/volume/recovery.js';
+import { slotsDirectory } from '../../lib/volume/files.js';
 import type { Volume } from '../../lib/volume/volume.js';
-import { createTempVolume, prng, slotFilesWith, SMALL_POLICY } from '../helpers/temp-volume.js';
+import { createTempVolume, prng, slotFilesWith, SMALL_POLICY, historyOf } from '../helpers/temp-volume.js';
 
 const BS = 4096;
 
@@ -66,8 +66,8 @@ t.test('volume: random writes over many segment cycles match a model', async (t)
   const model = Buffer.alloc(SMALL_POLICY.sizeBytes);
   const totals = { recycled: 0, copied: 0 };
   const tally = () => {
-    totals.recycled += volume.log.counters.segmentsRecycled;
-    totals.copied += volume.log.counters.bytesCopiedForward;
+    totals.recycled += volume.counters.segmentsRecycled;
+    totals.copied += volume.counters.bytesCopiedForward;
   };
   for (let step = 0; step < 3000; step++) {
     const r = random();
@@ -99,7 +99,7 @@ t.test('volume: random writes over many segment cycles match a model', async (t)
   t.ok(totals.recycled > 20, `segments were recycled (${totals.recycled})`);
   t.ok(totals.copied > 0, `copy-forward happened (${totals.copied} bytes)`);
   t.ok(store.objects.size > 20, 'segments were archived');
-  await volume.archiver.idle();
+  await volume.idle();
   await volume.close();
 });
 
@@ -113,25 +113,25 @@ t.test('volume: once writes pause, copy-forward runs ahead of the next retiremen
   // Rewrite a few hot blocks until the working set is full and its oldest segment holds the cold blocks.
   let n = 0;
   const hot = (i: number) => Buffer.alloc(BS, i % 251);
-  while (volume.log.workingSet().length < W || volume.log.current.tail > SMALL_POLICY.segmentSizeBytes / 4) {
+  while (volume.internals.log.workingSet().length < W || volume.internals.log.current.tail > SMALL_POLICY.segmentSizeBytes / 4) {
     await volume.write(hot(n), (32 + (n % 4)) * BS);
     n++;
   }
-  const oldest = volume.log.workingSet()[0]!;
+  const oldest = volume.internals.log.workingSet()[0]!;
   t.equal(volume.index.slotOf(0), oldest.index, 'the cold blocks live in the oldest active segment');
-  const sealed = volume.log.counters.segmentsSealed;
+  const sealed = volume.counters.segmentsSealed;
   for (let waited = 0; volume.index.slotOf(15) === oldest.index && waited < 3000; waited += 50) await new Promise((r) => setTimeout(r, 50));
-  t.equal(volume.index.slotOf(0), volume.log.current.index, 'idle: the cold blocks were copied into the current segment');
-  t.equal(volume.index.slotOf(15), volume.log.current.index);
-  t.equal(volume.log.counters.bytesCopiedForward, cold.length, 'each once');
-  t.equal(volume.log.counters.segmentsSealed, sealed, 'without a roll');
+  t.equal(volume.index.slotOf(0), volume.internals.log.current.index, 'idle: the cold blocks were copied into the current segment');
+  t.equal(volume.index.slotOf(15), volume.internals.log.current.index);
+  t.equal(volume.counters.bytesCopiedForward, cold.length, 'each once');
+  t.equal(volume.counters.segmentsSealed, sealed, 'without a roll');
   t.same(volume.read(0, cold.length), cold);
   // The next roll retires the oldest segment with nothing left to copy; the past stays as it was.
-  while (volume.log.counters.segmentsSealed === sealed) await volume.write(hot(n++), (32 + (n % 4)) * BS);
-  t.equal(volume.log.counters.bytesCopiedForward, cold.length, 'the retirement had nothing left to copy');
+  while (volume.counters.segmentsSealed === sealed) await volume.write(hot(n++), (32 + (n % 4)) * BS);
+  t.equal(volume.counters.bytesCopiedForward, cold.length, 'the retirement had nothing left to copy');
   t.not(oldest.state, 'active', 'the oldest segment retired');
   t.same(volume.read(0, cold.length), cold);
-  const snapshot = await volume.snapshots.open(before);
+  const snapshot = await historyOf(volume).snapshots.open(before);
   t.same(await snapshot.read(0, cold.length), cold, 'the point before the copies reads the same');
 });
 
@@ -148,7 +148,7 @@ async function layOutColdBlocks(volume: Volume, write: (block: number, fill: num
     await write(cold, cold);
     for (let i = 0; i < 4; i++) await write(n++ % 4, 1 + (n % 250));
   }
-  while (volume.log.workingSet().length < COLD_POLICY.workingSetSegments) await write(n++ % 4, 1 + (n % 250));
+  while (volume.internals.log.workingSet().length < COLD_POLICY.workingSetSegments) await write(n++ % 4, 1 + (n % 250));
   return n;
 }
 
@@ -173,30 +173,30 @@ t.test('volume: an idle spell drains as many rolls ahead as the recent bursts ma
     return live;
   };
   const burst = async (rolls: number) => {
-    const sealed = volume.log.counters.segmentsSealed;
-    const byRetirement = volume.log.counters.bytesCopiedForward - volume.log.counters.bytesCopiedAhead;
-    while (volume.log.counters.segmentsSealed < sealed + rolls) await write(n++ % 4, 1 + (n % 250));
-    return volume.log.counters.bytesCopiedForward - volume.log.counters.bytesCopiedAhead - byRetirement;
+    const sealed = volume.counters.segmentsSealed;
+    const byRetirement = volume.counters.bytesCopiedForward - volume.counters.bytesCopiedAhead;
+    while (volume.counters.segmentsSealed < sealed + rolls) await write(n++ % 4, 1 + (n % 250));
+    return volume.counters.bytesCopiedForward - volume.counters.bytesCopiedAhead - byRetirement;
   };
   t.ok((await burst(3)) > 0, 'a burst of three rolls retired segments holding cold blocks: they were copied under the writes');
-  const oldestLive = () => volume.log.workingSet().slice(0, 3).map(liveIn);
+  const oldestLive = () => volume.internals.log.workingSet().slice(0, 3).map(liveIn);
   const idleUntilDrained = async () => {
     for (let waited = 0; oldestLive().some((live) => live > 0) && waited < 3000; waited += 20) await new Promise((r) => setTimeout(r, 20));
   };
   // Idle: the copies the next three rolls would make are made now.
-  const ahead = volume.log.counters.bytesCopiedAhead;
+  const ahead = volume.counters.bytesCopiedAhead;
   await idleUntilDrained();
-  t.ok(volume.log.counters.bytesCopiedAhead > ahead, 'idle, cold blocks were copied ahead');
+  t.ok(volume.counters.bytesCopiedAhead > ahead, 'idle, cold blocks were copied ahead');
   t.same(oldestLive(), [0, 0, 0], 'the three segments the next three rolls retire hold nothing live');
   await new Promise((r) => setTimeout(r, 200));
-  t.ok(liveIn(volume.log.workingSet()[3]!) > 0, 'the spell stopped there: the fourth oldest still holds cold blocks');
+  t.ok(liveIn(volume.internals.log.workingSet()[3]!) > 0, 'the spell stopped there: the fourth oldest still holds cold blocks');
   t.same(volume.read(0, policy.sizeBytes), model);
   t.equal(await burst(3), 0, 'the next burst of three rolls copied nothing');
   t.same(volume.read(0, policy.sizeBytes), model);
   // A small burst between big ones: the spell after it still drains as far as a big one reaches.
   await idleUntilDrained();
   t.equal(await burst(1), 0, 'a burst of one roll copied nothing');
-  t.ok(liveIn(volume.log.workingSet()[2]!) > 0, 'the third oldest holds cold blocks');
+  t.ok(liveIn(volume.internals.log.workingSet()[2]!) > 0, 'the third oldest holds cold blocks');
   await idleUntilDrained();
   t.same(oldestLive(), [0, 0, 0], 'idle after it, the spell drained three rolls ahead again');
   t.equal(await burst(3), 0, 'the next burst of three rolls copied nothing');
@@ -211,12 +211,12 @@ t.test('volume: a write slower than the idle time is part of the burst: no copy-
   const slow = slotFilesWith(dir, (file) => ({
     datasyncAsync: () => new Promise<void>((resolve, reject) => setTimeout(() => file.datasyncAsync().then(resolve, reject), 90)),
   }));
-  const volume = await reopen({ slotFiles: slow, copyAheadIdleMs: 30 });
+  const volume = await reopen({ files: slow, copyAheadIdleMs: 30 });
   t.teardown(() => volume.close().catch(() => undefined));
-  const sealed = volume.log.counters.segmentsSealed;
-  while (volume.log.counters.segmentsSealed < sealed + 3) await volume.write(Buffer.alloc(BS, 1 + (n % 250)), (n++ % 4) * BS);
-  t.ok(volume.log.counters.bytesCopiedForward > 0, 'the rolls retired segments holding cold blocks');
-  t.equal(volume.log.counters.bytesCopiedAhead, 0, 'nothing was copied ahead while the writes went on');
+  const sealed = volume.counters.segmentsSealed;
+  while (volume.counters.segmentsSealed < sealed + 3) await volume.write(Buffer.alloc(BS, 1 + (n % 250)), (n++ % 4) * BS);
+  t.ok(volume.counters.bytesCopiedForward > 0, 'the rolls retired segments holding cold blocks');
+  t.equal(volume.counters.bytesCopiedAhead, 0, 'nothing was copied ahead while the writes went on');
   for (let cold = 4; cold < 64; cold++) t.same(volume.read(cold * BS, BS), Buffer.alloc(BS, cold));
 });
 
@@ -235,21 +235,21 @@ t.test('volume: a retirement reads only the live entries of its segment', async 
     };
   });
   // No copy-ahead: the roll's retirement does the copy.
-  const volume = await reopen({ slotFiles: counting, copyAheadIdleMs: 60_000 });
+  const volume = await reopen({ files: counting, copyAheadIdleMs: 60_000 });
   t.teardown(() => volume.close().catch(() => undefined));
   const cold = Buffer.alloc(3 * BS, 7);
   await volume.write(cold, 0);
   // Fill the oldest segment with hot blocks that are rewritten later: superseded, never read.
   let n = 0;
   const hot = () => volume.write(Buffer.alloc(BS, 1 + (n % 250)), (32 + (n++ % 4)) * BS);
-  while (volume.log.workingSet().length < SMALL_POLICY.workingSetSegments) await hot();
-  const oldest = volume.log.workingSet()[0]!;
+  while (volume.internals.log.workingSet().length < SMALL_POLICY.workingSetSegments) await hot();
+  const oldest = volume.internals.log.workingSet()[0]!;
   const name = path.basename(oldest.path);
   t.equal(volume.index.slotOf(0), oldest.index, 'the cold blocks live in the oldest segment');
   syncReads.clear();
-  const retired = volume.log.counters.segmentsRetired;
-  while (volume.log.counters.segmentsRetired === retired) await hot();
-  t.equal(volume.log.counters.bytesCopiedForward, cold.length, 'the retirement copied the cold blocks');
+  const retired = volume.counters.segmentsRetired;
+  while (volume.counters.segmentsRetired === retired) await hot();
+  t.equal(volume.counters.bytesCopiedForward, cold.length, 'the retirement copied the cold blocks');
   t.equal(syncReads.get(name), 3 * (4 + BS), 'and read only their entries from the segment, not all of it');
   t.same(volume.read(0, cold.length), cold);
 });
@@ -261,16 +261,16 @@ t.test('volume: the event loop turns while a dense segment retires', async (t) =
   const cold = Buffer.alloc(6 * MiB);
   for (let i = 0; i < cold.length / BS; i++) cold.fill(i % 251, i * BS, (i + 1) * BS);
   for (let at = 0; at < cold.length; at += 128 * 1024) await volume.write(cold.subarray(at, at + 128 * 1024), at);
-  const oldest = volume.log.workingSet()[0]!;
+  const oldest = volume.internals.log.workingSet()[0]!;
   // Rewrite one block until the roll that retires the oldest segment; watch from the event loop meanwhile.
   const seen: number[] = [];
   const watch = () => {
-    if (volume.log.counters.segmentsRetired > 0) return;
-    seen.push(volume.log.counters.bytesCopiedForward);
+    if (volume.counters.segmentsRetired > 0) return;
+    seen.push(volume.counters.bytesCopiedForward);
     setImmediate(watch);
   };
   setImmediate(watch);
-  for (let n = 0; volume.log.counters.segmentsRetired === 0; n++) await volume.write(Buffer.alloc(BS, n % 250), 0);
+  for (let n = 0; volume.counters.segmentsRetired === 0; n++) await volume.write(Buffer.alloc(BS, n % 250), 0);
   t.not(oldest.state, 'active', 'the oldest segment retired');
   const midway = seen.filter((copied) => copied > 0 && copied < cold.length - BS);
   t.ok(midway.length > 0, `the event loop ran with part of the copy done (${midway.length} turns)`);
@@ -288,16 +288,16 @@ t.test('volume: a background flush starts when the current segment is nearly ful
   const counting = slotFilesWith(dir, (file) => ({
     // When flushes start is what is checked: an instant one keeps them from piling up behind the disk.
     async datasyncAsync(): Promise<void> {
-      const current = volume?.log.current;
+      const current = volume?.internals.log.current;
       if (current && current.path === file.path) flushes.push({ write, left: SMALL_POLICY.segmentSizeBytes - current.tail });
     },
   }));
-  volume = await reopen({ slotFiles: counting });
+  volume = await reopen({ files: counting });
   t.teardown(() => volume!.close().catch(() => undefined));
   // Single-block records of 4 KiB: the 32 KiB flush-ahead steps fall eight records apart, and the segment
   // fills with 2.9 KiB left (less than an eighth of a step); the next write rolls.
-  const sealed = volume.log.counters.segmentsSealed;
-  for (write = 1; volume.log.counters.segmentsSealed === sealed; write++) {
+  const sealed = volume.counters.segmentsSealed;
+  for (write = 1; volume.counters.segmentsSealed === sealed; write++) {
     await volume.write(Buffer.alloc(BS, write), (write % 32) * BS);
     await new Promise((resolve) => setImmediate(resolve)); // each background flush ends before the next write
   }
@@ -326,13 +326,13 @@ t.test('volume: recovery reads a segment only as far as its records go, and on p
   }));
   await writeAll(volume, 0, 1024 * 1024);
   await volume.close();
-  const first = await reopen({ slotFiles: counting });
+  const first = await reopen({ files: counting });
   t.ok(first.read(0, 1024 * 1024).equals(data.subarray(0, 1024 * 1024)), 'a current segment of 1 MiB of records keeps them');
   t.equal(scanned, 4 * 1024 * 1024, 'and recovery read its first 4 MiB, not the 16 MiB slot');
   await writeAll(first, 1024 * 1024, data.length);
   await first.close();
   scanned = 0;
-  const again = await reopen({ slotFiles: counting });
+  const again = await reopen({ files: counting });
   t.ok(again.read(0, data.length).equals(data), 'records reaching 10 MiB: the read grows, and all of them are kept');
   t.equal(scanned, 4 * 1024 * 1024 + 16 * 1024 * 1024 - 64, 'the first 4 MiB, then the rest of the segment');
   // Another 10 MiB seals segment 1; without its sidecar, it is scanned too.
@@ -347,21 +347,21 @@ t.test('volume: recovery reads a segment only as far as its records go, and on p
 
 t.test('status tells what is not in the archive yet apart: pieces queued, and the current segment’s part', async (t) => {
   const { volume } = await createTempVolume(t);
-  await volume.archiver.idle();
+  await volume.idle();
   await volume.write(Buffer.alloc(8 * BS, 7), 0);
   let archive = volume.status().archive;
   t.equal(archive.pendingItems, 0, 'nothing queued without a synch point');
   t.ok(archive.bytesInCurrentSegment >= 8 * BS, `the written blocks wait in the current segment (${archive.bytesInCurrentSegment} bytes)`);
   t.equal(archive.bytesWaiting, archive.bytesInCurrentSegment, 'and are all that waits');
   await volume.synch();
-  await volume.archiver.idle();
+  await volume.idle();
   archive = volume.status().archive;
   t.same([archive.bytesInCurrentSegment, archive.bytesWaiting], [0, 0], 'shipped as a tail at the synch point');
   t.equal(archive.busy, false, 'and the archiver is at rest');
   await volume.write(Buffer.alloc(8 * BS, 9), 0);
   await volume.synch();
   t.equal(volume.status().archive.busy, true, 'a synch point sets it to work');
-  await volume.archiver.idle();
+  await volume.idle();
   t.equal(volume.status().archive.busy, false, 'until the tail is shipped and its memory given back');
 });
 
@@ -377,14 +377,14 @@ t.test('the current slot is read into the page cache ahead of its tail, from eac
       return file.prefetchAsync(offset, length);
     },
   }));
-  const volume = await reopen({ slotFiles: recording });
+  const volume = await reopen({ files: recording });
   t.teardown(() => volume.close().catch(() => undefined));
   const chunk = Buffer.alloc(128 * 1024, 5);
   let writes = 0;
   let behind = 0;
-  for (let at = 0; volume.log.counters.segmentsSealed < 2; at = (at + chunk.length) % (16 * MiB), writes++) {
+  for (let at = 0; volume.counters.segmentsSealed < 2; at = (at + chunk.length) % (16 * MiB), writes++) {
     await volume.write(chunk, at);
-    const current = volume.log.current;
+    const current = volume.internals.log.current;
     const ahead = Math.max(0, ...reads.filter((r) => r.slot === current.path).map((r) => r.to));
     if (ahead < Math.min(current.tail + 4 * MiB, segmentBytes)) behind++;
   }

@@ -1,6 +1,8 @@
+import path from 'node:path';
 import type { Command } from 'commander';
 import { VolumeError } from '../../errors.js';
-import { formatBytes, parseSize } from '../../format/units.js';
+import { formatBytes } from '../../format/units.js';
+import { parseSize } from '../units.js';
 import { checkApart, checkNewLocation } from '../locations.js';
 import { print, printJson } from '../output.js';
 import { parseRpo, s3Settings, wholeNumber } from './options.js';
@@ -69,7 +71,11 @@ Examples:
         archive = checkNewLocation(archiveArg, 'archive');
         checkApart(volumeDir, archive);
       }
-      const { Volume } = await import('../../volume/volume.js'); // heavy: loaded only when init runs (see main.ts)
+      // heavy: loaded only when init runs (see main.ts)
+      const [{ Volume }, { openArchiveStore }, { readKeyFile }] = await Promise.all([import('../../volume/volume.js'), import('../../archive/open-store.js'), import('../../archive/key-file.js')]);
+      const keyFile = options.encryptKeyFile === undefined ? undefined : path.resolve(options.encryptKeyFile);
+      const encryption = keyFile === undefined ? undefined : { cipher: readKeyFile(keyFile), keyFile };
+      const store = await openArchiveStore(archive, s3);
       const interrupted = new AbortController();
       const stop = () => interrupted.abort();
       process.once('SIGINT', stop);
@@ -84,13 +90,15 @@ Examples:
           spareSegments,
           archive,
           rpoSeconds,
+          store,
           s3,
-          encryptKeyFile: options.encryptKeyFile,
+          encryption,
           signal: interrupted.signal,
         });
       } finally {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
+        await store.close();
       }
       if (options.json) return printJson({ dir: volumeDir, ...config });
       const slots = config.workingSetSegments + config.spareSegments;

@@ -1,5 +1,5 @@
-import fs from 'node:fs';
 import type { Command } from 'commander';
+import { isVolumeError } from '../../errors.js';
 import { Catalog, synchPointTime, type SynchPoint } from '../../volume/synch-point.js';
 import { print, printJson, printTable } from '../output.js';
 import type { ArchiveAccess } from './options.js';
@@ -19,21 +19,24 @@ export interface ListedPoint {
  */
 export async function listPoints(target: string, access: ArchiveAccess = {}): Promise<ListedPoint[]> {
   // heavy: loaded only when list runs (see main.ts)
-  const [{ SegmentSlot }, { FsSlotFiles, slotFileName }, { slotsDirectory }, { readVolumeConfig }, { classifyTarget, openArchive }] = await Promise.all([
+  const [{ SegmentSlot }, { FsVolumeFiles }, { readConfig }, { classifyTarget, openArchive }] = await Promise.all([
     import('../../volume/segment-slot.js'),
-    import('../../volume/slot-file.js'),
-    import('../../volume/recovery.js'),
-    import('../../format/volume-config.js'),
+    import('../../volume/files.js'),
+    import('../../volume/config-file.js'),
     import('../target.js'),
   ]);
   if (classifyTarget(target, access) === 'volume') {
-    const config = readVolumeConfig(target);
+    const files = new FsVolumeFiles(target);
+    const config = readConfig(files);
     const onPrimary = new Set<number>();
-    const slots = config.workingSetSegments + config.spareSegments;
-    const files = new FsSlotFiles(slotsDirectory(target));
-    for (let i = 0; i < slots; i++) {
-      if (!fs.existsSync(`${slotsDirectory(target)}/${slotFileName(i)}`)) continue;
-      const slot = SegmentSlot.open(files, i, config.segmentSizeBytes, config.version);
+    for (let i = 0; i < config.workingSetSegments + config.spareSegments; i++) {
+      let slot;
+      try {
+        slot = SegmentSlot.open(files, i, config.segmentSizeBytes, config.version);
+      } catch (err) {
+        if (isVolumeError(err, 'NOT_FOUND')) continue; // `salvo verify` reports a missing slot
+        throw err;
+      }
       try {
         const header = slot.readHeader();
         if (header) onPrimary.add(header.sequence);
@@ -47,7 +50,7 @@ export async function listPoints(target: string, access: ArchiveAccess = {}): Pr
       for (let s = Math.max(1, p.sequence - config.workingSetSegments); s <= p.sequence; s++) if (!onPrimary.has(s)) return false;
       return true;
     };
-    return Catalog.load(target).all.map((p) => listed(p, !windowOnPrimary(p)));
+    return Catalog.load(files).all.map((p) => listed(p, !windowOnPrimary(p)));
   }
   const view = await openArchive(target, access);
   try {

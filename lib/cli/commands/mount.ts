@@ -4,8 +4,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import createDebug from 'debug';
 import { VolumeError, errnoCode, type VolumeErrorCode } from '../../errors.js';
-import { parseSize } from '../../format/units.js';
-import { readVolumeConfig } from '../../format/volume-config.js';
+import { parseSize } from '../units.js';
+import { readVolumeConfig } from '../../volume/config-file.js';
 import { ControlServer, controlSocketPath } from '../../agent/control.js';
 import { isSalvoMount, mountAtPath } from '../../fuse/mount-table.js';
 import { parseCpu, pinServingThreads } from '../../fuse/serving-cpu.js';
@@ -79,12 +79,13 @@ export async function serveMount(dir: string, mountpoint: string, settings: Moun
   checkVolume(dir);
   await checkMountpoint(mountpoint);
   // heavy (volume engine, fuse-native): loaded only when a mount is served, not by `--daemon`'s parent (see main.ts)
-  const [{ Volume }, { VolumeMount }] = await Promise.all([import('../../volume/volume.js'), import('../../fuse/mount.js')]);
+  const [{ openVolume }, { VolumeHistory }, { VolumeMount }] = await Promise.all([import('../volume-access.js'), import('../../history/history.js'), import('../../fuse/mount.js')]);
   const socket = controlSocketPath(dir);
-  const volume = await Volume.open(dir, { cacheBytesMax: settings.cacheBytes });
+  const opened = await openVolume(dir, settings.rpoSeconds === null ? {} : { rpoSeconds: settings.rpoSeconds });
+  const { volume } = opened;
+  const history = new VolumeHistory(volume, settings.cacheBytes);
   let mount: VolumeMount | null = null;
   let server: ControlServer | null = null;
-  let rpoTimer: NodeJS.Timeout | null = null;
   let finished!: (err?: unknown) => void;
   const done = new Promise<void>((resolve, reject) => (finished = (err) => (err ? reject(err) : resolve())));
   let stopping = false;
@@ -93,29 +94,27 @@ export async function serveMount(dir: string, mountpoint: string, settings: Moun
     stopping = true;
     debug('shutting down: %s', why);
     try {
-      if (rpoTimer) clearInterval(rpoTimer);
       await server?.close();
       if (mount) {
         const loops = mount.attachedLoopDevices();
         if (loops.length > 0) process.stderr.write(`salvo: warning: unmounting while ${loops.join(', ')} still use it\n`);
         await mount.unmount();
       }
-      await volume.close();
+      await opened.close();
       finished();
     } catch (err) {
       finished(err);
     }
   };
-  const rpoSeconds = settings.rpoSeconds ?? volume.config.rpoSeconds;
   try {
     if (settings.cpu !== null) pinServingThreads(settings.cpu); // after Volume.open has started the threads that keep every CPU
-    mount = await VolumeMount.mount(volume, mountpoint, {
+    mount = await VolumeMount.mount(volume, history, mountpoint, {
       allowOther: settings.allowOther,
       control: { volume: path.resolve(dir), socket, pid: process.pid },
     });
     server = await ControlServer.listen(socket, {
       sync: (label, info) => volume.synch({ label, info }),
-      status: async () => ({ ...volume.status(), mountpoint: path.resolve(mountpoint), pid: process.pid, cpu: settings.cpu, rpoSeconds }),
+      status: async () => ({ ...volume.status(), ...history.status(), mountpoint: path.resolve(mountpoint), pid: process.pid, cpu: settings.cpu }),
       unmount: async () => {
         const loops = mount!.attachedLoopDevices();
         if (loops.length > 0) {
@@ -126,14 +125,8 @@ export async function serveMount(dir: string, mountpoint: string, settings: Moun
     });
   } catch (err) {
     await mount?.unmount().catch(() => undefined);
-    await volume.close();
+    await opened.close();
     throw err;
-  }
-  if (rpoSeconds > 0) {
-    rpoTimer = setInterval(() => {
-      const since = volume.log.unshippedSinceMs;
-      if (since !== null && Date.now() - since >= rpoSeconds * 1000) void volume.shipTail().catch((err) => debug('rpo: %s', (err as Error).message));
-    }, Math.min(1000, rpoSeconds * 250));
   }
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));

@@ -55,7 +55,7 @@ Examples:
     .action(async (target: string, out: string, options: RestoreOptions) => {
       const file = checkOut(out);
       // heavy: loaded only when restore runs (see main.ts)
-      const [{ planRestore, restoreSnapshot }, { openHistory }] = await Promise.all([import('../../archive/restore.js'), import('../target.js')]);
+      const [{ planRestore, restoreSnapshot }, { openHistory }] = await Promise.all([import('../../history/restore.js'), import('../target.js')]);
       const bar = progressBar('reading summaries');
       const history = await openHistory(target, options, (done, total) => bar.update(done, total));
       bar.finish();

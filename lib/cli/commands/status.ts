@@ -3,13 +3,14 @@ import { VolumeError, isVolumeError } from '../../errors.js';
 import { formatBytes } from '../../format/units.js';
 import { controlRequest, resolveControl } from '../../agent/control.js';
 import { isSalvoMount, mountAtPath } from '../../fuse/mount-table.js';
+import type { HistoryStatus } from '../../history/history.js';
 import type { VolumeStatus } from '../../volume/volume.js';
 import { synchPointTime } from '../../volume/synch-point.js';
 import { print, printJson } from '../output.js';
 import type { ArchiveAccess } from './options.js';
 
 /** What a running mount adds to the volume's status: where, the CPU of `--cpu` (null without), and how often it ships writes (`--rpo`). */
-type MountedStatus = VolumeStatus & { mountpoint?: string; cpu?: number | null; rpoSeconds?: number };
+type MountedStatus = VolumeStatus & HistoryStatus & { mountpoint?: string; cpu?: number | null };
 
 type Status = { kind: 'volume'; status: MountedStatus } | { kind: 'archive'; status: ArchiveStatus };
 
@@ -30,12 +31,12 @@ async function readStatus(target: string, access: ArchiveAccess): Promise<Status
   } catch (err) {
     if (!isVolumeError(err, 'NOT_MOUNTED')) throw err;
   }
-  const { Volume } = await import('../../volume/volume.js');
-  const volume = await Volume.open(target, { onStall: () => undefined });
+  const [{ openVolume }, { VolumeHistory }] = await Promise.all([import('../volume-access.js'), import('../../history/history.js')]);
+  const opened = await openVolume(target, { onStall: () => undefined });
   try {
-    return { kind: 'volume', status: volume.status() };
+    return { kind: 'volume', status: { ...opened.volume.status(), ...new VolumeHistory(opened.volume).status() } };
   } finally {
-    await volume.close();
+    await opened.close();
   }
 }
 
@@ -89,7 +90,7 @@ function printVolumeStatus(s: MountedStatus): void {
   print(`  shipped     ${a.segmentsArchived} segments, ${a.tailsShipped} tails: ${formatBytes(a.rawBytesArchived)} → ${formatBytes(a.storedBytesArchived)} stored${a.compressionRatio ? ` (${a.compressionRatio.toFixed(1)}x)` : ''}`);
   print(`  waiting     ${formatBytes(a.bytesWaiting)}: ${a.pendingItems} pieces queued, ${formatBytes(a.bytesInCurrentSegment)} in the current segment${a.oldestUnarchivedWriteAgeMs !== null ? `; oldest unarchived write ${(a.oldestUnarchivedWriteAgeMs / 1000).toFixed(1)} s old` : ''}`);
   print(`  recovery    ${a.recoveryPoint ?? 'none yet'} (newest synch point the archive alone restores)`);
-  if (s.rpoSeconds !== undefined) print(`  rpo         ${s.rpoSeconds > 0 ? `writes shipped at least every ${s.rpoSeconds} s` : 'writes shipped at synch points'}`);
+  print(`  rpo         ${s.rpoSeconds > 0 ? `writes shipped at least every ${s.rpoSeconds} s` : 'writes shipped at synch points'}`);
   print(`  requests    PUT ${a.requests.puts}, GET ${a.requests.gets}, HEAD ${a.requests.heads}, LIST ${a.requests.lists}, DELETE ${a.requests.deletes}`);
   if (a.lastError) print(`  failing     since ${a.failingSince}: ${a.lastError}`);
   if (s.writesStalledSince) print(`STALLED       writes wait for a free slot since ${s.writesStalledSince}`);

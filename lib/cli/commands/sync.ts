@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { VolumeError } from '../../errors.js';
-import { parseDuration } from '../../format/units.js';
+import { parseDuration } from '../units.js';
 import { takeSynchPoint, type SyncOptions, type SyncResult } from '../../agent/sync.js';
 import { checkLabel } from '../../volume/synch-point.js';
 import { print, printJsonLine } from '../output.js';

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { VolumeError } from '../../errors.js';
-import type { Problem } from '../../archive/verify.js';
+import type { Problem } from '../../volume/slot-check.js';
 import { fsckSnapshot, snapshotFiles, type FsckResult } from '../../agent/fsck.js';
 import { print, printJson, progressBar } from '../output.js';
 import { wholeNumber, type ArchiveAccess } from './options.js';
@@ -11,14 +11,14 @@ export const EXIT_PROBLEMS = 3;
 
 async function verifyChecksums(target: string, access: ArchiveAccess, json: boolean | undefined): Promise<number> {
   // heavy: loaded only when the checksums are verified (see main.ts)
-  const [{ emptyCounts, verifyArchive, verifyPoints, verifySlots }, { openHistory }] = await Promise.all([import('../../archive/verify.js'), import('../target.js')]);
+  const [{ verifyArchive, verifyPoints }, { emptyCounts }, { openHistory }] = await Promise.all([import('../../history/verify.js'), import('../../volume/slot-check.js'), import('../target.js')]);
   const history = await openHistory(target, access);
   const counts = emptyCounts();
   let problems: Problem[] = [];
   try {
     if (history.volume) {
-      await history.volume.archiver.idle();
-      problems.push(...(await verifySlots(history.volume.log.slots, history.config.blockSizeBytes, counts)));
+      await history.volume.idle();
+      problems.push(...(await history.volume.verifySlots(counts)));
     }
     const bar = progressBar('checking archive');
     problems.push(...(await verifyArchive(history.store, history.pool, history.cipher, counts, (done, total) => bar.update(done, total))));

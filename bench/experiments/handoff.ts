@@ -16,7 +16,7 @@
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { cell, exec, runIfMain, summarize, type BenchResult, type Benchmark, type Table } from './common.js';
+import { cell, exec, runIfMain, summarize, type BenchResult, type Benchmark, type Table } from '../common.js';
 
 const WORK_US = [0, 5, 20, 40];
 

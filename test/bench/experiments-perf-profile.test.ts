@@ -1,6 +1,6 @@
 /** The perf summary of `fuse-io --profile … --perf`: samples sorted into the mount's threads and the rest. */
 import t from 'tap';
-import { summarizeSamples } from '../../bench/perf-profile.js';
+import { summarizeSamples } from '../../bench/experiments/perf-profile.js';
 
 // `perf script -F comm,pid,tid,ip,sym`: a header per sample, then its stack, leaf first.
 const stack = (comm: string, pid: number, tid: number, frames: string[]) =>

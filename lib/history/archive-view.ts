@@ -7,16 +7,17 @@ import createDebug from 'debug';
 import { VolumeError, isVolumeError } from '../errors.js';
 import { decodeVolumeConfig, type VolumeConfig } from '../format/volume-config.js';
 import { Catalog, synchPointFromEntry, type SynchPoint } from '../volume/synch-point.js';
-import { SegmentSource } from '../volume/segment-source.js';
-import { SnapshotCache } from '../volume/snapshot.js';
+import { SegmentSource } from './segment-source.js';
+import { SnapshotCache } from './snapshot.js';
 import { cipherFor, type ObjectCipher } from '../format/object-cipher.js';
-import { ArchiveKeys, type ArchiveStore } from './archive-store.js';
-import { CompressionPool } from './compression-pool.js';
+import { ArchiveKeys, type ArchiveStore } from '../archive/archive-store.js';
+import { CompressionPool } from '../archive/compression-pool.js';
+import type { History } from './history.js';
 
 const debug = createDebug('salvo:archive');
 const SUMMARY_FETCHES_MAX = 8;
 
-export class ArchiveView {
+export class ArchiveView implements History {
   readonly snapshots: SnapshotCache;
 
   private constructor(

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Table } from './common.js';
+import type { Table } from '../common.js';
 
 interface ProfileNode {
   id: number;

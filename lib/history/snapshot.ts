@@ -1,7 +1,7 @@
 /**
  * A snapshot: the volume as of one synch point, read-only. Its index is rebuilt by the
  * backward scan from the synch point's record over at most `workingSetSegments + 1`
- * segments (claim 12) — summaries only — and its reads fetch block entries from primary
+ * segments (FORMAT.md §6) — summaries only — and its reads fetch block entries from primary
  * storage or the archive, verifying each block's CRC before it is served.
  *
  * Index: a Uint16Array naming the window segment of each block's entry (0: reads as zeros)
@@ -13,10 +13,10 @@ import { VolumeError } from '../errors.js';
 import { BLOCK_CRC_SIZE, entrySeed } from '../format/record.js';
 import type { VolumeConfig } from '../format/volume-config.js';
 import { LruCache } from '../util/lru-cache.js';
-import { scanBackward } from './backward-scan.js';
+import { scanBackward } from '../volume/backward-scan.js';
 import type { SegmentSource } from './segment-source.js';
-import { synchPointTime, type SynchPoint } from './synch-point.js';
-import { copyCheckedEntries } from './block-copy.js';
+import { synchPointTime, type SynchPoint } from '../volume/synch-point.js';
+import { copyCheckedEntries } from '../volume/block-copy.js';
 
 const debug = createDebug('salvo:snapshot');
 /** Summaries fetched at once while opening a snapshot from the archive. */
@@ -35,7 +35,7 @@ export class Snapshot {
     private readonly offsets: Uint32Array,
   ) {}
 
-  /** Opens the volume as of `point` (claim 1: construct a volume index from any synch point). */
+  /** Opens the volume as of `point`: its index rebuilt by the backward scan. */
   static async open(point: SynchPoint, geometry: SnapshotGeometry, source: SegmentSource): Promise<Snapshot> {
     const started = Date.now();
     const { blockSizeBytes, sizeBytes, workingSetSegments } = geometry;

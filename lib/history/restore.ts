@@ -5,8 +5,8 @@
  */
 import fs from 'node:fs';
 import { VolumeError, errnoCode } from '../errors.js';
-import type { Snapshot } from '../volume/snapshot.js';
-import type { SegmentSource } from '../volume/segment-source.js';
+import type { Snapshot } from './snapshot.js';
+import type { SegmentSource } from './segment-source.js';
 
 /** Runs of blocks read at once, to hide archive latency. */
 const RUNS_IN_FLIGHT = 4;

@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { exec, num, type Table } from './common.js';
+import { exec, num, type Table } from '../common.js';
 
 /** Records the whole machine with `perf record` for `seconds`; resolves when `file` is written. */
 export function recordPerf(file: string, seconds: number): Promise<void> {

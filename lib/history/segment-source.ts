@@ -18,7 +18,7 @@ import { ArchiveKeys, tailChain, type ArchiveStore } from '../archive/archive-st
 import { fetchArchiveIndex, fetchChunk } from '../archive/archive-reader.js';
 import type { CompressionPool } from '../archive/compression-pool.js';
 import { LruCache } from '../util/lru-cache.js';
-import type { SegmentSlot } from './segment-slot.js';
+import type { SegmentSlot } from '../volume/segment-slot.js';
 
 const debug = createDebug('salvo:snapshot');
 /** Largest first request for an object's index (a 64 MiB segment of 4 KiB writes has a ~200 KiB prologue). */

@@ -1,66 +1,19 @@
 /**
- * Verify: read every byte salvo keeps and check every checksum — segments on primary
- * storage, objects in the archive (header, summary, chunk table, each chunk, then every
- * record and block inside) — and that every synch point in the catalog can be reconstructed.
- * Each problem is reported with where it is; nothing is repaired.
+ * Verify: read every byte salvo keeps and check every checksum — segments on primary storage
+ * (the volume's own check, slot-check.ts), objects in the archive (header, summary, chunk table,
+ * each chunk, then every record and block inside) — and that every synch point in the catalog
+ * can be reconstructed. Each problem is reported with where it is; nothing is repaired.
  */
 import { isVolumeError } from '../errors.js';
 import { entrySeed } from '../format/record.js';
-import { SEGMENT_HEADER_SIZE } from '../format/segment-header.js';
 import { scanSegment } from '../volume/segment-scan.js';
-import type { SegmentSlot } from '../volume/segment-slot.js';
+import { countBlocks, type Problem, type VerifyCounts } from '../volume/slot-check.js';
 import { synchPointTime, type SynchPoint } from '../volume/synch-point.js';
-import type { SnapshotCache } from '../volume/snapshot.js';
-import { fetchArchiveIndex, fetchChunk } from './archive-reader.js';
-import { ArchiveKeys, type ArchiveStore } from './archive-store.js';
-import type { CompressionPool } from './compression-pool.js';
+import type { SnapshotCache } from './snapshot.js';
+import { fetchArchiveIndex, fetchChunk } from '../archive/archive-reader.js';
+import { ArchiveKeys, type ArchiveStore } from '../archive/archive-store.js';
+import type { CompressionPool } from '../archive/compression-pool.js';
 import type { ObjectCipher } from '../format/object-cipher.js';
-
-export interface Problem {
-  /** A slot file, an archive key, or a snapshot name. */
-  where: string;
-  segment: number | null;
-  offset: number | null;
-  message: string;
-}
-
-export interface VerifyCounts {
-  segmentsOnPrimary: number;
-  archiveObjects: number;
-  blocks: number;
-  synchPoints: number;
-}
-
-export function emptyCounts(): VerifyCounts {
-  return { segmentsOnPrimary: 0, archiveObjects: 0, blocks: 0, synchPoints: 0 };
-}
-
-/** Checks every record and block of the segments in `slots`. */
-export async function verifySlots(slots: readonly SegmentSlot[], blockSizeBytes: number, counts: VerifyCounts): Promise<Problem[]> {
-  const problems: Problem[] = [];
-  for (const slot of slots) {
-    if (slot.sequence === 0 || !slot.summary) continue;
-    counts.segmentsOnPrimary++;
-    const raw = await slot.readRange(SEGMENT_HEADER_SIZE, slot.tail - SEGMENT_HEADER_SIZE);
-    const scan = scanSegment(raw, {
-      sequence: slot.sequence,
-      firstRecordSequence: slot.summary.firstRecordSequence,
-      rawStart: SEGMENT_HEADER_SIZE,
-      blockSizeBytes,
-      entrySeed: slot.entrySeed,
-      where: slot.path,
-      badBlock: 'report',
-    });
-    for (const bad of scan.badBlocks) {
-      problems.push({ where: slot.path, segment: slot.sequence, offset: bad.offset, message: `block ${bad.block} failed its checksum` });
-    }
-    if (scan.summary.rawEnd < slot.tail) {
-      problems.push({ where: slot.path, segment: slot.sequence, offset: scan.summary.rawEnd, message: scan.stoppedBy ?? 'records end early' });
-    }
-    counts.blocks += countBlocks(scan.summary);
-  }
-  return problems;
-}
 
 /** Checks every archived object: its index, every chunk, and every record and block in them. */
 export async function verifyArchive(
@@ -132,10 +85,4 @@ export async function verifyPoints(points: readonly SynchPoint[], snapshots: Sna
     }
   }
   return problems;
-}
-
-function countBlocks(summary: { extentCount: number; extentIsZero(i: number): boolean; extentBlocks(i: number): number }): number {
-  let blocks = 0;
-  for (let e = 0; e < summary.extentCount; e++) if (!summary.extentIsZero(e)) blocks += summary.extentBlocks(e);
-  return blocks;
 }

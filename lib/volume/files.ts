@@ -1,0 +1,87 @@
+/**
+ * Every file of a volume directory goes through one interface: the segment slots (slot-file.ts)
+ * and the small files beside them — `volume.json`, `catalog.jsonl`, `lock`, and each sealed
+ * segment's summary sidecar `slots/NNNN.sum`. The directory on disk is the default; the fault
+ * simulation gives its own, to lose or tear what was not made durable.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { errnoCode } from '../errors.js';
+import { FsSlotFiles, slotFileName, type SlotFiles } from './slot-file.js';
+
+export const CONFIG_FILE = 'volume.json';
+export const CATALOG_FILE = 'catalog.jsonl';
+export const LOCK_FILE = 'lock';
+export const SLOTS_DIR = 'slots';
+
+/** Where the slot files of the volume in `dir` are. */
+export function slotsDirectory(dir: string): string {
+  return path.join(dir, SLOTS_DIR);
+}
+
+/** The summary sidecar of slot `index`. */
+export function sidecarName(index: number): string {
+  return `${SLOTS_DIR}/${slotFileName(index).replace(/\.slot$/, '.sum')}`;
+}
+
+export interface VolumeFiles extends SlotFiles {
+  /** The volume directory, for messages. */
+  readonly dir: string;
+  /** Where `name` is, for messages. */
+  path(name: string): string;
+  /** Creates a blank sparse slot file; fails if it exists. */
+  createSlot(index: number, sizeBytes: number): void;
+  /** The whole of a small file, or null when it does not exist. */
+  read(name: string): Buffer | null;
+  /** Replaces a small file whole: a reader sees the old bytes or the new, never a mix. */
+  replace(name: string, bytes: Buffer): void;
+  append(name: string, bytes: Buffer): void;
+  /** Creates a small file that must not exist yet; false, writing nothing, when it does. */
+  create(name: string, bytes: Buffer): boolean;
+  /** Removes a small file; a missing one is not an error. */
+  remove(name: string): void;
+}
+
+/** The volume's files in its directory on disk. */
+export class FsVolumeFiles extends FsSlotFiles implements VolumeFiles {
+  constructor(readonly dir: string) {
+    super(path.join(dir, SLOTS_DIR));
+  }
+
+  path(name: string): string {
+    return path.join(this.dir, name);
+  }
+
+  read(name: string): Buffer | null {
+    try {
+      return fs.readFileSync(this.path(name));
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return null;
+      throw err;
+    }
+  }
+
+  replace(name: string, bytes: Buffer): void {
+    const temporary = `${this.path(name)}.tmp`;
+    fs.writeFileSync(temporary, bytes, { mode: 0o600 });
+    fs.renameSync(temporary, this.path(name));
+  }
+
+  append(name: string, bytes: Buffer): void {
+    fs.appendFileSync(this.path(name), bytes, { mode: 0o600 });
+  }
+
+  create(name: string, bytes: Buffer): boolean {
+    try {
+      fs.writeFileSync(this.path(name), bytes, { flag: 'wx', mode: 0o600 });
+      return true;
+    } catch (err) {
+      if (errnoCode(err) === 'EEXIST') return false;
+      throw err;
+    }
+  }
+
+  remove(name: string): void {
+    fs.rmSync(this.path(name), { force: true });
+  }
+}
