@@ -67,3 +67,23 @@ export function historyOf(volume: Volume, cacheBytesMax?: number): VolumeHistory
   if (!history) histories.set(volume, (history = new VolumeHistory(volume, cacheBytesMax)));
   return history;
 }
+
+/** Fails instead of hanging when `work` waits for what the test holds back. */
+export function within<T>(work: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not finish`)), 5000)));
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
+/** One-block writes of `value` over blocks from `from` on, until the current segment is sealed; returns the next block. */
+export async function writeUntilRoll(volume: Volume, value: number, from = 0): Promise<number> {
+  const bs = SMALL_POLICY.blockSizeBytes;
+  const blocks = SMALL_POLICY.sizeBytes / bs;
+  const sealed = volume.counters.segmentsSealed;
+  let block = from;
+  while (volume.counters.segmentsSealed === sealed) {
+    await within(volume.write(Buffer.alloc(bs, value), (block % blocks) * bs), 'a write');
+    block++;
+  }
+  return block;
+}

@@ -1,5 +1,5 @@
 /**
- * Property test of point-in-time reconstruction: a random history with many synch points
+ * Snapshots (lib/history/snapshot.ts), property-tested: a random history with many synch points
  * over many segment cycles, then every point read back — through the volume (primary and
  * archive) and from the archive directory alone after the primary is deleted.
  */
