@@ -2,10 +2,9 @@
  * Resident memory:
  *
  * 1. against volume size, engine level, one child process per size (so each starts clean):
- *    RSS after loading salvo, after Volume.open of a new volume (the index is allocated but
- *    its pages are not touched yet), after one write every 512 blocks (every page of the
- *    index touched: what a volume that has been written all over costs), and after opening
- *    one snapshot of it.
+ *    RSS after loading salvo, after Volume.open of a new volume, after one write every 512
+ *    blocks (every page of the index holds a block: what a volume written all over thinly
+ *    costs), and after opening one snapshot of it.
  * 2. against the number of open snapshots, in the mount process (`salvo mount --daemon`,
  *    VmRSS from /proc/<pid>/status): a history of synch points written engine-level, then
  *    snapshots opened through FUSE one by one and kept open, then all closed again.
@@ -126,7 +125,7 @@ async function bySize(options: BenchOptions): Promise<Table> {
     rows.push([
       formatBytes(size),
       num(r0.blocks),
-      `${num(r0.indexBytes / MiB)} MiB (${r0.indexBytes / r0.blocks} B/block)`,
+      `${num(r0.indexBytes / MiB)} MiB`,
       num(segmentSizeFor(size) / MiB),
       mib((r) => r.baseline),
       mib((r) => r.opened - r.baseline),
@@ -154,7 +153,7 @@ async function bySize(options: BenchOptions): Promise<Table> {
     ],
     rows,
     notes: [
-      `“writing all over”: one 4 KiB write every ${TOUCH_EVERY_BLOCKS} blocks, which touches every page of the index (typed arrays are allocated zeroed and become resident only when written).`,
+      `“writing all over”: one 4 KiB write every ${TOUCH_EVERY_BLOCKS} blocks, so every 4096-block page of the index holds one block.`,
       'segment size = volume / 64, so every policy has about 80 slots; the RSS also holds slot descriptors, the compression workers and the current segment’s summary.',
       'the synch point ships the written part of the current segment as a tail: the archiver reads it whole into shared memory, with room beside it for the compressed chunks (the worker compresses in place), and gives their pages back once its queue is empty: the peak grows with the segment size (1 GiB segments here for 64 GiB), what stays after the catch-up does not (on 2026-12-01, before the pages were given back: 9.0, 48.9 and 195 MiB for the three sizes).',
     ],
@@ -217,11 +216,11 @@ async function byOpenSnapshots(options: BenchOptions): Promise<Table> {
     await Promise.all(handles.splice(0).map((h) => h.close()));
     await row('all closed again', 0);
     return {
-      title: `mount process RSS against open snapshots: ${formatBytes(sizeBytes)} volume, ${points} synch points, each snapshot index ${num((blocks * 6) / MiB)} MiB`,
+      title: `mount process RSS against open snapshots: ${formatBytes(sizeBytes)} volume, ${points} synch points, ${blocks} blocks`,
       columns: ['snapshots', 'open', 'VmRSS (MiB)', 'VmHWM (MiB)', 'snapshot + chunk caches (MiB, from status)', 'then a 4 KiB read from each open one (ms per read)'],
       rows,
       notes: [
-        `each synch point follows a round of writes to one block in every 1024, so every snapshot’s index has all its pages touched; the cache bound is the mount’s default (--cache 256M).`,
+        `each synch point follows a round of writes to one block in every 1024, so every 4096-block page of every snapshot’s index holds blocks; the cache bound is the mount’s default (--cache 256M).`,
         'an open snapshot file holds only its synch point: its index lives in the mount’s cache, so memory stays within the bound however many are open, and a read of one whose index was evicted rebuilds it (the last column: reads round-robin over all open snapshots).',
       ],
     };

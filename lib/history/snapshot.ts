@@ -4,16 +4,17 @@
  * segments (FORMAT.md §6) — summaries only — and its reads fetch block entries from primary
  * storage or the archive, verifying each block's CRC before it is served.
  *
- * Index: a Uint16Array naming the window segment of each block's entry (0: reads as zeros)
- * and a Uint32Array of raw offsets: 6 bytes a block.
+ * Index: a BlockMap from each block written in the window to its window segment (0 the newest)
+ * and raw offset, or HOLE when its newest entry is a ZERO record; its memory follows the blocks
+ * the window wrote, not the volume's size.
  */
-import assert from 'node:assert';
 import createDebug from 'debug';
 import { VolumeError } from '../errors.js';
 import { BLOCK_CRC_SIZE, entrySeed } from '../format/record.js';
 import type { VolumeConfig } from '../format/volume-config.js';
 import { LruCache } from '../util/lru-cache.js';
 import { scanBackward } from '../volume/backward-scan.js';
+import { BlockMap, HOLE } from '../volume/block-map.js';
 import type { SegmentSource } from './segment-source.js';
 import { synchPointTime, type SynchPoint } from '../volume/synch-point.js';
 import { copyCheckedEntries } from '../volume/block-copy.js';
@@ -31,15 +32,13 @@ export class Snapshot {
     private readonly source: SegmentSource,
     /** Segment sequences of the window, newest first. */
     readonly window: number[],
-    private readonly segments: Uint16Array,
-    private readonly offsets: Uint32Array,
+    private readonly index: BlockMap,
   ) {}
 
   /** Opens the volume as of `point`: its index rebuilt by the backward scan. */
   static async open(point: SynchPoint, geometry: SnapshotGeometry, source: SegmentSource): Promise<Snapshot> {
     const started = Date.now();
     const { blockSizeBytes, sizeBytes, workingSetSegments } = geometry;
-    assert(workingSetSegments + 1 < 0xffff);
     const window: number[] = [];
     for (let s = point.sequence; s >= 1 && s >= point.sequence - workingSetSegments; s--) window.push(s);
     const summaries = new Array(window.length);
@@ -47,21 +46,15 @@ export class Snapshot {
       const batch = window.slice(i, i + SUMMARY_FETCHES_MAX);
       (await Promise.all(batch.map((s) => source.summary(s)))).forEach((summary, j) => (summaries[i + j] = summary));
     }
-    const blocks = sizeBytes / blockSizeBytes;
-    const segments = new Uint16Array(blocks);
-    const offsets = new Uint32Array(blocks);
+    const index = new BlockMap(sizeBytes / blockSizeBytes);
     scanBackward(
       summaries.map((summary, i) => ({ summary, endOffset: i === 0 ? point.offset : Infinity })),
-      blocks,
       BLOCK_CRC_SIZE + blockSizeBytes,
-      (block, s, offset) => {
-        if (offset < 0) return;
-        segments[block] = s + 1;
-        offsets[block] = offset;
-      },
+      index,
+      (s) => s,
     );
     debug('opened %s: scanned %d segments in %d ms', synchPointTime(point), window.length, Date.now() - started);
-    return new Snapshot(point, geometry, source, window, segments, offsets);
+    return new Snapshot(point, geometry, source, window, index);
   }
 
   get name(): string {
@@ -69,18 +62,17 @@ export class Snapshot {
   }
 
   get memoryBytes(): number {
-    return this.segments.byteLength + this.offsets.byteLength;
+    return this.index.memoryBytes;
   }
 
   /** True when the block reads as zeros (never written, or last written with zeros). */
   isHole(block: number): boolean {
-    return this.segments[block] === 0;
+    return !this.index.find(block) || this.index.holder === HOLE;
   }
 
   /** Where the block's entry is: segment sequence and raw offset, or null for a hole. */
   locate(block: number): { sequence: number; offset: number } | null {
-    const s = this.segments[block]!;
-    return s === 0 ? null : { sequence: this.window[s - 1]!, offset: this.offsets[block]! };
+    return this.isHole(block) ? null : { sequence: this.window[this.index.holder]!, offset: this.index.offset };
   }
 
   /** The archived chunk that holds the block's entry (see SegmentSource.chunkAt); null for a hole or on primary. */
@@ -96,25 +88,21 @@ export class Snapshot {
    */
   runsInLogOrder(): { starts: Uint32Array; lengths: Uint32Array } {
     const blocks: number[] = [];
-    for (let b = 0; b < this.segments.length; b++) if (this.segments[b] !== 0) blocks.push(b);
-    // Older segments (higher window index) first, then by offset.
-    const key = (b: number) => (this.window.length - this.segments[b]!) * 0x1_0000_0000 + this.offsets[b]!;
-    blocks.sort((a, b) => key(a) - key(b));
+    const keys: number[] = [];
+    this.index.forEach((block, holder, offset) => {
+      if (holder === HOLE) return;
+      blocks.push(block);
+      // Older segments (higher window index) first, then by offset.
+      keys.push((this.window.length - holder) * 0x1_0000_0000 + offset);
+    });
+    const order = Array.from(blocks.keys()).sort((a, b) => keys[a]! - keys[b]!);
     const entrySize = BLOCK_CRC_SIZE + this.geometry.blockSizeBytes;
     const starts: number[] = [];
     const lengths: number[] = [];
-    for (let i = 0; i < blocks.length; ) {
+    for (let i = 0; i < order.length; ) {
       let n = 1;
-      while (
-        i + n < blocks.length &&
-        n < 256 &&
-        blocks[i + n] === blocks[i]! + n &&
-        this.segments[blocks[i + n]!] === this.segments[blocks[i]!] &&
-        this.offsets[blocks[i + n]!] === this.offsets[blocks[i]!]! + n * entrySize
-      ) {
-        n++;
-      }
-      starts.push(blocks[i]!);
+      while (i + n < order.length && n < 256 && blocks[order[i + n]!] === blocks[order[i]!]! + n && keys[order[i + n]!] === keys[order[i]!]! + n * entrySize) n++;
+      starts.push(blocks[order[i]!]!);
       lengths.push(n);
       i += n;
     }
@@ -140,15 +128,16 @@ export class Snapshot {
     const reads: Promise<void>[] = [];
     let block = Math.floor(position / bs);
     while (block * bs < end) {
-      const s = this.segments[block]!;
+      const index = this.index;
       let run = 1;
-      if (s === 0) {
+      if (!index.find(block) || index.holder === HOLE) {
         const from = Math.max(block * bs, position);
         target.fill(0, from - position, Math.min((block + 1) * bs, end) - position);
       } else {
-        const first = this.offsets[block]!;
-        while ((block + run) * bs < end && this.segments[block + run] === s && this.offsets[block + run] === first + run * entrySize) run++;
-        reads.push(this.readRun(this.window[s - 1]!, first, block, run, target, position));
+        const s = index.holder;
+        const first = index.offset;
+        while ((block + run) * bs < end && index.is(block + run, s, first + run * entrySize)) run++;
+        reads.push(this.readRun(this.window[s]!, first, block, run, target, position));
       }
       block += run;
     }

@@ -8,7 +8,11 @@ export class LruCache<K, V> {
   private bytesUsed = 0;
 
   constructor(
-    /** Upper bound on the sum of the entries' sizes. An entry larger than this is not kept. */
+    /**
+     * Upper bound on the sum of the entries' sizes, but for one: an entry larger than the bound
+     * is kept alone (the others go), so that what is being used is never dropped and rebuilt at
+     * every request (a snapshot index of a big volume read with a small cache).
+     */
     readonly bytesMax: number,
   ) {}
 
@@ -30,11 +34,11 @@ export class LruCache<K, V> {
 
   set(key: K, value: V, bytes: number): void {
     this.delete(key);
-    if (bytes > this.bytesMax) return;
+    if (bytes > this.bytesMax) this.clear();
     this.entries.set(key, { value, bytes });
     this.bytesUsed += bytes;
     for (const [oldest, entry] of this.entries) {
-      if (this.bytesUsed <= this.bytesMax) break;
+      if (this.bytesUsed <= this.bytesMax || oldest === key) break;
       this.entries.delete(oldest);
       this.bytesUsed -= entry.bytes;
     }

@@ -5,6 +5,7 @@
  */
 import { VolumeError } from '../errors.js';
 import type { SegmentSummary } from '../format/summary.js';
+import { HOLE, type BlockMap } from './block-map.js';
 
 export interface ScanSegment {
   summary: SegmentSummary;
@@ -13,34 +14,26 @@ export interface ScanSegment {
 }
 
 /**
- * Calls `visit(block, segment, offset)` once for every block that has an entry in
- * `segments` (given newest first): `segment` indexes `segments`, `offset` is the raw offset of
- * the block's entry, or -1 when its newest entry is a ZERO record.
+ * Sets in `into`, for every block that has an entry in `segments` (given newest first), the
+ * newest entry: holder `holderOf(i)` for the i-th segment and the raw offset of the block's
+ * entry, or holder HOLE when its newest entry is a ZERO record. Blocks already in `into` count
+ * as seen. The map is the only memory the scan takes: it follows the blocks written.
  */
-export function scanBackward(
-  segments: readonly ScanSegment[],
-  blocks: number,
-  entrySize: number,
-  visit: (block: number, segment: number, offset: number) => void,
-): void {
-  const seen = new Uint32Array(Math.ceil(blocks / 32));
+export function scanBackward(segments: readonly ScanSegment[], entrySize: number, into: BlockMap, holderOf: (segment: number) => number): void {
   segments.forEach(({ summary, endOffset }, s) => {
+    const holder = holderOf(s);
     for (let e = summary.extentCount - 1; e >= 0; e--) {
       const offset = summary.extentOffset(e);
       if (offset >= endOffset) continue;
       const first = summary.extentBlock(e);
       const count = summary.extentBlocks(e);
-      if (first + count > blocks) {
+      if (first + count > into.blocks) {
         throw VolumeError.corruptSegment(`segment ${summary.sequence}`, `entry for blocks ${first}+${count} lies past the volume's end`);
       }
-      const zero = summary.extentIsZero(e);
-      for (let i = 0; i < count; i++) {
-        const block = first + i;
-        const word = block >>> 5;
-        const bit = 1 << (block & 31);
-        if (seen[word]! & bit) continue;
-        seen[word]! |= bit;
-        visit(block, s, zero ? -1 : offset + i * entrySize);
+      if (summary.extentIsZero(e)) {
+        for (let i = 0; i < count; i++) into.setIfAbsent(first + i, HOLE, 0);
+      } else {
+        for (let i = 0; i < count; i++) into.setIfAbsent(first + i, holder, offset + i * entrySize);
       }
     }
   });

@@ -32,12 +32,12 @@ export class LiveReader {
     const end = position + target.length;
     let block = Math.floor(position / bs);
     while (block * bs < end) {
-      const slot = index.slotOf(block);
       // Contiguous entries of consecutive blocks in one slot are read with one pread.
       let run = 1;
-      if (slot >= 0) {
-        const first = index.offsetOf(block);
-        while ((block + run) * bs < end && index.slotOf(block + run) === slot && index.offsetOf(block + run) === first + run * entrySize) run++;
+      if (index.find(block)) {
+        const slot = index.holder;
+        const first = index.offset;
+        while ((block + run) * bs < end && index.is(block + run, slot, first + run * entrySize)) run++;
         const holder = this.slots[slot]!;
         if (block * bs >= position && (block + run) * bs <= end) this.readWholeBlocks(holder, first, block, run, target.subarray(block * bs - position, (block + run) * bs - position));
         else this.readPartialBlocks(holder, first, block, run, target, position);

@@ -12,6 +12,7 @@ import { SEGMENT_HEADER_SIZE, encodeSegmentHeader } from '../format/segment-head
 import { SegmentSummary } from '../format/summary.js';
 import type { VolumeConfig } from '../format/volume-config.js';
 import { BlockIndex } from './block-index.js';
+import { HOLE } from './block-map.js';
 import { scanBackward } from './backward-scan.js';
 import { scanSegment, type ScanResult } from './segment-scan.js';
 import { SegmentSlot } from './segment-slot.js';
@@ -122,12 +123,12 @@ async function recoverSlots(slots: SegmentSlot[], config: VolumeConfig, clock: (
   const newestFirst = [...window].reverse();
   scanBackward(
     newestFirst.map((s) => ({ summary: s.summary!, endOffset: Infinity })),
-    index.blocks,
     BLOCK_CRC_SIZE + blockSizeBytes,
-    (block, s, offset) => {
-      if (offset >= 0) index.set(block, newestFirst[s]!.index, offset);
-    },
+    index,
+    (s) => newestFirst[s]!.index,
   );
+  // Blocks last written with zeros read as zeros: the live index keeps only blocks with data.
+  index.deleteHolder(HOLE);
   const points = segments.flatMap((s) => s.summary!.synchs.map((e) => synchPointFromEntry(s.sequence, e)));
   debug('recovered %d segments (current %d at %d bytes), %d synch points', segments.length, newest, current.tail, points.length);
   return { slots, index, current, nextRecordSequence: current.summary!.nextRecordSequence, points, cut, dropped };

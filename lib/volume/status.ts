@@ -18,7 +18,8 @@ export interface VolumeStatus extends Pick<VolumeConfig, 'volumeId' | 'sizeBytes
   bytesWritten: number;
   bytesCopiedForward: number;
   indexBytes: number;
-  indexBytesPerBlock: number;
+  /** Blocks with data in the live index: what its memory follows. */
+  indexedBlocks: number;
   synchPoints: number;
   latest: string | null;
   writesStalledSince: string | null;
@@ -53,7 +54,6 @@ export function volumeStatus(v: { dir: string; config: VolumeConfig; log: Log; c
   const count = (state: string) => slots.filter((s) => s.state === state).length;
   const a = archiver.stats;
   const oldest = [log.unshippedSinceMs, archiver.oldestPendingSinceMs].filter((t): t is number => t !== null);
-  const blocks = config.sizeBytes / config.blockSizeBytes;
   const time = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
     volume: v.dir,
@@ -76,7 +76,7 @@ export function volumeStatus(v: { dir: string; config: VolumeConfig; log: Log; c
     bytesWritten: log.counters.bytesWritten,
     bytesCopiedForward: log.counters.bytesCopiedForward,
     indexBytes: log.index.memoryBytes,
-    indexBytesPerBlock: log.index.memoryBytes / blocks,
+    indexedBlocks: log.index.size,
     synchPoints: catalog.all.length,
     latest: time(catalog.latest?.timeMs ?? null),
     writesStalledSince: time(log.stalledSince),

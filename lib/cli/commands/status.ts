@@ -82,7 +82,7 @@ function printVolumeStatus(s: MountedStatus): void {
   const a = s.archive;
   const seg = s.segments;
   print(`volume        ${s.volume} (${s.volumeId})${s.mountpoint ? `, mounted on ${s.mountpoint}` : ', not mounted'}${typeof s.cpu === 'number' ? ` (serving on CPU ${s.cpu})` : ''}`);
-  print(`size          ${formatBytes(s.sizeBytes)} in ${formatBytes(s.blockSizeBytes)} blocks; index ${formatBytes(s.indexBytes)} (${s.indexBytesPerBlock} B/block)`);
+  print(`size          ${formatBytes(s.sizeBytes)} in ${formatBytes(s.blockSizeBytes)} blocks; index ${formatBytes(s.indexBytes)} for ${s.indexedBlocks} blocks with data`);
   print(`segments      current 1 (#${seg.currentSequence}), active ${seg.active}, inactive ${seg.inactive}, recycle ${seg.recycle}; ${seg.archivedOnPrimary} on primary already archived`);
   print(`              working set ${s.workingSetSegments} × ${formatBytes(s.segmentSizeBytes)}, ${s.spareSegments} spare`);
   print(`written       ${formatBytes(s.bytesWritten)} since opened, ${formatBytes(s.bytesCopiedForward)} copied forward`);
