@@ -18,10 +18,16 @@ export const CONFIG_FORMAT = 'salvo-volume';
 export const HEADROOM = 1.25;
 export const CHUNK_SIZE_BYTES = 1024 * 1024;
 const SEGMENT_SIZE_BYTES_MAX = 1024 * 1024 * 1024;
-/** A snapshot names each block's segment in its window of W + 1 with 16 bits (snapshot.ts), 0 meaning a hole. */
-export const WORKING_SET_MAX = 0xffff - 2;
+/** The indexes name a block's slot, or its segment in a window of W + 1, with 20 bits (volume/block-map.ts). */
+export const WORKING_SET_MAX = 2 ** 20 - 2;
 /** Slot files a volume may have: each is a file on primary storage, and open while mounted. */
 export const SLOTS_MAX = 0x10000;
+/** The most blocks a volume may have: block numbers are u32 (16 TiB of 4 KiB blocks). */
+export const BLOCKS_MAX = 2 ** 32;
+/** The default segment size for small volumes; larger volumes get larger ones (defaultSegmentSize). */
+const SEGMENT_SIZE_DEFAULT = 64 * 1024 * 1024;
+/** The default segment size doubles while twice the volume would take more segments than this. */
+const DEFAULT_SEGMENTS_TARGET = 2048;
 /** The segment sizes a hint may suggest: 1 MiB to the largest, doubling. */
 const SEGMENT_SIZES = Array.from({ length: 11 }, (_, i) => 2 ** (20 + i));
 
@@ -62,7 +68,8 @@ export interface S3Settings {
 export interface PolicyInput {
   sizeBytes: number;
   blockSizeBytes: number;
-  segmentSizeBytes: number;
+  /** Default: defaultSegmentSize(sizeBytes). */
+  segmentSizeBytes?: number;
   workingSetSegments?: number;
   spareSegments: number;
 }
@@ -79,11 +86,24 @@ export function minimumWorkingSet(sizeBytes: number, segmentSizeBytes: number, b
 }
 
 /**
- * Checks a policy and fills in the working-set length when not given (64, or twice the
- * volume if that is more). Throws BAD_INPUT or BAD_POLICY with a line that says what would work.
+ * 64 MiB, doubled up to 1 GiB while twice the volume would take more than 2048 segments: a
+ * big volume keeps a few thousand slot files, and opening a point scans as many summaries.
+ * 64 MiB up to a 64 GiB volume, 1 GiB from 512 GiB on.
+ */
+export function defaultSegmentSize(sizeBytes: number): number {
+  let size = SEGMENT_SIZE_DEFAULT;
+  while (size < SEGMENT_SIZE_BYTES_MAX && (2 * sizeBytes) / size > DEFAULT_SEGMENTS_TARGET) size *= 2;
+  return size;
+}
+
+/**
+ * Checks a policy and fills in what is not given: the segment size (defaultSegmentSize) and
+ * the working-set length (64, or twice the volume if that is more). Throws BAD_INPUT or
+ * BAD_POLICY with a line that says what would work.
  */
 export function resolvePolicy(input: PolicyInput): Required<PolicyInput> {
-  const { sizeBytes, blockSizeBytes, segmentSizeBytes, spareSegments } = input;
+  const { sizeBytes, blockSizeBytes, spareSegments } = input;
+  const segmentSizeBytes = input.segmentSizeBytes ?? defaultSegmentSize(sizeBytes);
   if (!Number.isInteger(Math.log2(blockSizeBytes)) || blockSizeBytes < 512 || blockSizeBytes > 65536) {
     throw VolumeError.badInput(`block size ${blockSizeBytes} is not a power of two from 512 to 65536`, 'use --block-size 4096');
   }
@@ -91,7 +111,9 @@ export function resolvePolicy(input: PolicyInput): Required<PolicyInput> {
   if (sizeBytes % blockSizeBytes !== 0) {
     throw VolumeError.badInput(`size ${sizeBytes} is not a multiple of the block size ${blockSizeBytes}`);
   }
-  if (sizeBytes / blockSizeBytes >= 2 ** 32) throw VolumeError.badInput(`size ${formatBytes(sizeBytes)} is more than 2^32 blocks`);
+  if (sizeBytes / blockSizeBytes > BLOCKS_MAX) {
+    throw VolumeError.badInput(`size ${formatBytes(sizeBytes)} is more than 2^32 blocks of ${formatBytes(blockSizeBytes)}`, `use a larger --block-size, or a size of at most ${formatBytes(BLOCKS_MAX * blockSizeBytes)}`);
+  }
   if (segmentSizeBytes % 4096 !== 0 || segmentSizeBytes > SEGMENT_SIZE_BYTES_MAX || segmentCapacityBlocks(segmentSizeBytes, blockSizeBytes) < 16) {
     throw VolumeError.badInput(
       `segment size ${formatBytes(segmentSizeBytes)} must be a multiple of 4 KiB, hold at least 16 blocks, and be at most 1 GiB`,
@@ -103,9 +125,10 @@ export function resolvePolicy(input: PolicyInput): Required<PolicyInput> {
   }
   if (spareSegments >= SLOTS_MAX) throw VolumeError.badInput(`--spare ${spareSegments} is more slots than a volume may have (${SLOTS_MAX})`, 'use --spare 8');
   const needed = minimumWorkingSet(sizeBytes, segmentSizeBytes, blockSizeBytes);
-  const byDefault = Math.max(64, needed, Math.ceil((2 * sizeBytes) / segmentSizeBytes) + 1);
-  const workingSetSegments = input.workingSetSegments ?? byDefault;
   const room = Math.min(WORKING_SET_MAX, SLOTS_MAX - spareSegments);
+  // Twice the volume where the slots allow it, else as many as they allow.
+  const byDefault = Math.max(64, needed, Math.min(room, Math.ceil((2 * sizeBytes) / segmentSizeBytes) + 1));
+  const workingSetSegments = input.workingSetSegments ?? byDefault;
   if (workingSetSegments > room) {
     const ways = needed <= room ? [`--segments ${Math.min(room, byDefault)}`] : [];
     const larger = SEGMENT_SIZES.find((size) => size > segmentSizeBytes && minimumWorkingSet(sizeBytes, size, blockSizeBytes) <= room);

@@ -23,7 +23,7 @@ export function openFilesLimit(): number | null {
 }
 
 /** Fails with what would work when `slots` slot files cannot all be open at once here. */
-export function checkOpenFileLimit(policy: PolicyInput & { workingSetSegments: number }, when: 'init' | 'open', workingSetGiven = false): void {
+export function checkOpenFileLimit(policy: Required<PolicyInput>, when: 'init' | 'open', workingSetGiven = false): void {
   const limit = openFilesLimit();
   const slots = policy.workingSetSegments + policy.spareSegments;
   if (limit === null || slots + DESCRIPTORS_RESERVED <= limit) return;
@@ -35,7 +35,7 @@ export function checkOpenFileLimit(policy: PolicyInput & { workingSetSegments: n
 }
 
 /** What would fit `limit`: a larger segment size with its default working set (unless one was given), else the shortest working set. */
-function fitting(policy: PolicyInput & { workingSetSegments: number }, limit: number, workingSetGiven: boolean): string | null {
+function fitting(policy: Required<PolicyInput>, limit: number, workingSetGiven: boolean): string | null {
   const fits = (p: Required<PolicyInput>) => p.workingSetSegments + p.spareSegments + DESCRIPTORS_RESERVED <= limit;
   for (let size = policy.segmentSizeBytes * 2; !workingSetGiven && size <= 1024 ** 3; size *= 2) {
     try {

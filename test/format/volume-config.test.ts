@@ -9,6 +9,7 @@ import {
   encodeVolumeConfig,
   newVolumeConfig,
   resolvePolicy,
+  defaultSegmentSize,
   segmentCapacityBlocks,
   type PolicyInput,
   type VolumeConfig,
@@ -30,13 +31,13 @@ const CONFIG: VolumeConfig = {
   archive: '/backup/db',
 };
 
-/** What `salvo init` hands resolvePolicy for these arguments (its defaults: 4096-byte blocks, 8 spares). */
+/** What `salvo init` hands resolvePolicy for these arguments (its defaults: 4096-byte blocks, 8 spares, the segment size by the volume's). */
 function policyOf(args: string): PolicyInput {
   const flags = Object.fromEntries(args.match(/--[\w-]+ \S+/g)!.map((pair) => pair.split(' ') as [string, string]));
   return {
     sizeBytes: parseSize(flags['--size']!),
     blockSizeBytes: parseSize(flags['--block-size'] ?? '4096'),
-    segmentSizeBytes: parseSize(flags['--segment-size'] ?? '64M'),
+    segmentSizeBytes: flags['--segment-size'] === undefined ? undefined : parseSize(flags['--segment-size']),
     workingSetSegments: flags['--segments'] === undefined ? undefined : Number(flags['--segments']),
     spareSegments: Number(flags['--spare'] ?? '8'),
   };
@@ -151,13 +152,29 @@ t.test('volume-config: the default working set is 64, or what the volume needs, 
   t.equal(resolvePolicy(policyOf('--size 16M --segment-size 1M')).workingSetSegments, 64);
 });
 
+t.test('volume-config: the default segment size grows with the volume, so a 16 TiB volume has ~33k slots, not 500k', async (t) => {
+  const cases: [string, number, number][] = [
+    ['--size 1G', 64 * 2 ** 20, 64],
+    ['--size 64G', 64 * 2 ** 20, 2049],
+    ['--size 65G', 128 * 2 ** 20, 1041],
+    ['--size 256G', 256 * 2 ** 20, 2049],
+    ['--size 4T', 2 ** 30, 8193],
+    ['--size 16T', 2 ** 30, 32769],
+  ];
+  for (const [args, segment, workingSet] of cases) {
+    t.same([defaultSegmentSize(parseSize(args.split(' ')[1]!)), resolvePolicy(policyOf(args)).workingSetSegments], [segment, workingSet], args);
+  }
+  t.equal(resolvePolicy(policyOf('--size 16T --block-size 4096 --segment-size 1G')).sizeBytes, 2 ** 44, 'exactly 2^32 blocks is a volume');
+  t.same(resolvePolicy(policyOf('--size 48T --block-size 16K')).workingSetSegments, 65528, 'larger blocks, larger volumes: as many segments as a volume may have slots, less than twice the volume');
+});
+
 t.test('volume-config: bad geometry is BAD_INPUT with a line that says what works', async (t) => {
   const cases: [string, RegExp][] = [
     ['--size 64M --block-size 1000', /block size 1000 is not a power of two from 512 to 65536/],
     ['--size 64M --block-size 256', /block size 256 is not a power of two/],
     ['--size 64M --block-size 128K', /block size 131072 is not a power of two/],
     ['--size 100000 --segment-size 1M', /size 100000 is not a multiple of the block size 4096/],
-    ['--size 16T --block-size 4096', /is more than 2\^32 blocks/],
+    ['--size 17T --block-size 4096', /is more than 2\^32 blocks of 4\.00 KiB/],
     ['--size 64M --segment-size 1001K', /must be a multiple of 4 KiB/],
     ['--size 64M --segment-size 2G', /at most 1 GiB/],
     ['--size 64M --segment-size 64K', /hold at least 16 blocks/],

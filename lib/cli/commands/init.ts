@@ -10,7 +10,7 @@ import { parseRpo, s3Settings, wholeNumber } from './options.js';
 interface InitOptions {
   size: string;
   blockSize: string;
-  segmentSize: string;
+  segmentSize?: string;
   segments?: string;
   spare: string;
   archive?: string;
@@ -28,7 +28,7 @@ export function registerInit(program: Command): void {
     .argument('<dir>', 'volume directory to create (new or empty)')
     .requiredOption('--size <size>', 'volume size, e.g. 20G')
     .option('--block-size <bytes>', 'block size', '4096')
-    .option('--segment-size <size>', 'segment size', '64M')
+    .option('--segment-size <size>', 'segment size (default: 64M, larger for volumes over 64G)')
     .option('--segments <n>', 'working-set length: current + active segments (default: 64, or enough for twice the volume)')
     .option('--spare <n>', 'slots beyond the working set where segments wait for the archive', '8')
     .option('--archive <dir|s3://bucket/prefix>', 'backing storage, outside the volume directory (default: <dir>-archive beside the volume)')
@@ -51,7 +51,7 @@ Examples:
       // Every option is checked before anything is created.
       const sizeBytes = parseSize(options.size, '--size');
       const blockSizeBytes = parseSize(options.blockSize, '--block-size');
-      const segmentSizeBytes = parseSize(options.segmentSize, '--segment-size');
+      const segmentSizeBytes = options.segmentSize === undefined ? undefined : parseSize(options.segmentSize, '--segment-size');
       const workingSetSegments = options.segments === undefined ? undefined : wholeNumber(options.segments, '--segments');
       const spareSegments = wholeNumber(options.spare, '--spare');
       const rpoSeconds = parseRpo(options.rpo);
