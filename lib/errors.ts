@@ -79,3 +79,23 @@ export function errnoCode(err: unknown): string | undefined {
   }
   return undefined;
 }
+
+const RAISE_OPEN_FILES = 'raise the limit of open files (ulimit -n; LimitNOFILE= in a systemd unit)';
+
+/**
+ * A system resource run out, wherever it shows: memory (ENOMEM, or a typed array V8 could not
+ * allocate) or descriptors (EMFILE, ENFILE). Named for what it is, never taken for damage.
+ */
+export function asResourceLimit(err: unknown): VolumeError | null {
+  if (err instanceof VolumeError) return err.code === 'RESOURCE_LIMIT' ? err : null;
+  const code = errnoCode(err);
+  const message = err instanceof Error ? err.message : String(err);
+  if (code === 'ENOMEM' || (err instanceof RangeError && /allocation failed/i.test(message))) {
+    return new VolumeError('RESOURCE_LIMIT', `out of memory: ${message}`, {
+      cause: err,
+      hint: 'give salvo more memory (close other programs, or mount with a smaller --cache)',
+    });
+  }
+  if (code === 'EMFILE' || code === 'ENFILE') return new VolumeError('RESOURCE_LIMIT', `too many open files: ${message}`, { cause: err, hint: RAISE_OPEN_FILES });
+  return null;
+}

@@ -9,7 +9,7 @@
  * `salvo sync` starts in a fraction of the time; errors from those modules reach `main` alike.
  */
 import { Command, CommanderError } from 'commander';
-import { VolumeError, errnoCode, type VolumeErrorCode } from '../errors.js';
+import { VolumeError, asResourceLimit, errnoCode, type VolumeErrorCode } from '../errors.js';
 import { registerDemo } from './commands/demo.js';
 import { registerInit } from './commands/init.js';
 import { registerList } from './commands/list.js';
@@ -123,5 +123,5 @@ function asVolumeError(err: unknown): VolumeError | null {
     return new VolumeError('NOT_MOUNTED', `${message}: a FUSE mount on that path has lost its process`, { hint: 'unmount it (`salvo unmount <mountpoint>` for a salvo mount), then mount again' });
   }
   if (code === 'ENOSPC') return new VolumeError('NO_SPACE', message, { hint: 'free space on that filesystem and try again' });
-  return null;
+  return asResourceLimit(err);
 }

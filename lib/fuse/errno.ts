@@ -4,7 +4,7 @@
  */
 import Fuse from 'fuse-native';
 import createDebug from 'debug';
-import { errnoCode, type VolumeErrorCode, VolumeError } from '../errors.js';
+import { asResourceLimit, errnoCode, type VolumeErrorCode, VolumeError } from '../errors.js';
 
 const debug = createDebug('salvo:fuse');
 
@@ -40,6 +40,12 @@ export function toErrno(err: unknown, what: string, report: (message: string) =>
   if (errnoCode(err) === 'ENOSPC') {
     report(`${what}: primary storage is full`);
     return Fuse.ENOSPC;
+  }
+  const limit = asResourceLimit(err);
+  if (limit) {
+    report(`${what}: ${limit.message} — ${limit.hint}`);
+    const code = errnoCode(err);
+    return code === 'EMFILE' || code === 'ENFILE' ? Fuse.EMFILE : Fuse.ENOMEM;
   }
   report(`${what}: unexpected error: ${(err as Error)?.stack ?? String(err)}`);
   return Fuse.EIO;

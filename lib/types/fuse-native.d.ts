@@ -81,6 +81,8 @@ declare module 'fuse-native' {
     static EINVAL: number;
     static EISDIR: number;
     static ENOSPC: number;
+    static ENOMEM: number;
+    static EMFILE: number;
     static EROFS: number;
     static EFBIG: number;
     static ENOTDIR: number;
