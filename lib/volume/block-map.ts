@@ -28,6 +28,8 @@ const EMPTY = 0;
 const DENSE = 255;
 /** Slabs grow in chunks of at least this many u32 words (16 KiB) and four slots, never by copying. */
 const CHUNK_WORDS_MIN = 1 << 12;
+/** Slabs are compacted only past this much room given back (1 MiB), so small maps never pay for it. */
+const COMPACT_MIN_BYTES = 1 << 20;
 
 /** Room for pages of one size class: chunks of equal slots, and the slots given back. */
 class Slab {
@@ -44,6 +46,11 @@ class Slab {
 
   get bytes(): number {
     return this.chunks.length * this.perChunk * this.words * 4;
+  }
+
+  /** Bytes of the slots given back and not reused. */
+  get freeBytes(): number {
+    return this.free.length * this.words * 4;
   }
 
   allocate(): number {
@@ -73,7 +80,7 @@ export class BlockMap {
   /** Per page: its slot in the slab of its class, or its index in `dense`. */
   private readonly pageSlot: Uint32Array;
   private readonly pageCount: Uint16Array;
-  private readonly slabs = CLASSES.map((capacity) => new Slab(capacity));
+  private slabs = CLASSES.map((capacity) => new Slab(capacity));
   /** Dense pages: per block, holder + 1 (0: not set) and offset. */
   private readonly dense: (Uint32Array | null)[] = [];
   private readonly denseFree: number[] = [];
@@ -256,6 +263,35 @@ export class BlockMap {
     return true;
   }
 
+  /**
+   * Rehomes every sparse page into new slabs once the slots given back reach half of those in
+   * use: pages that grow together (random writes spread evenly) leave each smaller class empty
+   * at once, and slabs never shrink otherwise. Amortized: it runs after at least half as many
+   * bytes were given back as it copies.
+   */
+  private compactIfWasteful(): void {
+    let free = 0;
+    let total = 0;
+    for (const slab of this.slabs) {
+      free += slab.freeBytes;
+      total += slab.bytes;
+    }
+    if (free < COMPACT_MIN_BYTES || 2 * free < total - free) return;
+    const old = this.slabs;
+    this.slabs = CLASSES.map((capacity) => new Slab(capacity));
+    for (let page = 0; page < this.pageKind.length; page++) {
+      const kind = this.pageKind[page]!;
+      if (kind === EMPTY || kind === DENSE) continue;
+      const from = old[kind - 1]!;
+      const to = this.slabs[kind - 1]!;
+      const slot = this.pageSlot[page]!;
+      const start = from.base(slot);
+      const next = to.allocate();
+      to.array(next).set(from.array(slot).subarray(start, start + this.pageCount[page]! * 2), to.base(next));
+      this.pageSlot[page] = next;
+    }
+  }
+
   /** Moves a sparse page's entries to a slot of class `kind` (1-based). */
   private moveSparse(page: number, kind: number): void {
     const from = this.slabs[this.pageKind[page]! - 1]!;
@@ -269,6 +305,7 @@ export class BlockMap {
     from.release(oldSlot);
     this.pageKind[page] = kind;
     this.pageSlot[page] = slot;
+    this.compactIfWasteful();
   }
 
   private makeDense(page: number): void {
@@ -290,6 +327,7 @@ export class BlockMap {
     else this.dense[index] = words;
     this.pageKind[page] = DENSE;
     this.pageSlot[page] = index;
+    this.compactIfWasteful();
   }
 
   private freePage(page: number): void {
@@ -302,6 +340,7 @@ export class BlockMap {
     }
     this.pageKind[page] = EMPTY;
     this.pageCount[page] = 0;
+    this.compactIfWasteful();
   }
 }
 

@@ -67,6 +67,27 @@ t.test('block-map: 2^32 blocks (16 TiB of 4 KiB blocks) cost 7 MiB empty; random
   t.ok(dense.memoryBytes / dense.size < 8.5, `${(dense.memoryBytes / dense.size).toFixed(2)} bytes a block, every block written`);
 });
 
+t.test('block-map: pages growing together are compacted, and every block still reads right', async (t) => {
+  const next = random(11);
+  const map = new BlockMap(2 ** 26);
+  const model = new Map<number, number>();
+  for (let i = 0; i < 1_000_000; i++) {
+    const block = Math.floor(next() * 2 ** 26);
+    map.set(block, i % 1000, i);
+    model.set(block, i);
+  }
+  // ~61 blocks a page: 8 bytes an entry in a class of 64 or 96, given-back room up to half of that (22 bytes without compaction).
+  t.ok(map.memoryBytes / map.size < 16, `${(map.memoryBytes / map.size).toFixed(2)} bytes a block: the slabs emptied by growth were given back`);
+  let wrong = 0;
+  for (const [block, offset] of model) if (!map.find(block) || map.offset !== offset || map.holder !== offset % 1000) wrong++;
+  t.equal(wrong, 0, 'every block reads its newest entry');
+  let i = 0;
+  for (const block of model.keys()) if (i++ % 2 === 0) map.delete(block);
+  i = 0;
+  for (const [block, offset] of model) if ((i++ % 2 === 0) === map.find(block) || (map.find(block) && map.offset !== offset)) wrong++;
+  t.equal(wrong, 0, 'after deleting half (pages shrink and compact again), the rest still read right');
+});
+
 t.test('block-map: HOLE marks are kept apart and can be swept', async (t) => {
   const map = new BlockMap(10_000);
   map.setIfAbsent(1, HOLE, 0);
