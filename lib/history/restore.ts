@@ -41,42 +41,38 @@ export async function planRestore(snapshot: Snapshot, source: SegmentSource): Pr
   const blocks = sizeBytes / blockSizeBytes;
   const entrySize = 4 + blockSizeBytes;
   const plan: RestorePlan = { summariesFromArchive: snapshot.window.filter((s) => !source.onPrimary(s)).length, segmentsOnPrimary: 0, segmentsFromArchive: 0, bytesFromPrimary: 0, bytesFromArchive: 0, archiveRequests: 0, blocksWithData: 0, holes: 0 };
-  const chunksNeeded = new Map<number, Set<string>>();
-  const segmentsUsed = new Set<number>();
-  const piecesOf = new Map<number, Awaited<ReturnType<SegmentSource['pieces']>>>();
-  for (let block = 0; block < blocks; block++) {
-    const at = snapshot.locate(block);
-    if (!at) {
-      plan.holes++;
+  // The entries by segment, from the index: never a walk over every block of the volume.
+  const offsetsBySegment = new Map<number, number[]>();
+  snapshot.forEachEntry((_block, sequence, offset) => {
+    let offsets = offsetsBySegment.get(sequence);
+    if (!offsets) offsetsBySegment.set(sequence, (offsets = []));
+    offsets.push(offset);
+  });
+  for (const [sequence, offsets] of offsetsBySegment) {
+    plan.blocksWithData += offsets.length;
+    if (source.onPrimary(sequence)) {
+      plan.segmentsOnPrimary++;
+      plan.bytesFromPrimary += offsets.length * entrySize;
       continue;
     }
-    plan.blocksWithData++;
-    segmentsUsed.add(at.sequence);
-    if (source.onPrimary(at.sequence)) {
-      plan.bytesFromPrimary += entrySize;
-      continue;
-    }
-    let pieces = piecesOf.get(at.sequence);
-    if (!pieces) piecesOf.set(at.sequence, (pieces = await source.pieces(at.sequence)));
-    for (const { key, index } of pieces) {
+    plan.segmentsFromArchive++;
+    const chunks = new Set<string>();
+    for (const { key, index } of await source.pieces(sequence)) {
       const { rawStart, rawEnd, chunkSizeBytes } = index.header;
-      if (at.offset + entrySize <= rawStart || at.offset >= rawEnd) continue;
-      const firstChunk = Math.floor((Math.max(at.offset, rawStart) - rawStart) / chunkSizeBytes);
-      const lastChunk = Math.floor((Math.min(at.offset + entrySize, rawEnd) - 1 - rawStart) / chunkSizeBytes);
-      const set = chunksNeeded.get(at.sequence) ?? new Set<string>();
-      for (let c = firstChunk; c <= lastChunk; c++) {
-        const id = `${key}#${c}`;
-        if (!set.has(id)) plan.bytesFromArchive += index.chunks[c]!.compressedLength;
-        set.add(id);
+      for (const offset of offsets) {
+        if (offset + entrySize <= rawStart || offset >= rawEnd) continue;
+        const firstChunk = Math.floor((Math.max(offset, rawStart) - rawStart) / chunkSizeBytes);
+        const lastChunk = Math.floor((Math.min(offset + entrySize, rawEnd) - 1 - rawStart) / chunkSizeBytes);
+        for (let c = firstChunk; c <= lastChunk; c++) {
+          const id = `${key}#${c}`;
+          if (!chunks.has(id)) plan.bytesFromArchive += index.chunks[c]!.compressedLength;
+          chunks.add(id);
+        }
       }
-      chunksNeeded.set(at.sequence, set);
     }
+    plan.archiveRequests += chunks.size;
   }
-  for (const sequence of segmentsUsed) {
-    if (source.onPrimary(sequence)) plan.segmentsOnPrimary++;
-    else plan.segmentsFromArchive++;
-  }
-  for (const set of chunksNeeded.values()) plan.archiveRequests += set.size;
+  plan.holes = blocks - plan.blocksWithData;
   return plan;
 }
 

@@ -75,6 +75,13 @@ export class Snapshot {
     return this.isHole(block) ? null : { sequence: this.window[this.index.holder]!, offset: this.index.offset };
   }
 
+  /** Calls `visit` for every block with data, in block order: where its entry is. */
+  forEachEntry(visit: (block: number, sequence: number, offset: number) => void): void {
+    this.index.forEach((block, holder, offset) => {
+      if (holder !== HOLE) visit(block, this.window[holder]!, offset);
+    });
+  }
+
   /** The archived chunk that holds the block's entry (see SegmentSource.chunkAt); null for a hole or on primary. */
   async chunkOf(block: number): Promise<{ name: string; fetch: () => Promise<unknown> } | null> {
     const at = this.locate(block);
@@ -87,15 +94,17 @@ export class Snapshot {
    * in this order fetches each archived chunk once, whatever order the blocks were written in.
    */
   runsInLogOrder(): { starts: Uint32Array; lengths: Uint32Array } {
-    const blocks: number[] = [];
-    const keys: number[] = [];
+    const count = this.index.size;
+    const blocks = new Uint32Array(count);
+    const keys = new Float64Array(count);
+    let filled = 0;
     this.index.forEach((block, holder, offset) => {
       if (holder === HOLE) return;
-      blocks.push(block);
+      blocks[filled] = block;
       // Older segments (higher window index) first, then by offset.
-      keys.push((this.window.length - holder) * 0x1_0000_0000 + offset);
+      keys[filled++] = (this.window.length - holder) * 0x1_0000_0000 + offset;
     });
-    const order = Array.from(blocks.keys()).sort((a, b) => keys[a]! - keys[b]!);
+    const order = new Uint32Array(filled).map((_, i) => i).sort((a, b) => keys[a]! - keys[b]!);
     const entrySize = BLOCK_CRC_SIZE + this.geometry.blockSizeBytes;
     const starts: number[] = [];
     const lengths: number[] = [];

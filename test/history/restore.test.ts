@@ -10,7 +10,7 @@ import t from 'tap';
 import type { ArchiveStore, ByteRange } from '../../lib/archive/archive-store.js';
 import { ArchiveView } from '../../lib/history/archive-view.js';
 import { MemoryStore } from '../../lib/archive/memory-store.js';
-import { restoreSnapshot } from '../../lib/history/restore.js';
+import { planRestore, restoreSnapshot } from '../../lib/history/restore.js';
 import { createTempVolume, prng, SMALL_POLICY, tempDir } from '../helpers/temp-volume.js';
 
 const BS = 4096;
@@ -55,11 +55,16 @@ t.test('restore from the archive alone fetches chunks ahead, several at once, an
   const view = await ArchiveView.open(store);
   t.teardown(() => view.close());
   const snapshot = await view.snapshots.open(view.catalog.find(point.label!));
+  const plan = await planRestore(snapshot, view.source);
   const before = store.gets;
   store.maxInFlight = 0;
   const target = path.join(tempDir(t, 'salvo-restore-'), 'end.img');
   await restoreSnapshot(snapshot, target);
   t.ok(fs.readFileSync(target).equals(model), 'the image is the volume at the point');
+  let withData = 0;
+  for (let b = 0; b < 256; b++) if (model.subarray(b * BS, (b + 1) * BS).some((x) => x !== 0)) withData++;
+  t.same([plan.blocksWithData, plan.holes, plan.bytesFromPrimary], [withData, 256 - withData, 0], 'the plan counts the blocks with data and the holes');
+  t.equal(plan.archiveRequests, store.gets - before, 'and the chunk fetches the restore made');
   t.ok(store.maxInFlight >= 4, `up to ${store.maxInFlight} chunk fetches in flight (${store.gets - before} fetches)`);
 
   // A fresh view: nothing cached, so one read of scattered blocks must fetch their chunks.
