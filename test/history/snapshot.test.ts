@@ -10,6 +10,9 @@ import { DirectoryStore } from '../../lib/archive/directory-store.js';
 import { ArchiveView } from '../../lib/history/archive-view.js';
 import { restoreSnapshot } from '../../lib/history/restore.js';
 import { synchPointTime } from '../../lib/volume/synch-point.js';
+import { SegmentSummary } from '../../lib/format/summary.js';
+import { Snapshot } from '../../lib/history/snapshot.js';
+import type { SegmentSource } from '../../lib/history/segment-source.js';
 import { createTempVolume, prng, SMALL_POLICY, tempDir, historyOf } from '../helpers/temp-volume.js';
 
 const BS = 4096;
@@ -65,4 +68,27 @@ t.test('history: every synch point reconstructs to the image it had, live and fr
     t.ok(fs.readFileSync(target).equals(images.get(name)!), `${name} restored from the archive alone`);
     fs.rmSync(target);
   }
+});
+
+t.test('snapshot: a window of more than 65,535 segments indexes its oldest segment right', async (t) => {
+  const workingSetSegments = 70_000;
+  const newest = workingSetSegments + 1;
+  // Segment s writes one block: 50,000 + s below segment 50,000, else s - 50,000; the newest also rewrites block 50,002.
+  const summaries = new Map<number, SegmentSummary>();
+  for (let s = 1; s <= newest; s++) {
+    const summary = new SegmentSummary(s, s, 64, 4200, s + 1, 2);
+    summary.addExtent(s < 50_000 ? 50_000 + s : s - 50_000, 1, false, 64 + (s % 7));
+    if (s === newest) summary.addExtent(50_002, 1, false, 4000);
+    summaries.set(s, summary);
+  }
+  const source = { summary: async (s: number) => summaries.get(s)! } as unknown as SegmentSource;
+  const geometry = { version: 2, sizeBytes: 100_000 * 512, blockSizeBytes: 512, workingSetSegments };
+  const point = { timeMs: 0, label: null, info: {}, sequence: newest, offset: 5000, recordSequence: newest };
+  const snapshot = await Snapshot.open(point, geometry, source);
+  t.equal(snapshot.window.length, newest, 'the window holds W + 1 segments');
+  t.same(snapshot.locate(50_001), { sequence: 1, offset: 64 + 1 }, 'the oldest segment of the window (index 70,000) is found');
+  t.same(snapshot.locate(99_999), { sequence: 49_999, offset: 64 + (49_999 % 7) });
+  t.same(snapshot.locate(3), { sequence: 50_003, offset: 64 + (50_003 % 7) });
+  t.same(snapshot.locate(50_002), { sequence: newest, offset: 4000 }, 'a block written twice: its newer entry');
+  t.equal(snapshot.locate(49_999), null, 'a block no segment wrote is a hole');
 });
