@@ -177,7 +177,7 @@ export class SnapshotCache {
     private readonly source: SegmentSource,
     bytesMax: number,
   ) {
-    this.cache = new LruCache(bytesMax);
+    this.cache = new LruCache(bytesMax, true);
   }
 
   get bytes(): number {

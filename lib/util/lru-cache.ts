@@ -8,12 +8,13 @@ export class LruCache<K, V> {
   private bytesUsed = 0;
 
   constructor(
-    /**
-     * Upper bound on the sum of the entries' sizes, but for one: an entry larger than the bound
-     * is kept alone (the others go), so that what is being used is never dropped and rebuilt at
-     * every request (a snapshot index of a big volume read with a small cache).
-     */
+    /** Upper bound on the sum of the entries' sizes. An entry larger than this is not kept, unless: */
     readonly bytesMax: number,
+    /**
+     * It is kept alone (the others go), so that what is being used is never dropped and rebuilt
+     * at every request: a snapshot index of a big volume read under a small cache.
+     */
+    private readonly keepOversized = false,
   ) {}
 
   get bytes(): number {
@@ -34,7 +35,10 @@ export class LruCache<K, V> {
 
   set(key: K, value: V, bytes: number): void {
     this.delete(key);
-    if (bytes > this.bytesMax) this.clear();
+    if (bytes > this.bytesMax) {
+      if (!this.keepOversized) return;
+      this.clear();
+    }
     this.entries.set(key, { value, bytes });
     this.bytesUsed += bytes;
     for (const [oldest, entry] of this.entries) {

@@ -26,26 +26,35 @@ const CLASSES = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 38
 const SPARSE_MAX = CLASSES[CLASSES.length - 1]!;
 const EMPTY = 0;
 const DENSE = 255;
-/** Slabs grow in chunks of at least this many u32 words (16 KiB) and four slots, never by copying. */
-const CHUNK_WORDS_MIN = 1 << 12;
+/** A slab's first chunk holds this many slots; each next one twice as many, up to ~16 KiB: a small map stays small. */
+const FIRST_SLOTS = 4;
+const CHUNK_WORDS_MAX = 1 << 12;
 /** Slabs are compacted only past this much room given back (1 MiB), so small maps never pay for it. */
 const COMPACT_MIN_BYTES = 1 << 20;
 
-/** Room for pages of one size class: chunks of equal slots, and the slots given back. */
+/** Room for pages of one size class: chunks of slots, grown by doubling and never by copying, and the slots given back. */
 class Slab {
-  readonly chunks: Uint32Array[] = [];
+  private readonly chunks: Uint32Array[] = [];
   private readonly free: number[] = [];
   private next = 0;
+  private allocatedBytes = 0;
   readonly words: number;
-  private readonly perChunk: number;
+  /** Chunks before this one double; from it on they hold `bigSlots`. */
+  private readonly doublings: number;
+  private readonly doublingSlots: number;
+  private readonly bigSlots: number;
+  /** The chunk of the last `locate`. */
+  located: Uint32Array = new Uint32Array(0);
 
   constructor(readonly capacity: number) {
     this.words = capacity * 2;
-    this.perChunk = Math.max(4, Math.floor(CHUNK_WORDS_MIN / this.words));
+    this.doublings = Math.max(0, Math.floor(Math.log2(CHUNK_WORDS_MAX / this.words / FIRST_SLOTS)));
+    this.bigSlots = FIRST_SLOTS << this.doublings;
+    this.doublingSlots = FIRST_SLOTS * ((1 << this.doublings) - 1);
   }
 
   get bytes(): number {
-    return this.chunks.length * this.perChunk * this.words * 4;
+    return this.allocatedBytes;
   }
 
   /** Bytes of the slots given back and not reused. */
@@ -57,7 +66,12 @@ class Slab {
     const reused = this.free.pop();
     if (reused !== undefined) return reused;
     const slot = this.next++;
-    if (Math.floor(slot / this.perChunk) === this.chunks.length) this.chunks.push(new Uint32Array(this.perChunk * this.words));
+    const chunk = this.chunkIndex(slot);
+    if (chunk === this.chunks.length) {
+      const slots = chunk < this.doublings ? FIRST_SLOTS << chunk : this.bigSlots;
+      this.chunks.push(new Uint32Array(slots * this.words));
+      this.allocatedBytes += slots * this.words * 4;
+    }
     return slot;
   }
 
@@ -65,12 +79,17 @@ class Slab {
     this.free.push(slot);
   }
 
-  array(slot: number): Uint32Array {
-    return this.chunks[Math.floor(slot / this.perChunk)]!;
+  /** The word where `slot` starts in its chunk, which is left in `located`. */
+  locate(slot: number): number {
+    const chunk = this.chunkIndex(slot);
+    this.located = this.chunks[chunk]!;
+    const first = chunk < this.doublings ? FIRST_SLOTS * ((1 << chunk) - 1) : this.doublingSlots + (chunk - this.doublings) * this.bigSlots;
+    return (slot - first) * this.words;
   }
 
-  base(slot: number): number {
-    return (slot % this.perChunk) * this.words;
+  private chunkIndex(slot: number): number {
+    if (slot < this.doublingSlots) return 31 - Math.clz32(Math.floor(slot / FIRST_SLOTS) + 1);
+    return this.doublings + Math.floor((slot - this.doublingSlots) / this.bigSlots);
   }
 }
 
@@ -124,8 +143,8 @@ export class BlockMap {
     }
     const slab = this.slabs[kind - 1]!;
     const slot = this.pageSlot[page]!;
-    const words = slab.array(slot);
-    const base = slab.base(slot);
+    const base = slab.locate(slot);
+    const words = slab.located;
     const i = search(words, base, this.pageCount[page]!, low);
     if (i < 0) return false;
     const at = base + i * 2;
@@ -165,8 +184,8 @@ export class BlockMap {
     }
     const slab = this.slabs[kind - 1]!;
     const slot = this.pageSlot[page]!;
-    const words = slab.array(slot);
-    const base = slab.base(slot);
+    const base = slab.locate(slot);
+    const words = slab.located;
     const i = search(words, base, count, low);
     if (i < 0) return;
     words.copyWithin(base + i * 2, base + (i + 1) * 2, base + count * 2);
@@ -198,8 +217,8 @@ export class BlockMap {
       }
       const slab = this.slabs[kind - 1]!;
       const slot = this.pageSlot[page]!;
-      const words = slab.array(slot);
-      const base = slab.base(slot);
+      const base = slab.locate(slot);
+      const words = slab.located;
       for (let i = 0; i < this.pageCount[page]!; i++) {
         const key = words[base + i * 2]!;
         visit(first + (key >>> HOLDER_BITS), key & HOLDER_MASK, words[base + i * 2 + 1]!);
@@ -233,8 +252,8 @@ export class BlockMap {
     }
     let slab = this.slabs[kind - 1]!;
     let slot = this.pageSlot[page]!;
-    let words = slab.array(slot);
-    let base = slab.base(slot);
+    let base = slab.locate(slot);
+    let words = slab.located;
     const found = search(words, base, count, low);
     if (found >= 0) {
       if (!replace) return false;
@@ -251,8 +270,8 @@ export class BlockMap {
       kind++;
       slab = this.slabs[kind - 1]!;
       slot = this.pageSlot[page]!;
-      words = slab.array(slot);
-      base = slab.base(slot);
+      base = slab.locate(slot);
+      words = slab.located;
     }
     const i = ~found;
     words.copyWithin(base + (i + 1) * 2, base + i * 2, base + count * 2);
@@ -285,9 +304,10 @@ export class BlockMap {
       const from = old[kind - 1]!;
       const to = this.slabs[kind - 1]!;
       const slot = this.pageSlot[page]!;
-      const start = from.base(slot);
+      const start = from.locate(slot);
       const next = to.allocate();
-      to.array(next).set(from.array(slot).subarray(start, start + this.pageCount[page]! * 2), to.base(next));
+      const at = to.locate(next);
+      to.located.set(from.located.subarray(start, start + this.pageCount[page]! * 2), at);
       this.pageSlot[page] = next;
     }
   }
@@ -299,9 +319,9 @@ export class BlockMap {
     const oldSlot = this.pageSlot[page]!;
     const slot = to.allocate();
     const count = this.pageCount[page]!;
-    const source = from.array(oldSlot);
-    const start = from.base(oldSlot);
-    to.array(slot).set(source.subarray(start, start + count * 2), to.base(slot));
+    const start = from.locate(oldSlot);
+    const at = to.locate(slot);
+    to.located.set(from.located.subarray(start, start + count * 2), at);
     from.release(oldSlot);
     this.pageKind[page] = kind;
     this.pageSlot[page] = slot;
@@ -311,8 +331,8 @@ export class BlockMap {
   private makeDense(page: number): void {
     const slab = this.slabs[this.pageKind[page]! - 1]!;
     const slot = this.pageSlot[page]!;
-    const source = slab.array(slot);
-    const base = slab.base(slot);
+    const base = slab.locate(slot);
+    const source = slab.located;
     const words = new Uint32Array(PAGE_BLOCKS * 2);
     for (let i = 0; i < this.pageCount[page]!; i++) {
       const key = source[base + i * 2]!;
