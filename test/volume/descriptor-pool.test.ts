@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { DescriptorPool, type DescriptorSystem } from '../../lib/volume/descriptor-pool.js';
+import { DESCRIPTORS_RESERVED, SLOT_DESCRIPTORS_MAX, SLOT_DESCRIPTORS_MIN, slotDescriptors } from '../../lib/volume/open-files.js';
 import { tempDir } from '../helpers/temp-volume.js';
 
 /** A system of numbered fake descriptors that records what was opened and closed, and fails opens with EMFILE beyond `room`. */
@@ -103,4 +104,16 @@ t.test('descriptor-pool: other open failures are not retried', async (t) => {
   const real = pool.add(path.join(dir, 'present'));
   t.ok(real.fd >= 0, 'a real file opens read-write');
   pool.close(real);
+});
+
+t.test('open-files: slot descriptors come from the limit less the reserve, capped, and a limit below the floor is named', async (t) => {
+  t.equal(slotDescriptors(20_000), SLOT_DESCRIPTORS_MAX, 'a common limit: the cap');
+  t.equal(slotDescriptors(1024), 1024 - DESCRIPTORS_RESERVED);
+  t.equal(slotDescriptors(null), SLOT_DESCRIPTORS_MAX, 'no limit');
+  t.equal(slotDescriptors(DESCRIPTORS_RESERVED + SLOT_DESCRIPTORS_MIN), SLOT_DESCRIPTORS_MIN);
+  t.throws(() => slotDescriptors(DESCRIPTORS_RESERVED + SLOT_DESCRIPTORS_MIN - 1), {
+    code: 'RESOURCE_LIMIT',
+    message: /this process may open 271 files, and a volume needs 272/,
+    hint: /ulimit -n/,
+  });
 });
