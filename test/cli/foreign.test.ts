@@ -138,7 +138,7 @@ t.test('init refuses places that are not its to use, at once, and leaves nothing
   oneLine(t, r.stderr, /BAD_POLICY: a working set of 1000000000 segments is more than .* — use --segments 64/, 'saying what would do');
   // More slot files than the limit of open files is fine (they share a pool of descriptors:
   // test/cli/many-slots.test.ts mounts one); a limit too low for any volume is refused at init.
-  r = await run('prlimit', ['--nofile=271', process.execPath, CLI, 'init', volume, ...SMALL_VOLUME]);
+  r = await salvo(['init', volume, ...SMALL_VOLUME], { nofile: 271 });
   t.equal(r.code, 1, 'a limit of 271 open files: refused at init, not at mount');
   oneLine(t, r.stderr, /RESOURCE_LIMIT: this process may open 271 files, and a volume needs 272 .* — raise the limit of open files \(ulimit -n; LimitNOFILE= in a systemd unit\)/, 'naming the limit');
   t.notOk(fs.existsSync(volume), 'nothing created');
