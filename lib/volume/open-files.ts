@@ -12,8 +12,8 @@ import { DescriptorPool } from './descriptor-pool.js';
 export const DESCRIPTORS_RESERVED = 256;
 
 /**
- * Slot files kept open at most. Beyond the working set's hot slots (the current one, the ones
- * reads and copy-forward hit) more descriptors buy little: a miss costs an open and a close
+ * Slot files kept open at most: plenty for the hot ones (the current slot, copy-forward's source,
+ * what reads hit), where a miss costs ~1 µs, an open and a close, beside a 4k read's ~4 µs
  * (BENCHMARKS.md, engine notes, "Slot files opened on demand").
  */
 export const SLOT_DESCRIPTORS_MAX = 4096;
