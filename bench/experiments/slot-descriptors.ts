@@ -9,7 +9,7 @@
  * the pool ignores `slotDescriptors` and keeps every slot open): BENCHMARKS.md, engine notes,
  * "Slot files opened on demand".
  *
- *   node dist/bench/experiments/slot-descriptors.js [--runs N] [--pools 4096,256,64,16]
+ *   node dist/bench/experiments/slot-descriptors.js [--quick] [--runs N] [--pools 4096,256,64,16]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,8 +19,6 @@ import { Volume } from '../../lib/volume/volume.js';
 import { BLOCK_BYTES, prng, writeHistory } from '../history.js';
 
 const MiB = 1024 * 1024;
-const SIZE = 512 * MiB;
-const READS = 200_000;
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -32,8 +30,12 @@ async function main(argv: string[]): Promise<void> {
     const i = argv.indexOf(name);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const runs = Number(arg('--runs') ?? 3);
-  const pools = (arg('--pools') ?? '4096,256,64,16').split(',').map(Number);
+  // --quick: tiny inputs, so that the smoke test sees it still runs.
+  const quick = argv.includes('--quick');
+  const SIZE = (quick ? 16 : 512) * MiB;
+  const READS = quick ? 2000 : 200_000;
+  const runs = Number(arg('--runs') ?? (quick ? 1 : 3));
+  const pools = (arg('--pools') ?? (quick ? '4096,4' : '4096,256,64,16')).split(',').map(Number);
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'salvo-slot-descriptors-'));
   try {
     const dir = path.join(base, 'volume');
@@ -63,7 +65,7 @@ async function main(argv: string[]): Promise<void> {
         process.stderr.write(`run ${run + 1}, pool ${pool}: ${Math.round(perSecond)} reads/s, open ${openMs.toFixed(0)} ms\n`);
       }
     }
-    process.stdout.write(`${slots} slot files, blocks in ~${SIZE / MiB} of them; ${READS} random 4k reads a run, ${runs} runs (median, min–max)\n`);
+    process.stdout.write(`slot descriptors: ${slots} slot files, blocks in ~${SIZE / MiB} of them; ${READS} random 4k reads a run, ${runs} runs (median, min–max)\n`);
     for (const [pool, r] of results) {
       const k = (v: number) => `${(v / 1000).toFixed(0)}k`;
       process.stdout.write(
