@@ -80,7 +80,7 @@ export function errnoCode(err: unknown): string | undefined {
   return undefined;
 }
 
-const RAISE_OPEN_FILES = 'raise the limit of open files (ulimit -n; LimitNOFILE= in a systemd unit)';
+export const RAISE_OPEN_FILES = 'raise the limit of open files (ulimit -n; LimitNOFILE= in a systemd unit)';
 
 /**
  * A system resource run out, wherever it shows: memory (ENOMEM, or a typed array V8 could not

@@ -25,4 +25,10 @@ t.test('errors: the mount answers ENOMEM or EMFILE for them, and says why', asyn
   t.equal(toErrno(systemError('EMFILE'), 'write /live/volume.img', (m) => reports.push(m)), -24);
   t.match(reports[0], /read \/snapshots\/x.img: RESOURCE_LIMIT: out of memory/);
   t.match(reports[1], /ulimit -n/);
+  const named = new VolumeError('RESOURCE_LIMIT', "segment slot /v/slots/0001.slot cannot be opened: this process's limit of open files is reached (EMFILE)", {
+    cause: systemError('EMFILE'),
+    hint: 'raise the limit of open files (ulimit -n; LimitNOFILE= in a systemd unit)',
+  });
+  t.equal(toErrno(named, 'read /live/volume.img', (m) => reports.push(m)), -24, 'a slot file the engine could not open: EMFILE too, not EIO');
+  t.match(reports[2], /read \/live\/volume.img: RESOURCE_LIMIT: segment slot .* — raise the limit of open files/);
 });

@@ -20,7 +20,7 @@ export const CHUNK_SIZE_BYTES = 1024 * 1024;
 const SEGMENT_SIZE_BYTES_MAX = 1024 * 1024 * 1024;
 /** The indexes name a block's slot, or its segment in a window of W + 1, with 20 bits (volume/block-map.ts). */
 export const WORKING_SET_MAX = 2 ** 20 - 2;
-/** Slot files a volume may have: each is a file on primary storage, and open while mounted. */
+/** Slot files a volume may have: each is a file on primary storage, opened when used (volume/open-files.ts), not all at once. */
 export const SLOTS_MAX = 0x10000;
 /** The most blocks a volume may have: block numbers are u32 (16 TiB of 4 KiB blocks). */
 export const BLOCKS_MAX = 2 ** 32;

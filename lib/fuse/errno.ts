@@ -31,7 +31,7 @@ const BY_CODE: Record<VolumeErrorCode, number> = {
 
 /** The negative errno to answer for `err`, reporting what is not routine. */
 export function toErrno(err: unknown, what: string, report: (message: string) => void): number {
-  if (err instanceof VolumeError) {
+  if (err instanceof VolumeError && err.code !== 'RESOURCE_LIMIT') {
     const errno = BY_CODE[err.code];
     if (errno === Fuse.EIO || errno === Fuse.ENOSPC) report(`${what}: ${err.message}`);
     else debug('%s: %s', what, err.message);
@@ -44,7 +44,8 @@ export function toErrno(err: unknown, what: string, report: (message: string) =>
   const limit = asResourceLimit(err);
   if (limit) {
     report(`${what}: ${limit.message} — ${limit.hint}`);
-    const code = errnoCode(err);
+    // What ran out, also when the engine named it already (a slot file that could not be opened).
+    const code = errnoCode(limit.cause);
     return code === 'EMFILE' || code === 'ENFILE' ? Fuse.EMFILE : Fuse.ENOMEM;
   }
   report(`${what}: unexpected error: ${(err as Error)?.stack ?? String(err)}`);

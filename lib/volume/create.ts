@@ -10,7 +10,7 @@ import { encodeVolumeConfig, newVolumeConfig, resolvePolicy, type PolicyInput, t
 import { ArchiveKeys, type ArchiveStore } from '../archive/archive-store.js';
 import { writeConfig } from './config-file.js';
 import { CONFIG_FILE, FsVolumeFiles, SLOTS_DIR, slotsDirectory } from './files.js';
-import { checkOpenFileLimit } from './open-files.js';
+import { slotDescriptors } from './open-files.js';
 
 /** Slot files made between two looks at the event loop (a signal, say). */
 const SLOTS_BETWEEN_YIELDS = 256;
@@ -31,7 +31,9 @@ export interface CreateOptions extends Omit<PolicyInput, 'workingSetSegments'> {
 
 export async function createVolume(dir: string, options: CreateOptions, now = new Date()): Promise<VolumeConfig> {
   const policy = resolvePolicy(options);
-  checkOpenFileLimit(policy, 'init', options.workingSetSegments !== undefined);
+  // A limit of open files too low for any volume is refused now, not at the first mount. The
+  // number of slot files does not matter: they share a pool of descriptors (open-files.ts).
+  slotDescriptors();
   const files = new FsVolumeFiles(dir);
   if (files.read(CONFIG_FILE)) {
     throw new VolumeError('EXISTS', `${dir} already holds a salvo volume`, { hint: 'choose another directory; init never overwrites a volume' });

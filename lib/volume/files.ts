@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { errnoCode } from '../errors.js';
+import type { DescriptorPool } from './descriptor-pool.js';
 import { FsSlotFiles, slotFileName, type SlotFiles } from './slot-file.js';
 
 export const CONFIG_FILE = 'volume.json';
@@ -44,8 +45,11 @@ export interface VolumeFiles extends SlotFiles {
 
 /** The volume's files in its directory on disk. */
 export class FsVolumeFiles extends FsSlotFiles implements VolumeFiles {
-  constructor(readonly dir: string) {
-    super(path.join(dir, SLOTS_DIR));
+  constructor(
+    readonly dir: string,
+    descriptors?: DescriptorPool,
+  ) {
+    super(path.join(dir, SLOTS_DIR), descriptors);
   }
 
   path(name: string): string {

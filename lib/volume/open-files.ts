@@ -1,16 +1,25 @@
 /**
- * A mounted volume keeps every slot file open, so a policy needs that many descriptors from
- * the process's limit of open files (beside those of the archive, FUSE and Node). Checked at
- * init and before the slots are opened, so the limit is named for what it is, never taken for
- * a damaged volume.
+ * What the slot files may take of the process's limit of open files. They share one pool of
+ * descriptors (descriptor-pool.ts) sized from that limit, so a volume of any number of slot
+ * files opens under any limit that leaves the pool a few descriptors; below that, the limit is
+ * named for what it is, never taken for a damaged volume.
  */
 import fs from 'node:fs';
-import { VolumeError } from '../errors.js';
-import { formatBytes, formatSizeArgument } from '../format/units.js';
-import { minimumWorkingSet, resolvePolicy, type PolicyInput } from '../format/volume-config.js';
+import { RAISE_OPEN_FILES, VolumeError } from '../errors.js';
+import { DescriptorPool } from './descriptor-pool.js';
 
 /** Descriptors kept free for everything but the slots: the archive's files and sockets, FUSE, the workers. */
 export const DESCRIPTORS_RESERVED = 256;
+
+/**
+ * Slot files kept open at most: plenty for the hot ones (the current slot, copy-forward's source,
+ * what reads hit), where a miss costs ~1 µs, an open and a close, beside a 4k read's ~4 µs
+ * (BENCHMARKS.md, engine notes, "Slot files opened on demand").
+ */
+export const SLOT_DESCRIPTORS_MAX = 4096;
+
+/** Fewer than this, and the current slot, copy-forward's source and a few readers would evict each other on every request. */
+export const SLOT_DESCRIPTORS_MIN = 16;
 
 /** This process's limit of open files (Node raises the soft limit to the hard one at start), or null if unknown. */
 export function openFilesLimit(): number | null {
@@ -22,29 +31,23 @@ export function openFilesLimit(): number | null {
   }
 }
 
-/** Fails with what would work when `slots` slot files cannot all be open at once here. */
-export function checkOpenFileLimit(policy: Required<PolicyInput>, when: 'init' | 'open', workingSetGiven = false): void {
-  const limit = openFilesLimit();
-  const slots = policy.workingSetSegments + policy.spareSegments;
-  if (limit === null || slots + DESCRIPTORS_RESERVED <= limit) return;
-  const what = `${slots} slot files (${policy.workingSetSegments} + ${policy.spareSegments} spare, of ${formatBytes(policy.segmentSizeBytes)}) needs ${slots + DESCRIPTORS_RESERVED} open files, and this process may open ${limit}`;
-  const raise = 'raise the limit of open files (ulimit -n; LimitNOFILE= in a systemd unit)';
-  if (when === 'open') throw new VolumeError('RESOURCE_LIMIT', `cannot open the volume: its ${what}`, { hint: raise });
-  const way = fitting(policy, limit, workingSetGiven);
-  throw new VolumeError('BAD_POLICY', `a volume of ${what}`, { hint: way ? `${way}, or ${raise}` : raise });
+/** How many slot files may be open at once under `limit`; RESOURCE_LIMIT when it leaves fewer than SLOT_DESCRIPTORS_MIN. */
+export function slotDescriptors(limit = openFilesLimit()): number {
+  if (limit === null) return SLOT_DESCRIPTORS_MAX;
+  const available = Math.min(SLOT_DESCRIPTORS_MAX, limit - DESCRIPTORS_RESERVED);
+  if (available < SLOT_DESCRIPTORS_MIN) {
+    throw new VolumeError(
+      'RESOURCE_LIMIT',
+      `this process may open ${limit} files, and a volume needs ${DESCRIPTORS_RESERVED + SLOT_DESCRIPTORS_MIN} (${SLOT_DESCRIPTORS_MIN} for its slot files, ${DESCRIPTORS_RESERVED} for the archive, FUSE and the workers)`,
+      { hint: RAISE_OPEN_FILES },
+    );
+  }
+  return available;
 }
 
-/** What would fit `limit`: a larger segment size with its default working set (unless one was given), else the shortest working set. */
-function fitting(policy: Required<PolicyInput>, limit: number, workingSetGiven: boolean): string | null {
-  const fits = (p: Required<PolicyInput>) => p.workingSetSegments + p.spareSegments + DESCRIPTORS_RESERVED <= limit;
-  for (let size = policy.segmentSizeBytes * 2; !workingSetGiven && size <= 1024 ** 3; size *= 2) {
-    try {
-      const candidate = resolvePolicy({ ...policy, segmentSizeBytes: size, workingSetSegments: undefined });
-      if (fits(candidate)) return `use --segment-size ${formatSizeArgument(size)} (${candidate.workingSetSegments + candidate.spareSegments} slot files)`;
-    } catch {
-      // not a policy init accepts; try the next size
-    }
-  }
-  const shortest = minimumWorkingSet(policy.sizeBytes, policy.segmentSizeBytes, policy.blockSizeBytes);
-  return shortest < policy.workingSetSegments && fits({ ...policy, workingSetSegments: shortest }) ? `use --segments ${shortest} (the shortest working set for this volume)` : null;
+let shared: DescriptorPool | undefined;
+
+/** The pool every volume of this process opens its slot files through, unless it is given its own. */
+export function sharedDescriptorPool(): DescriptorPool {
+  return (shared ??= new DescriptorPool(slotDescriptors()));
 }

@@ -5,9 +5,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { VolumeError, errnoCode } from '../errors.js';
+import { RAISE_OPEN_FILES, VolumeError, errnoCode } from '../errors.js';
 import type { FileReader } from '../archive/archiver.js';
 import { native } from '../util/native.js';
+import type { DescriptorPool, PooledFile } from './descriptor-pool.js';
+import { openFilesLimit, sharedDescriptorPool } from './open-files.js';
 
 export interface SlotFile {
   /** A path for messages; the sidecar summary lives beside it. */
@@ -54,9 +56,17 @@ export function slotFileName(index: number): string {
   return `${index.toString().padStart(4, '0')}.slot`;
 }
 
-/** Slot files in a directory: `slots/NNNN.slot`. */
+/**
+ * Slot files in a directory: `slots/NNNN.slot`. Their descriptors come from a pool shared by
+ * the process (open-files.ts), opened on first use and closed when the pool needs room, so a
+ * volume may have more slot files than the process may open.
+ */
 export class FsSlotFiles implements SlotFiles {
-  constructor(readonly slotsDir: string) {}
+  constructor(
+    readonly slotsDir: string,
+    /** Default: the process's shared pool, sized from its limit of open files (taken at the first open). */
+    private readonly descriptors?: DescriptorPool,
+  ) {}
 
   /** Creates a blank sparse slot file; fails if it exists. */
   createSlot(index: number, sizeBytes: number): void {
@@ -69,18 +79,12 @@ export class FsSlotFiles implements SlotFiles {
   }
 
   open(index: number): SlotFile {
+    const pool = this.descriptors ?? sharedDescriptorPool();
     const file = path.join(this.slotsDir, slotFileName(index));
     try {
-      return new FsSlotFile(file, fs.openSync(file, 'r+'));
+      return new FsSlotFile(pool, pool.add(file));
     } catch (err) {
-      const code = errnoCode(err);
-      if (code === 'EMFILE' || code === 'ENFILE') {
-        throw new VolumeError('RESOURCE_LIMIT', `segment slot ${file} cannot be opened: too many open files (${code})`, {
-          cause: err,
-          hint: 'raise the limit of open files (ulimit -n; LimitNOFILE= in a systemd unit)',
-        });
-      }
-      if (code !== 'ENOENT') throw err; // permission, I/O: what it is, not a damaged volume
+      if (errnoCode(err) !== 'ENOENT') throw openFailure(pool, file, err);
       throw new VolumeError('NOT_FOUND', `segment slot ${file} is missing`, {
         cause: err,
         hint: 'the volume directory is incomplete; restore it from the archive with `salvo restore`',
@@ -89,57 +93,113 @@ export class FsSlotFiles implements SlotFiles {
   }
 }
 
+/** Out of descriptors is a limit of the system, at any time (not only at open), never a damaged volume; other errors are what they are. */
+function openFailure(pool: DescriptorPool, file: string, err: unknown): unknown {
+  const code = errnoCode(err);
+  if (code !== 'EMFILE' && code !== 'ENFILE') return err;
+  // /proc/self/limits may not open either now: the limit is named when it can be read.
+  const limit = code === 'EMFILE' ? openFilesLimit() : null;
+  const which = code === 'EMFILE' ? `this process's limit of open files${limit === null ? '' : ` (${limit})`}` : "the system's limit of open files (fs.file-max)";
+  return new VolumeError('RESOURCE_LIMIT', `segment slot ${file} cannot be opened: ${which} is reached (${code}), with ${pool.size} slot files open and none idle`, {
+    cause: err,
+    hint: code === 'EMFILE' ? RAISE_OPEN_FILES : 'raise fs.file-max (sysctl), or close files other programs hold',
+  });
+}
+
+/**
+ * A slot file whose descriptor the pool may close between uses. Synchronous operations take it
+ * (opened again if the pool closed it); operations off the event loop pin it until they end.
+ */
 class FsSlotFile implements SlotFile {
   constructor(
-    readonly path: string,
-    private readonly fd: number,
+    private readonly pool: DescriptorPool,
+    private readonly file: PooledFile,
   ) {}
 
+  get path(): string {
+    return this.file.path;
+  }
+
+  /** The descriptor, for a synchronous operation. */
+  private fd(): number {
+    try {
+      return this.pool.take(this.file);
+    } catch (err) {
+      throw this.reopenFailure(err);
+    }
+  }
+
+  /** Runs `operation` with the descriptor pinned, so that the pool closes it only after the operation ends. */
+  private async pinned<T>(operation: (fd: number) => Promise<T>): Promise<T> {
+    let fd: number;
+    try {
+      fd = this.pool.pin(this.file);
+    } catch (err) {
+      throw this.reopenFailure(err);
+    }
+    try {
+      return await operation(fd);
+    } finally {
+      this.pool.unpin(this.file);
+    }
+  }
+
   read(into: Buffer, offset: number, length: number, position: number): number {
-    return fs.readSync(this.fd, into, offset, length, position);
+    return fs.readSync(this.fd(), into, offset, length, position);
   }
 
   readAsync(into: Buffer, offset: number, length: number, position: number): Promise<number> {
-    return new Promise((resolve, reject) => fs.read(this.fd, into, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+    return this.pinned((fd) => new Promise((resolve, reject) => fs.read(fd, into, offset, length, position, (err, n) => (err ? reject(err) : resolve(n)))));
   }
 
   readThrough(reader: FileReader, into: Buffer, position: number): Promise<number> {
-    return reader.readFile(this.fd, into, position);
+    return this.pinned((fd) => reader.readFile(fd, into, position));
   }
 
   readEntries(blocks: Buffer, crcs: Buffer, blockSize: number, position: number): number {
-    return native().readEntries(this.fd, blocks, crcs, blockSize, position);
+    return native().readEntries(this.fd(), blocks, crcs, blockSize, position);
   }
 
   write(parts: Buffer[], position: number): number {
-    return parts.length === 1 ? fs.writeSync(this.fd, parts[0]!, 0, parts[0]!.length, position) : fs.writevSync(this.fd, parts, position);
+    const fd = this.fd();
+    return parts.length === 1 ? fs.writeSync(fd, parts[0]!, 0, parts[0]!.length, position) : fs.writevSync(fd, parts, position);
   }
 
   datasync(): void {
-    fs.fdatasyncSync(this.fd);
+    fs.fdatasyncSync(this.fd());
   }
 
   datasyncAsync(): Promise<void> {
-    return new Promise((resolve, reject) => fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
+    return this.pinned((fd) => new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve()))));
   }
 
   truncate(length: number): void {
-    fs.ftruncateSync(this.fd, length);
+    fs.ftruncateSync(this.fd(), length);
   }
 
   truncateAsync(length: number): Promise<void> {
-    return new Promise((resolve, reject) => fs.ftruncate(this.fd, length, (err) => (err ? reject(err) : resolve())));
+    return this.pinned((fd) => new Promise((resolve, reject) => fs.ftruncate(fd, length, (err) => (err ? reject(err) : resolve()))));
   }
 
   punchHoleAsync(offset: number, length: number): Promise<void> {
-    return native().punchHole(this.fd, offset, length);
+    return this.pinned((fd) => native().punchHole(fd, offset, length));
   }
 
   prefetchAsync(offset: number, length: number): Promise<void> {
-    return native().prefetch(this.fd, offset, length);
+    return this.pinned((fd) => native().prefetch(fd, offset, length));
   }
 
   close(): void {
-    fs.closeSync(this.fd);
+    this.pool.close(this.file);
+  }
+
+  /** Opening the file again failed: out of descriptors, or the file was removed from under the open volume. */
+  private reopenFailure(err: unknown): unknown {
+    if (errnoCode(err) !== 'ENOENT') return openFailure(this.pool, this.path, err);
+    return new VolumeError('NOT_FOUND', `segment slot ${this.path} is gone from under the open volume`, {
+      cause: err,
+      hint: 'something removed it; stop the mount and restore the volume from the archive with `salvo restore`',
+    });
   }
 }
+

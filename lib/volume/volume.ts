@@ -24,7 +24,8 @@ import { createVolume, type CreateOptions } from './create.js';
 import { FsVolumeFiles, type VolumeFiles } from './files.js';
 import { Log } from './log.js';
 import { Mutex } from './mutex.js';
-import { checkOpenFileLimit } from './open-files.js';
+import { DescriptorPool } from './descriptor-pool.js';
+import { sharedDescriptorPool } from './open-files.js';
 import { LiveReader } from './reader.js';
 import { reconcileWithArchive } from './reconcile.js';
 import { recover } from './recovery.js';
@@ -48,6 +49,11 @@ export interface OpenOptions {
   pool?: CompressionPool;
   /** The volume's files (default: its directory on disk). */
   files?: VolumeFiles;
+  /**
+   * Slot files kept open at once, in a pool of the volume's own (default: the pool the process
+   * shares, sized from its limit of open files). Not with `files`; tests make it small.
+   */
+  slotDescriptors?: number;
   /** Times, timers and random choices (default: the system's). */
   clock?: Clock;
   /** Told when writes start waiting for the archive (default: written to stderr). */
@@ -125,10 +131,10 @@ export class Volume {
    * any step releases what the steps before it took: the lock, the slot files, the workers.
    */
   static async open(dir: string, options: OpenOptions): Promise<Volume> {
-    const files = options.files ?? new FsVolumeFiles(dir);
+    assert(!(options.files && options.slotDescriptors !== undefined), 'slotDescriptors sizes the files Volume.open makes, not given ones');
+    const files = options.files ?? new FsVolumeFiles(dir, options.slotDescriptors === undefined ? sharedDescriptorPool() : new DescriptorPool(options.slotDescriptors));
     const clock = options.clock ?? systemClock;
     const config = readConfig(files);
-    if (!options.files) checkOpenFileLimit(config, 'open');
     const cipher = cipherFor(config, options.cipher, `volume ${dir}`);
     const undo: (() => unknown)[] = [];
     try {

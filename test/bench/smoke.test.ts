@@ -21,6 +21,7 @@ t.test('bench: the experiments run on tiny inputs too', async (t) => {
     ['experiments/profile.js', /self time/i],
     ['experiments/handoff.js', /round trip/],
     ['experiments/block-map.js', /block map/],
+    ['experiments/slot-descriptors.js', /slot descriptors: [\s\S]*pool 4: \d+k/],
   ] as const) {
     const result = await run(process.execPath, [path.join(ROOT, 'dist/bench', script), '--quick'], { timeoutMs: 300_000 });
     t.equal(result.code, 0, `${script} --quick: ${result.stderr.slice(-2000)}`);

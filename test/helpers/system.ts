@@ -25,7 +25,7 @@ export function systemReady(t: Tap): boolean {
   if (!fs.existsSync('/dev/fuse')) missing.push('/dev/fuse');
   if (!fs.existsSync('/dev/loop-control')) missing.push('/dev/loop-control');
   if (!fs.existsSync(CLI)) missing.push(`${CLI} (run npm run build)`);
-  for (const tool of ['losetup', 'mkfs.ext4', 'e2fsck', 'fsfreeze', 'fusermount']) {
+  for (const tool of ['losetup', 'mkfs.ext4', 'e2fsck', 'fsfreeze', 'fusermount', 'prlimit']) {
     if (!(process.env.PATH ?? '').split(':').some((d) => fs.existsSync(path.join(d, tool)))) missing.push(tool);
   }
   if (missing.length === 0) return true;
@@ -58,7 +58,9 @@ export async function must(file: string, args: string[], options: { timeoutMs?: 
   return result.stdout;
 }
 
-export function salvo(args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+/** The CLI; with `nofile`, under that limit of open files (prlimit sets the soft and the hard limit, so Node cannot raise it). */
+export function salvo(args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; nofile?: number } = {}): Promise<Run> {
+  if (options.nofile !== undefined) return run('prlimit', [`--nofile=${options.nofile}`, process.execPath, CLI, ...args], options);
   return run(process.execPath, [CLI, ...args], options);
 }
 
@@ -93,10 +95,10 @@ export class Cleanup {
     return dir;
   }
 
-  /** `salvo mount --daemon`, unmounted at the end (forcibly if the mount no longer answers). */
-  async salvoMount(volume: string, mountpoint: string, extra: string[] = []): Promise<void> {
+  /** `salvo mount --daemon` (with `nofile`, under that limit of open files), unmounted at the end (forcibly if the mount no longer answers). */
+  async salvoMount(volume: string, mountpoint: string, extra: string[] = [], nofile?: number): Promise<void> {
     fs.mkdirSync(mountpoint, { recursive: true });
-    const result = await salvo(['mount', volume, mountpoint, '--daemon', ...extra]);
+    const result = await salvo(['mount', volume, mountpoint, '--daemon', ...extra], { nofile });
     if (result.code !== 0) throw new Error(`salvo mount failed: ${result.stderr}`);
     this.add(async () => {
       if ((await salvo(['unmount', mountpoint], { timeoutMs: 60_000 })).code !== 0) await run('fusermount', ['-u', '-z', mountpoint]);
