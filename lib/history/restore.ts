@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import { VolumeError, errnoCode } from '../errors.js';
+import { formatBytes } from '../format/units.js';
 import type { Snapshot } from './snapshot.js';
 import type { SegmentSource } from './segment-source.js';
 
@@ -92,7 +93,12 @@ export async function restoreSnapshot(
   }
   let complete = false;
   try {
-    fs.ftruncateSync(fd, sizeBytes);
+    try {
+      fs.ftruncateSync(fd, sizeBytes);
+    } catch (err) {
+      if (errnoCode(err) !== 'EFBIG') throw err;
+      throw VolumeError.badInput(`the filesystem of ${target} cannot hold a file of ${formatBytes(sizeBytes)}`, 'restore onto xfs, btrfs or tmpfs (ext4 files stop 4 KiB short of 16 TiB)');
+    }
     // Blocks go in log order, not block order: each archived chunk is then fetched once.
     const { starts, lengths } = snapshot.runsInLogOrder();
     const total = lengths.reduce((n, l) => n + l, 0) * blockSizeBytes;
