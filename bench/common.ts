@@ -167,8 +167,8 @@ export function exec(file: string, args: readonly string[], options: { timeoutMs
 }
 
 /** Runs the compiled salvo CLI. */
-export function salvo(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<ExecResult> {
-  return exec(process.execPath, [SALVO_CLI, ...args], options);
+export function salvo(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cli?: string } = {}): Promise<ExecResult> {
+  return exec(process.execPath, [options.cli ?? SALVO_CLI, ...args], options);
 }
 
 export async function commandExists(name: string): Promise<boolean> {
@@ -398,7 +398,7 @@ export async function salvoMount(
   fs.mkdirSync(mountpoint, { recursive: true });
   const spare = ['--spare', String(init.spare ?? 8)];
   const segments = init.segments !== undefined ? ['--segments', String(init.segments)] : [];
-  await salvo(['init', dir, '--size', init.size, '--segment-size', init.segmentSize, ...segments, ...spare, '--archive', archive]);
+  await salvo(['init', dir, '--size', init.size, '--segment-size', init.segmentSize, ...segments, ...spare, '--archive', archive], { cli: options.cli });
   return mountExisting(cleanup, dir, mountpoint, archive, options);
 }
 
@@ -412,12 +412,14 @@ export interface MountOptions {
   env?: NodeJS.ProcessEnv;
   /** More options for `salvo mount` (e.g. --cpu 0). */
   mountArgs?: string[];
+  /** Another build's `dist/bin/salvo.js`, to compare builds side by side (default: this one's). */
+  cli?: string;
 }
 
 export async function mountExisting(cleanup: Cleanup, dir: string, mountpoint: string, archive: string, options: MountOptions = {}): Promise<SalvoMount> {
   fs.mkdirSync(mountpoint, { recursive: true });
   if (options.nodeArgs) {
-    const child = spawn(process.execPath, [...options.nodeArgs, SALVO_CLI, 'mount', dir, mountpoint, ...(options.mountArgs ?? [])], { stdio: ['ignore', 'ignore', 'inherit'], env: options.env ?? process.env });
+    const child = spawn(process.execPath, [...options.nodeArgs, options.cli ?? SALVO_CLI, 'mount', dir, mountpoint, ...(options.mountArgs ?? [])], { stdio: ['ignore', 'ignore', 'inherit'], env: options.env ?? process.env });
     let exited = false;
     child.once('exit', () => (exited = true));
     const ready = () => fs.promises.access(path.join(mountpoint, '.salvo.json')).then(() => true, () => false);
@@ -426,13 +428,13 @@ export async function mountExisting(cleanup: Cleanup, dir: string, mountpoint: s
       return ready();
     });
   } else {
-    await salvo(['mount', dir, mountpoint, '--daemon', ...(options.mountArgs ?? [])], { env: options.env });
+    await salvo(['mount', dir, mountpoint, '--daemon', ...(options.mountArgs ?? [])], { env: options.env, cli: options.cli });
   }
   const control = JSON.parse(await fs.promises.readFile(path.join(mountpoint, '.salvo.json'), 'utf8')) as { pid: number; socket: string };
   const unmount = async () => {
     if (!isMounted(mountpoint)) return;
     try {
-      await salvo(['unmount', mountpoint], { timeoutMs: 120_000 });
+      await salvo(['unmount', mountpoint], { timeoutMs: 120_000, cli: options.cli });
     } catch (err) {
       // A mount that cannot unmount cleanly is stopped and detached, so the next run finds nothing busy.
       try {
