@@ -288,6 +288,11 @@ export class SegmentSlot {
     }
   }
 
+  /** Bytes of storage the slot file takes. */
+  allocatedBytes(): number {
+    return this.file.allocatedBytes();
+  }
+
   close(): void {
     this.file.close();
   }

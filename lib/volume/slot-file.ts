@@ -43,6 +43,8 @@ export interface SlotFile {
   punchHoleAsync(offset: number, length: number): Promise<void>;
   /** Starts reading [offset, offset + length) into the page cache, off the event loop; a hint that may do nothing. */
   prefetchAsync(offset: number, length: number): Promise<void>;
+  /** Bytes of storage the file takes (it is sparse until used). */
+  allocatedBytes(): number;
   close(): void;
 }
 
@@ -187,6 +189,10 @@ class FsSlotFile implements SlotFile {
 
   prefetchAsync(offset: number, length: number): Promise<void> {
     return this.pinned((fd) => native().prefetch(fd, offset, length));
+  }
+
+  allocatedBytes(): number {
+    return fs.statSync(this.file.path).blocks * 512;
   }
 
   close(): void {

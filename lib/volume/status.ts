@@ -15,6 +15,8 @@ export interface VolumeStatus extends Pick<VolumeConfig, 'volumeId' | 'sizeBytes
   /** Archived objects are sealed with the volume's key. */
   encrypted: boolean;
   segments: { current: number; active: number; inactive: number; recycle: number; archivedOnPrimary: number; currentSequence: number };
+  /** Storage the slot files take now (sparse until used), and what they may take once every slot has held a segment. */
+  primary: { allocatedBytes: number; slotBytes: number };
   bytesWritten: number;
   bytesCopiedForward: number;
   indexBytes: number;
@@ -73,6 +75,8 @@ export function volumeStatus(v: { dir: string; config: VolumeConfig; log: Log; c
       archivedOnPrimary: slots.filter((s) => s.archived && s.state !== 'recycle').length,
       currentSequence: log.current.sequence,
     },
+    // A stat of every slot file, only when asked: 80 ms for the 32,777 of a 16 TiB volume here.
+    primary: { allocatedBytes: slots.reduce((n, s) => n + s.allocatedBytes(), 0), slotBytes: slots.length * config.segmentSizeBytes },
     bytesWritten: log.counters.bytesWritten,
     bytesCopiedForward: log.counters.bytesCopiedForward,
     indexBytes: log.index.memoryBytes,

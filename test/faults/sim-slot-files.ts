@@ -143,6 +143,10 @@ class SimSlotFile implements SlotFile {
   /** No page cache here: reading ahead changes nothing a crash could show. */
   async prefetchAsync(): Promise<void> {}
 
+  allocatedBytes(): number {
+    return this.visible.length;
+  }
+
   close(): void {}
 }
 

@@ -62,6 +62,9 @@ class ControlledFile implements SlotFile {
   async prefetchAsync(offset: number, length: number): Promise<void> {
     this.prefetches.push([offset, length]);
   }
+  allocatedBytes(): number {
+    return this.bytes.length;
+  }
   close(): void {}
 }
 

@@ -85,6 +85,7 @@ function printVolumeStatus(s: MountedStatus): void {
   print(`size          ${formatBytes(s.sizeBytes)} in ${formatBytes(s.blockSizeBytes)} blocks; index ${formatBytes(s.indexBytes)} for ${s.indexedBlocks} blocks with data`);
   print(`segments      current 1 (#${seg.currentSequence}), active ${seg.active}, inactive ${seg.inactive}, recycle ${seg.recycle}; ${seg.archivedOnPrimary} on primary already archived`);
   print(`              working set ${s.workingSetSegments} × ${formatBytes(s.segmentSizeBytes)}, ${s.spareSegments} spare`);
+  print(`primary       ${formatBytes(s.primary.allocatedBytes)} allocated, of up to ${formatBytes(s.primary.slotBytes)} once every slot has held a segment`);
   print(`written       ${formatBytes(s.bytesWritten)} since opened, ${formatBytes(s.bytesCopiedForward)} copied forward`);
   print(`archive       ${a.location}, ${s.encrypted ? 'encrypted (AES-256-GCM)' : 'not encrypted'}`);
   print(`  shipped     ${a.segmentsArchived} segments, ${a.tailsShipped} tails: ${formatBytes(a.rawBytesArchived)} → ${formatBytes(a.storedBytesArchived)} stored${a.compressionRatio ? ` (${a.compressionRatio.toFixed(1)}x)` : ''}`);
