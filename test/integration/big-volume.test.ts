@@ -44,7 +44,8 @@ t.test('big volume: 16 TiB, default policy: write both ends, synch, read the pas
 
   await cleanup.salvoMount(volume, mnt);
   t.equal(fs.statSync(live).size, SIZE, 'the live image is 16 TiB');
-  const status = async () => JSON.parse((await salvo(['status', mnt, '--json'])).stdout) as { indexBytes: number; indexedBlocks: number };
+  const status = async () =>
+    JSON.parse((await salvo(['status', mnt, '--json'])).stdout) as { indexBytes: number; indexedBlocks: number; primary: { allocatedBytes: number; slotBytes: number } };
   t.ok((await status()).indexBytes < 16 * 2 ** 20, 'the live index of an empty 16 TiB volume takes less than 16 MiB');
 
   const first = randomBytes(PIECE);
@@ -65,6 +66,9 @@ t.test('big volume: 16 TiB, default policy: write both ends, synch, read the pas
   const after = await status();
   t.equal(after.indexedBlocks, (2 * PIECE) / 4096, 'the index holds the blocks written');
   t.ok(after.indexBytes < 24 * 2 ** 20, `and follows them (${after.indexBytes} bytes)`);
+  const slots = config.workingSetSegments + 8;
+  t.equal(after.primary.slotBytes, slots * 2 ** 30, `status: the ${slots} slot files may take 32 TiB once used`);
+  t.ok(after.primary.allocatedBytes >= 2 * PIECE && after.primary.allocatedBytes < 4 * PIECE, `and take what was written (${after.primary.allocatedBytes} bytes): sparse until used`);
 
   const synch = await salvo(['sync', mnt, '--label', 'ends', '--json']);
   t.equal(synch.code, 0, `sync: ${synch.stderr}`);
