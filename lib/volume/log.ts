@@ -31,7 +31,7 @@ import type { BlockIndex } from './block-index.js';
 import { segmentItem, tailItem } from './archive-items.js';
 import { Pacing } from './pacing.js';
 import { Retirement } from './retirement.js';
-import type { SegmentSlot } from './segment-slot.js';
+import { SlotRoster, type SegmentSlot } from './segment-slot.js';
 import type { SynchPoint } from './synch-point.js';
 
 const debug = createDebug('salvo:volume');
@@ -62,6 +62,7 @@ export class Log {
    */
   readonly copyAheadHorizonMax: number;
   readonly retirement: Retirement;
+  private readonly roster = new SlotRoster();
   /** When the oldest write not yet queued for the archive was made, or null. */
   unshippedSinceMs: number | null = null;
   /** Bytes appended by the application and by copy-forward, for status. */
@@ -84,6 +85,7 @@ export class Log {
     this.pacing = new Pacing(config.segmentSizeBytes, clock);
     this.copyAheadHorizonMax = Math.max(1, config.workingSetSegments - minimumWorkingSet(config.sizeBytes, config.segmentSizeBytes, config.blockSizeBytes));
     this.retirement = new Retirement(this);
+    for (const slot of slots) slot.join(this.roster);
   }
 
   /** Current and active segments, oldest first. */
@@ -205,12 +207,12 @@ export class Log {
 
   /** fdatasync every slot written since the last flush (a segment sealed by the last roll among them). */
   flush(): void {
-    for (const slot of this.slots) slot.flush();
+    for (const slot of [...this.roster.unsynced]) slot.flush();
   }
 
   /** The same, off the event loop. */
   async flushAsync(): Promise<void> {
-    await Promise.all(this.slots.map((slot) => slot.flushAsync()));
+    await Promise.all([...this.roster.unsynced].map((slot) => slot.flushAsync()));
   }
 
   /** The archive confirmed segment `sequence` whole: an inactive slot holding it is recycled now. */
@@ -237,13 +239,11 @@ export class Log {
 
   /** A blank slot is at hand: a roll now would not wait for the archive. */
   hasBlankSlot(): boolean {
-    return this.slots.some((s) => s.state === 'recycle');
+    return this.roster.counts.recycle > 0;
   }
 
   workingSetLength(): number {
-    let n = 0;
-    for (const s of this.slots) if (s.state === 'current' || s.state === 'active') n++;
-    return n;
+    return this.roster.counts.current + this.roster.counts.active;
   }
 
   private writeBlocksRecord(block: number, data: Buffer, count: number): void {
@@ -306,8 +306,8 @@ export class Log {
    * (nothing in it was promised).
    */
   async roll(): Promise<void> {
-    // Clean slots return at once: in effect, the segment the previous roll sealed (retried if its flush failed).
-    await Promise.all(this.slots.filter((s) => s !== this.current).map((s) => s.flushAsync()));
+    // In effect the segment the previous roll sealed (retried if its flush failed): only unsynced slots are asked.
+    await Promise.all([...this.roster.unsynced].filter((s) => s !== this.current).map((s) => s.flushAsync()));
     const slot = await this.takeBlankSlot();
     // Its first window is read while the header's fdatasync runs.
     this.pacing.opened(slot);

@@ -35,8 +35,20 @@ const BLANK_RECORD_HEADER = Buffer.alloc(RECORD_HEADER_SIZE);
 /** Where a segment is in its life (FORMAT.md §1: current → active → inactive → recycle). */
 export type SegmentState = 'recycle' | 'current' | 'active' | 'inactive';
 
+/**
+ * What the log needs of all its slots at once, kept up to date by each slot as it changes: how
+ * many are in each state, and which may hold writes not yet durable. Every write asks for the
+ * working set's length, and every flush for the slots to sync; a 16 TiB volume has 32,777 slots.
+ */
+export class SlotRoster {
+  readonly counts: Record<SegmentState, number> = { recycle: 0, current: 0, active: 0, inactive: 0 };
+  /** Slots written since their last fdatasync completed (or with one in flight). */
+  readonly unsynced = new Set<SegmentSlot>();
+}
+
 export class SegmentSlot {
-  state: SegmentState = 'recycle';
+  private stateNow: SegmentState = 'recycle';
+  private roster: SlotRoster | null = null;
   /** Sequence of the segment in the slot; 0 while the slot is blank. */
   sequence = 0;
   /** Next append position (current), or the end of the records (sealed). */
@@ -55,6 +67,25 @@ export class SegmentSlot {
   shippedTo = SEGMENT_HEADER_SIZE;
   /** Record sequence of the first record at `shippedTo`. */
   shippedRecordSequence = 0;
+
+  get state(): SegmentState {
+    return this.stateNow;
+  }
+
+  set state(next: SegmentState) {
+    if (this.roster) {
+      this.roster.counts[this.stateNow]--;
+      this.roster.counts[next]++;
+    }
+    this.stateNow = next;
+  }
+
+  /** Counts this slot in `roster` from now on. */
+  join(roster: SlotRoster): void {
+    this.roster = roster;
+    roster.counts[this.stateNow]++;
+    if (this.dirty || this.flushing) roster.unsynced.add(this);
+  }
 
   private constructor(
     readonly index: number,
@@ -180,6 +211,7 @@ export class SegmentSlot {
     }
     if (written !== length) throw noSpace(this.path, undefined);
     this.dirty = true;
+    this.roster?.unsynced.add(this);
   }
 
   flush(): void {
@@ -187,6 +219,7 @@ export class SegmentSlot {
     if (!this.dirty && !this.flushing) return;
     this.file.datasync();
     this.dirty = false;
+    if (!this.flushing) this.roster?.unsynced.delete(this);
   }
 
   /**
@@ -200,11 +233,15 @@ export class SegmentSlot {
         await this.flushing;
         continue;
       }
-      if (!this.dirty) return;
+      if (!this.dirty) {
+        this.roster?.unsynced.delete(this);
+        return;
+      }
       this.dirty = false;
       const flushing = this.file.datasyncAsync().then(
         () => {
           this.flushing = null;
+          if (!this.dirty) this.roster?.unsynced.delete(this);
         },
         (err: unknown) => {
           this.flushing = null;
@@ -274,6 +311,7 @@ export class SegmentSlot {
     this.archived = false;
     this.summary = null;
     this.dirty = false;
+    if (!this.flushing) this.roster?.unsynced.delete(this);
     this.shippedTo = SEGMENT_HEADER_SIZE;
   }
 

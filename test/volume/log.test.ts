@@ -80,3 +80,34 @@ t.test('roll: a sealed segment that failed to become durable fails the next flus
   const point = await volume.synch();
   t.ok(point, 'once the disk works again, flushes and synch points do too');
 });
+
+t.test('log: the slot roster agrees with the slots through rolls, retirements and recycling; a flush syncs only slots written', async (t) => {
+  const { dir, volume: first, reopen } = await createTempVolume(t);
+  await first.close();
+  const synced: string[] = [];
+  const counting = slotFilesWith(dir, (file) => ({
+    async datasyncAsync(): Promise<void> {
+      synced.push(file.path);
+      await file.datasyncAsync();
+    },
+  }));
+  const volume = await reopen({ files: counting });
+  t.teardown(() => volume.close());
+  const log = volume.internals.log;
+  let disagreements = 0;
+  for (let round = 0; round < 40; round++) {
+    await writeUntilRoll(volume, round % 5);
+    const working = log.slots.filter((s) => s.state === 'current' || s.state === 'active').length;
+    if (log.workingSetLength() !== working || log.hasBlankSlot() !== log.slots.some((s) => s.state === 'recycle')) disagreements++;
+    if (round % 10 === 9) await volume.idle();
+  }
+  t.equal(disagreements, 0, `the counts matched a recount after each of 40 rolls (${volume.counters.segmentsRecycled} slots recycled)`);
+  await volume.flush();
+  synced.length = 0;
+  await volume.write(Buffer.alloc(4096, 7), 0);
+  await volume.flush();
+  t.same(synced, [log.current.path], 'a flush after one write syncs the current slot alone');
+  synced.length = 0;
+  await volume.flush();
+  t.same(synced, [], 'and a flush with nothing written syncs nothing');
+});
