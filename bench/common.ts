@@ -417,7 +417,12 @@ export interface MountOptions {
 }
 
 export async function mountExisting(cleanup: Cleanup, dir: string, mountpoint: string, archive: string, options: MountOptions = {}): Promise<SalvoMount> {
-  fs.mkdirSync(mountpoint, { recursive: true });
+  try {
+    fs.mkdirSync(mountpoint, { recursive: true });
+  } catch (err) {
+    // A dead FUSE mount that a killed salvo left behind: `salvo mount` takes it over.
+    if (!['ENOTCONN', 'ECONNABORTED'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+  }
   if (options.nodeArgs) {
     const child = spawn(process.execPath, [...options.nodeArgs, options.cli ?? SALVO_CLI, 'mount', dir, mountpoint, ...(options.mountArgs ?? [])], { stdio: ['ignore', 'ignore', 'inherit'], env: options.env ?? process.env });
     let exited = false;

@@ -11,6 +11,7 @@ t.test('bench: every benchmark runs on tiny inputs and cleans up after itself', 
   const result = await run(process.execPath, [path.join(ROOT, 'dist/bench/run.js'), '--quick'], { timeoutMs: 300_000 });
   t.equal(result.code, 0, `npm run bench -- --quick: ${result.stderr.slice(-2000)}`);
   t.match(result.stdout, /engine/, 'it printed the tables');
+  t.match(result.stdout, /big-volume/, 'big-volume too (64 MiB and 1 GiB volumes at --quick)');
   const leftovers = (await run('losetup', ['-a'])).stdout.split('\n').filter((l) => l.includes('salvo-bench'));
   t.same(leftovers, [], 'no loop device left attached');
 });
