@@ -95,7 +95,8 @@ export class Log {
 
   /** The slot to read segment `sequence` from; none once its recycling began (the archive holds it). */
   slotHolding(sequence: number): SegmentSlot | undefined {
-    return this.slots.find((s) => s.sequence === sequence && s.state !== 'recycle' && !s.recycling);
+    const slot = this.roster.bySequence.get(sequence);
+    return slot && slot.state !== 'recycle' && !slot.recycling ? slot : undefined;
   }
 
   /** Record sequence of the next record: it changes with every append, so a cached read can tell it may be stale. */

@@ -110,8 +110,9 @@ async function recoverSlots(slots: SegmentSlot[], config: VolumeConfig, clock: (
 
   const newest = current.sequence;
   const window = segments.filter((s) => s.sequence >= newest - workingSetSegments);
+  const present = new Set(window.map((s) => s.sequence));
   for (let seq = newest - workingSetSegments + 1; seq <= newest; seq++) {
-    if (seq >= 1 && !window.some((s) => s.sequence === seq)) {
+    if (seq >= 1 && !present.has(seq)) {
       throw new VolumeError('CORRUPT_SEGMENT', `segment ${seq} of the working set is missing from primary storage`, {
         hint: 'the volume cannot be rebuilt from this directory; restore the latest synch point from the archive with `salvo restore`',
       });

@@ -37,11 +37,14 @@ export type SegmentState = 'recycle' | 'current' | 'active' | 'inactive';
 
 /**
  * What the log needs of all its slots at once, kept up to date by each slot as it changes: how
- * many are in each state, and which may hold writes not yet durable. Every write asks for the
- * working set's length, and every flush for the slots to sync; a 16 TiB volume has 32,777 slots.
+ * many are in each state, which segment each holds, and which may hold writes not yet durable.
+ * Every write asks for the working set's length, every read of the past for the slot of a
+ * segment, every flush for the slots to sync; a 16 TiB volume has 32,777 slots.
  */
 export class SlotRoster {
   readonly counts: Record<SegmentState, number> = { recycle: 0, current: 0, active: 0, inactive: 0 };
+  /** The slot holding each segment: every read of the past on primary asks. */
+  readonly bySequence = new Map<number, SegmentSlot>();
   /** Slots written since their last fdatasync completed (or with one in flight). */
   readonly unsynced = new Set<SegmentSlot>();
 }
@@ -49,8 +52,7 @@ export class SlotRoster {
 export class SegmentSlot {
   private stateNow: SegmentState = 'recycle';
   private roster: SlotRoster | null = null;
-  /** Sequence of the segment in the slot; 0 while the slot is blank. */
-  sequence = 0;
+  private sequenceNow = 0;
   /** Next append position (current), or the end of the records (sealed). */
   tail = SEGMENT_HEADER_SIZE;
   /** The archive holds this segment whole; the slot may be recycled once inactive. */
@@ -80,10 +82,24 @@ export class SegmentSlot {
     this.stateNow = next;
   }
 
+  /** Sequence of the segment in the slot; 0 while the slot is blank. */
+  get sequence(): number {
+    return this.sequenceNow;
+  }
+
+  set sequence(next: number) {
+    if (this.roster) {
+      if (this.roster.bySequence.get(this.sequenceNow) === this) this.roster.bySequence.delete(this.sequenceNow);
+      if (next > 0) this.roster.bySequence.set(next, this);
+    }
+    this.sequenceNow = next;
+  }
+
   /** Counts this slot in `roster` from now on. */
   join(roster: SlotRoster): void {
     this.roster = roster;
     roster.counts[this.stateNow]++;
+    if (this.sequenceNow > 0) roster.bySequence.set(this.sequenceNow, this);
     if (this.dirty || this.flushing) roster.unsynced.add(this);
   }
 

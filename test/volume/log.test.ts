@@ -81,7 +81,7 @@ t.test('roll: a sealed segment that failed to become durable fails the next flus
   t.ok(point, 'once the disk works again, flushes and synch points do too');
 });
 
-t.test('log: the slot roster agrees with the slots through rolls, retirements and recycling; a flush syncs only slots written', async (t) => {
+t.test('log: the slot roster (counts, the slot of each segment) agrees with the slots through rolls, retirements and recycling; a flush syncs only slots written', async (t) => {
   const { dir, volume: first, reopen } = await createTempVolume(t);
   await first.close();
   const synced: string[] = [];
@@ -99,6 +99,10 @@ t.test('log: the slot roster agrees with the slots through rolls, retirements an
     await writeUntilRoll(volume, round % 5);
     const working = log.slots.filter((s) => s.state === 'current' || s.state === 'active').length;
     if (log.workingSetLength() !== working || log.hasBlankSlot() !== log.slots.some((s) => s.state === 'recycle')) disagreements++;
+    for (let sequence = 1; sequence <= log.current.sequence; sequence++) {
+      const holder = log.slots.find((s) => s.sequence === sequence && s.state !== 'recycle' && !s.recycling);
+      if (log.slotHolding(sequence) !== holder) disagreements++;
+    }
     if (round % 10 === 9) await volume.idle();
   }
   t.equal(disagreements, 0, `the counts matched a recount after each of 40 rolls (${volume.counters.segmentsRecycled} slots recycled)`);
