@@ -7,7 +7,7 @@
  * The volume is cut into pages of 4096 blocks. A page with few blocks keeps them sorted, 8
  * bytes each (the block's low 12 bits and the holder in one u32, the offset in another), in a
  * slab of its size class; past 1024 blocks a page becomes a dense array of 8 bytes a block,
- * read without a search. What is empty costs 7 bytes a page: 7 MiB for 16 TiB of 4 KiB blocks.
+ * read without a search. What is empty costs 7 bytes a page (the directory).
  */
 import assert from 'node:assert';
 

@@ -13,8 +13,8 @@ export const DESCRIPTORS_RESERVED = 256;
 
 /**
  * Slot files kept open at most: plenty for the hot ones (the current slot, copy-forward's source,
- * what reads hit), where a miss costs ~1 µs, an open and a close, beside a 4k read's ~4 µs
- * (BENCHMARKS.md, engine notes, "Slot files opened on demand").
+ * what reads hit), and a miss costs only an open and a close (BENCHMARKS.md, engine notes, "Slot
+ * files opened on demand").
  */
 export const SLOT_DESCRIPTORS_MAX = 4096;
 
