@@ -455,18 +455,4 @@ export const bench: Benchmark = {
   },
 };
 
-const at = process.argv.indexOf(CHILD_FLAG);
-if (at >= 0) {
-  archiveChild(process.argv[at + 1]!, process.argv[at + 2]!).then(
-    (report) => {
-      process.stdout.write(JSON.stringify(report));
-      process.exit(0);
-    },
-    (err) => {
-      process.stderr.write(`${(err as Error).stack}\n`);
-      process.exit(1);
-    },
-  );
-} else {
-  runIfMain(import.meta.url, bench);
-}
+runIfMain(import.meta.url, bench, { flag: CHILD_FLAG, run: (args) => archiveChild(args[0]!, args[1]!) });

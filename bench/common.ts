@@ -501,8 +501,23 @@ export async function runBenchmark(bench: Benchmark, options: { quick: boolean; 
   });
 }
 
-/** `node dist/bench/<name>.js [--quick] [--runs N]`: runs the benchmark when its module is the program. */
-export function runIfMain(moduleUrl: string, bench: Benchmark): void {
+/** `node dist/bench/<name>.js [--quick] [--runs N]`: runs the benchmark when its module is the program, or its `child` when given the child's flag. */
+export function runIfMain(moduleUrl: string, bench: Benchmark, child?: { flag: string; run: (args: string[]) => Promise<unknown> }): void {
+  const at = child ? process.argv.indexOf(child.flag) : -1;
+  if (child && at >= 0) {
+    // A benchmark's own child process (a fresh heap): its report as JSON on stdout.
+    child.run(process.argv.slice(at + 1)).then(
+      (report) => {
+        process.stdout.write(JSON.stringify(report));
+        process.exit(0);
+      },
+      (err) => {
+        process.stderr.write(`${(err as Error).stack}\n`);
+        process.exit(1);
+      },
+    );
+    return;
+  }
   const main = process.argv[1];
   if (!main || path.resolve(main) !== fileURLToPath(moduleUrl)) return;
   const { quick, runs, rest } = parseCommonArgs(process.argv.slice(2));
