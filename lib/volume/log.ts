@@ -31,7 +31,8 @@ import type { BlockIndex } from './block-index.js';
 import { segmentItem, tailItem } from './archive-items.js';
 import { Pacing } from './pacing.js';
 import { Retirement } from './retirement.js';
-import { SlotRoster, type SegmentSlot } from './segment-slot.js';
+import type { SegmentSlot } from './segment-slot.js';
+import { SlotRoster } from './slot-roster.js';
 import type { SynchPoint } from './synch-point.js';
 
 const debug = createDebug('salvo:volume');
@@ -52,8 +53,6 @@ export class Log {
   private readonly copyBuffer: Buffer;
   /** The last reseedDelta copy-forward needed, by the seeds it was for. */
   private reseed = { from: 0, to: 0, delta: 0 };
-  private blankWaiters: (() => void)[] = [];
-  private stalledSinceMs: number | null = null;
   private readonly pacing: Pacing;
   /**
    * How many rolls ahead copyAhead may drain: the segments it empties early must leave the rest
@@ -62,7 +61,8 @@ export class Log {
    */
   readonly copyAheadHorizonMax: number;
   readonly retirement: Retirement;
-  private readonly roster = new SlotRoster();
+  /** The slots as a whole: counts by state, the slot of each segment, the unsynced ones. */
+  readonly roster: SlotRoster;
   /** When the oldest write not yet queued for the archive was made, or null. */
   unshippedSinceMs: number | null = null;
   /** Bytes appended by the application and by copy-forward, for status. */
@@ -85,7 +85,7 @@ export class Log {
     this.pacing = new Pacing(config.segmentSizeBytes, clock);
     this.copyAheadHorizonMax = Math.max(1, config.workingSetSegments - minimumWorkingSet(config.sizeBytes, config.segmentSizeBytes, config.blockSizeBytes));
     this.retirement = new Retirement(this);
-    for (const slot of slots) slot.join(this.roster);
+    this.roster = new SlotRoster(slots, clock);
   }
 
   /** Current and active segments, oldest first. */
@@ -95,8 +95,7 @@ export class Log {
 
   /** The slot to read segment `sequence` from; none once its recycling began (the archive holds it). */
   slotHolding(sequence: number): SegmentSlot | undefined {
-    const slot = this.roster.bySequence.get(sequence);
-    return slot && slot.state !== 'recycle' && !slot.recycling ? slot : undefined;
+    return this.roster.holding(sequence);
   }
 
   /** Record sequence of the next record: it changes with every append, so a cached read can tell it may be stale. */
@@ -105,7 +104,7 @@ export class Log {
   }
 
   get stalledSince(): number | null {
-    return this.stalledSinceMs;
+    return this.roster.stalledSinceMs;
   }
 
   /**
@@ -115,7 +114,7 @@ export class Log {
    */
   async appendBlocks(block: number, data: Buffer): Promise<void> {
     const count = this.blockCount(data);
-    if (this.workingSetLength() > this.config.workingSetSegments) await this.retirement.retireExcess();
+    if (this.roster.workingSetLength() > this.config.workingSetSegments) await this.retirement.retireExcess();
     for (let done = this.appendWhileRoom(block, data, 0); done < count; done = this.appendWhileRoom(block, data, done)) await this.roll();
     this.appended(data.length);
   }
@@ -128,7 +127,7 @@ export class Log {
   appendBlocksNow(block: number, data: Buffer): boolean {
     const count = this.blockCount(data);
     // Worst case: every block its own record.
-    if (this.workingSetLength() > this.config.workingSetSegments || this.free() < count * (RECORD_HEADER_SIZE + this.entrySize)) return false;
+    if (this.roster.workingSetLength() > this.config.workingSetSegments || this.free() < count * (RECORD_HEADER_SIZE + this.entrySize)) return false;
     const done = this.appendWhileRoom(block, data, 0);
     assert(done === count);
     this.appended(data.length);
@@ -171,7 +170,7 @@ export class Log {
     // The body's length does not depend on the seed: room is found first, then it is encoded for that segment.
     const size = RECORD_HEADER_SIZE + encodeSynchBody(body, 0).length;
     assert(size < this.config.segmentSizeBytes / 2, 'synch record too large');
-    if (this.workingSetLength() > this.config.workingSetSegments) await this.retirement.retireExcess();
+    if (this.roster.workingSetLength() > this.config.workingSetSegments) await this.retirement.retireExcess();
     if (this.free() < size) await this.roll();
     const slot = this.current;
     const bodyBytes = encodeSynchBody(body, slot.entrySeed);
@@ -208,12 +207,12 @@ export class Log {
 
   /** fdatasync every slot written since the last flush (a segment sealed by the last roll among them). */
   flush(): void {
-    for (const slot of [...this.roster.unsynced]) slot.flush();
+    this.roster.flush();
   }
 
   /** The same, off the event loop. */
   async flushAsync(): Promise<void> {
-    await Promise.all([...this.roster.unsynced].map((slot) => slot.flushAsync()));
+    await this.roster.flushAsync();
   }
 
   /** The archive confirmed segment `sequence` whole: an inactive slot holding it is recycled now. */
@@ -236,15 +235,6 @@ export class Log {
   /** Whole blocks one more WRITE record can hold in the current segment (none: it must roll). */
   blocksThatFit(): number {
     return Math.min(Math.floor((this.free() - RECORD_HEADER_SIZE) / this.entrySize), MAX_RECORD_BLOCKS);
-  }
-
-  /** A blank slot is at hand: a roll now would not wait for the archive. */
-  hasBlankSlot(): boolean {
-    return this.roster.counts.recycle > 0;
-  }
-
-  workingSetLength(): number {
-    return this.roster.counts.current + this.roster.counts.active;
   }
 
   private writeBlocksRecord(block: number, data: Buffer, count: number): void {
@@ -308,8 +298,18 @@ export class Log {
    */
   async roll(): Promise<void> {
     // In effect the segment the previous roll sealed (retried if its flush failed): only unsynced slots are asked.
-    await Promise.all([...this.roster.unsynced].filter((s) => s !== this.current).map((s) => s.flushAsync()));
-    const slot = await this.takeBlankSlot();
+    await this.roster.flushAsync(this.current);
+    const slot = await this.roster.takeBlank(
+      () => {
+        const waiting = this.slots.filter((s) => !s.archived && s.state !== 'current').length;
+        this.events.onStall(`writes stalled: every segment slot is in use and ${waiting} sealed segments wait for the archive (${this.archive.stats.lastError ?? 'the archive is behind'})`);
+      },
+      (ms) => {
+        debug('writes resume after %d ms', ms);
+        this.counters.writeStalls++;
+        this.counters.writeStalledMs += ms;
+      },
+    );
     // Its first window is read while the header's fdatasync runs.
     this.pacing.opened(slot);
     const sealed = this.current;
@@ -406,30 +406,6 @@ export class Log {
     }
     this.counters.segmentsRecycled++;
     debug('recycled %s', name);
-    for (const wake of this.blankWaiters.splice(0)) wake();
-  }
-
-  /** A blank slot for the next current segment; waits (backpressure) while the archive is behind. */
-  private async takeBlankSlot(): Promise<SegmentSlot> {
-    for (;;) {
-      const slot = this.slots.find((s) => s.state === 'recycle');
-      if (slot) {
-        if (this.stalledSinceMs !== null) {
-          const ms = this.clock.now() - this.stalledSinceMs;
-          debug('writes resume after %d ms', ms);
-          this.counters.writeStalls++;
-          this.counters.writeStalledMs += ms;
-          this.stalledSinceMs = null;
-        }
-        return slot;
-      }
-      if (this.stalledSinceMs === null) {
-        this.stalledSinceMs = this.clock.now();
-        const waiting = this.slots.filter((s) => !s.archived && s.state !== 'current').length;
-        const cause = this.archive.stats.lastError ?? 'the archive is behind';
-        this.events.onStall(`writes stalled: every segment slot is in use and ${waiting} sealed segments wait for the archive (${cause})`);
-      }
-      await new Promise<void>((resolve) => this.blankWaiters.push(resolve));
-    }
+    this.roster.released();
   }
 }

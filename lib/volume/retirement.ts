@@ -33,7 +33,7 @@ export class Retirement {
   /** Retires the oldest active segments until the working set is back to its length. */
   async retireExcess(): Promise<void> {
     const { log } = this;
-    while (log.workingSetLength() > log.config.workingSetSegments) {
+    while (log.roster.workingSetLength() > log.config.workingSetSegments) {
       const oldest = log.workingSet()[0]!;
       assert(oldest !== log.current);
       await this.retire(oldest);
@@ -117,7 +117,7 @@ export class Retirement {
           if (copied >= budgetBytes) return true;
           const fit = Math.min(run.count - done, log.blocksThatFit());
           if (fit <= 0) {
-            if (!log.hasBlankSlot()) return false;
+            if (!log.roster.hasBlankSlot()) return false;
             await log.roll();
             return true;
           }

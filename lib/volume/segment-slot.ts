@@ -21,6 +21,7 @@ import { SegmentSummary } from '../format/summary.js';
 import type { FileReader } from '../archive/archiver.js';
 import { sidecarName, type VolumeFiles } from './files.js';
 import type { SlotFile } from './slot-file.js';
+import type { SlotRoster } from './slot-roster.js';
 
 /**
  * What discarding a format 2 segment punches out: the page (a filesystem block here) holding the
@@ -34,20 +35,6 @@ const BLANK_RECORD_HEADER = Buffer.alloc(RECORD_HEADER_SIZE);
 
 /** Where a segment is in its life (FORMAT.md §1: current → active → inactive → recycle). */
 export type SegmentState = 'recycle' | 'current' | 'active' | 'inactive';
-
-/**
- * What the log needs of all its slots at once, kept up to date by each slot as it changes: how
- * many are in each state, which segment each holds, and which may hold writes not yet durable.
- * Every write asks for the working set's length, every read of the past for the slot of a
- * segment, every flush for the slots to sync; a 16 TiB volume has 32,777 slots.
- */
-export class SlotRoster {
-  readonly counts: Record<SegmentState, number> = { recycle: 0, current: 0, active: 0, inactive: 0 };
-  /** The slot holding each segment: every read of the past on primary asks. */
-  readonly bySequence = new Map<number, SegmentSlot>();
-  /** Slots written since their last fdatasync completed (or with one in flight). */
-  readonly unsynced = new Set<SegmentSlot>();
-}
 
 export class SegmentSlot {
   private stateNow: SegmentState = 'recycle';

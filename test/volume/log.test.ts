@@ -98,7 +98,7 @@ t.test('log: the slot roster (counts, the slot of each segment) agrees with the 
   for (let round = 0; round < 40; round++) {
     await writeUntilRoll(volume, round % 5);
     const working = log.slots.filter((s) => s.state === 'current' || s.state === 'active').length;
-    if (log.workingSetLength() !== working || log.hasBlankSlot() !== log.slots.some((s) => s.state === 'recycle')) disagreements++;
+    if (log.roster.workingSetLength() !== working || log.roster.hasBlankSlot() !== log.slots.some((s) => s.state === 'recycle')) disagreements++;
     for (let sequence = 1; sequence <= log.current.sequence; sequence++) {
       const holder = log.slots.find((s) => s.sequence === sequence && s.state !== 'recycle' && !s.recycling);
       if (log.slotHolding(sequence) !== holder) disagreements++;
