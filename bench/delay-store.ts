@@ -38,9 +38,9 @@ export class DelayStore implements ArchiveStore {
     return this.inner.head(key);
   }
 
-  async list(prefix: string): Promise<string[]> {
+  async list(prefix: string, startAfter?: string): Promise<string[]> {
     await this.wait();
-    return this.inner.list(prefix);
+    return this.inner.list(prefix, startAfter);
   }
 
   async delete(key: string): Promise<void> {

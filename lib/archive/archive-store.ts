@@ -8,7 +8,8 @@
  * - `get` returns the whole object, or the range clipped to the object's end; a missing key
  *   fails with NOT_FOUND; a range starting at or past the end returns an empty buffer.
  * - `head` returns the size, or null for a missing key.
- * - `list` returns every key under the prefix, sorted as strings.
+ * - `list` returns every key under the prefix, sorted as strings; with `startAfter`, only the
+ *   keys after it (S3's StartAfter: a reader that knows the older keys asks for the new ones).
  * - `delete` removes a key; deleting a missing key is not an error.
  * - A store that cannot be reached fails with ARCHIVE_UNAVAILABLE (worth retrying).
  */
@@ -40,7 +41,7 @@ export interface ArchiveStore {
   put(key: string, parts: readonly Buffer[]): Promise<void>;
   get(key: string, range?: ByteRange): Promise<Buffer>;
   head(key: string): Promise<number | null>;
-  list(prefix: string): Promise<string[]>;
+  list(prefix: string, startAfter?: string): Promise<string[]>;
   delete(key: string): Promise<void>;
   /** Releases connections; the store is not used afterwards. */
   close(): Promise<void>;

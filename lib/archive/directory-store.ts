@@ -99,7 +99,7 @@ export class DirectoryStore implements ArchiveStore {
     }
   }
 
-  async list(prefix: string): Promise<string[]> {
+  async list(prefix: string, startAfter = ''): Promise<string[]> {
     this.stats.lists++;
     const keys: string[] = [];
     const walk = async (dir: string, keyPrefix: string): Promise<void> => {
@@ -107,17 +107,20 @@ export class DirectoryStore implements ArchiveStore {
       try {
         entries = await fs.readdir(dir, { withFileTypes: true });
       } catch (err) {
-        if (errnoCode(err) === 'ENOENT') return;
+        if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return;
         throw err;
       }
       for (const entry of entries) {
         const key = keyPrefix + entry.name;
-        if (entry.isDirectory()) await walk(path.join(dir, entry.name), key + '/');
-        else if (!entry.name.includes('.tmp-') && key.startsWith(prefix)) keys.push(key);
+        if (entry.isDirectory()) {
+          if ((key + '/').startsWith(prefix) || prefix.startsWith(key + '/')) await walk(path.join(dir, entry.name), key + '/');
+        } else if (!entry.name.includes('.tmp-') && key.startsWith(prefix) && key > startAfter) keys.push(key);
       }
     };
+    // Only the folders on the prefix's way are read: the rest of the archive is not walked.
+    const folder = prefix.slice(0, prefix.lastIndexOf('/') + 1);
     try {
-      await walk(this.location, '');
+      await walk(path.join(this.location, folder), folder);
     } catch (err) {
       throw this.classify(err, `list ${prefix}`);
     }

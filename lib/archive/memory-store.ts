@@ -41,10 +41,10 @@ export class MemoryStore implements ArchiveStore {
     return this.objects.get(key)?.length ?? null;
   }
 
-  async list(prefix: string): Promise<string[]> {
+  async list(prefix: string, startAfter = ''): Promise<string[]> {
     this.stats.lists++;
     this.check(`list ${prefix}`);
-    return [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
+    return [...this.objects.keys()].filter((k) => k.startsWith(prefix) && k > startAfter).sort();
   }
 
   async delete(key: string): Promise<void> {

@@ -192,7 +192,7 @@ export class S3Store implements ArchiveStore {
     }
   }
 
-  async list(prefix: string): Promise<string[]> {
+  async list(prefix: string, startAfter?: string): Promise<string[]> {
     this.stats.lists++;
     const keys: string[] = [];
     let ContinuationToken: string | undefined;
@@ -200,7 +200,13 @@ export class S3Store implements ArchiveStore {
       do {
         const Prefix = this.keyPrefix + prefix;
         const page = await this.client.send(
-          new ListObjectsV2Command({ Bucket: this.bucket, Prefix, ContinuationToken, MaxKeys: this.listPageKeys }),
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix,
+            ContinuationToken,
+            MaxKeys: this.listPageKeys,
+            StartAfter: startAfter === undefined ? undefined : this.keyPrefix + startAfter,
+          }),
         );
         for (const object of page.Contents ?? []) {
           if (object.Key?.startsWith(this.keyPrefix)) keys.push(object.Key.slice(this.keyPrefix.length));
@@ -210,8 +216,8 @@ export class S3Store implements ArchiveStore {
     } catch (err) {
       throw this.classify(err, `list '${prefix}'`);
     }
-    // S3 lists in UTF-8 byte order; the contract is JavaScript string order.
-    return keys.sort();
+    // S3 lists in UTF-8 byte order; the contract is JavaScript string order (keys are ASCII, so the two agree on startAfter).
+    return keys.filter((k) => startAfter === undefined || k > startAfter).sort();
   }
 
   async delete(key: string): Promise<void> {

@@ -106,8 +106,15 @@ export function archiveStoreConformance(t: Test, name: string, makeStore: () => 
     t.strictSame(await store.list('tails/'), [...tails].sort());
     t.strictSame(await store.list('segments'), [...segments, 'segments-old'].sort(), 'a prefix need not end in /');
     t.strictSame(await store.list('deep/'), ['deep/a/b/c']);
+    t.strictSame(await store.list('deep/a/b/'), ['deep/a/b/c'], 'a prefix several folders deep');
+    t.strictSame(await store.list('deep/a/b/c'), ['deep/a/b/c'], 'a prefix that is a key');
     t.strictSame(await store.list(''), [...segments, ...tails, ...others].sort(), 'everything');
     t.strictSame(await store.list('nothing/'), []);
+    const sorted = [...segments].sort();
+    t.strictSame(await store.list('segments/', sorted[0]), sorted.slice(1), 'startAfter: only the keys after it');
+    t.strictSame(await store.list('segments/', 'segments/'), sorted, 'startAfter before every key');
+    t.strictSame(await store.list('segments/', sorted[sorted.length - 1]), [], 'startAfter the last key');
+    t.strictSame(await store.list('', 'tails/'), [...tails, ...others].filter((k) => k > 'tails/').sort(), 'startAfter across folders');
   });
 
   t.test(`${subject}: delete removes a key, and deleting a missing key is not an error`, async (t) => {

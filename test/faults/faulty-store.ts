@@ -52,8 +52,8 @@ export class FaultyStore implements ArchiveStore {
     return this.inner.head(key);
   }
 
-  list(prefix: string): Promise<string[]> {
-    return this.inner.list(prefix);
+  list(prefix: string, startAfter?: string): Promise<string[]> {
+    return this.inner.list(prefix, startAfter);
   }
 
   delete(key: string): Promise<void> {
