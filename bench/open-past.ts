@@ -21,10 +21,17 @@
  * fetched, against the window's bytes. Skipped by --quick, as is S3 unless S3_TEST_URL is set.
  *
  * Every run opens the snapshot with a fresh SegmentSource, so nothing is served from the
- * previous run's chunk cache; the archive files are in the OS page cache, so the times are
- * salvo's own costs (requests, decompression, checks), not a disk's.
+ * previous run's chunk cache (nor its disk spill: each source has its own, closed after the
+ * run); the archive files are in the OS page cache, so the times are salvo's own costs
+ * (requests, decompression, checks), not a disk's.
  *
- *   node dist/bench/open-past.js [--quick] [--runs N]
+ * --quick gives its sources a smaller cache (8 MiB), so that its window, like the full run's,
+ * does not fit in memory. Flags after the common ones:
+ *   --memory-only   sources without the disk spill and read-ahead (chunk cache in memory alone, as before them)
+ *   --no-s3         no S3 rows (never starts a server)
+ *   --no-large      no 4 GiB window
+ *
+ *   node dist/bench/open-past.js [--quick] [--runs N] [--memory-only] [--no-s3] [--no-large]
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -34,7 +41,7 @@ import { CompressionPool } from '../lib/archive/compression-pool.js';
 import { DirectoryStore } from '../lib/archive/directory-store.js';
 import { openArchiveStore } from '../lib/archive/open-store.js';
 import { restoreSnapshot } from '../lib/history/restore.js';
-import { SegmentSource } from '../lib/history/segment-source.js';
+import { SegmentSource, type SourceOptions } from '../lib/history/segment-source.js';
 import { Snapshot } from '../lib/history/snapshot.js';
 import type { SynchPoint } from '../lib/volume/synch-point.js';
 import type { Volume } from '../lib/volume/volume.js';
@@ -60,6 +67,8 @@ import {
 
 /** What a default mount (--cache 256M) gives its segment source. */
 const CACHE_BYTES = 128 * MiB;
+/** --quick's: less than its window (25 MiB raw), as the full run's windows are more than CACHE_BYTES. */
+const QUICK_CACHE_BYTES = 8 * MiB;
 const REMOTE_DELAY_MS = 20;
 /**
  * Reading a random-write snapshot whole refetches its chunks many times over (see the
@@ -75,6 +84,11 @@ interface LargeSettings {
 }
 
 interface Settings {
+  /** Each segment source's cache bound. */
+  cacheBytes: number;
+  /** How each segment source is made (--memory-only: no spill, no read-ahead). */
+  source: SourceOptions;
+  s3: boolean;
   sizeBytes: number;
   segmentSizeBytes: number;
   workingSets: number[];
@@ -84,9 +98,14 @@ interface Settings {
 }
 
 function settings(options: BenchOptions): Settings {
-  return options.quick
-    ? { sizeBytes: 16 * MiB, segmentSizeBytes: 1 * MiB, workingSets: [24], histories: ['rand4k'], large: null }
+  const flags = new Set(options.args);
+  for (const flag of flags) if (!['--memory-only', '--no-s3', '--no-large'].includes(flag)) throw new Error(`open-past: unknown option ${flag} (--memory-only, --no-s3, --no-large)`);
+  const common = { source: flags.has('--memory-only') ? { spill: false as const, prefetchChunks: 0 } : {}, s3: !flags.has('--no-s3') };
+  const s: Settings = options.quick
+    ? { ...common, cacheBytes: QUICK_CACHE_BYTES, sizeBytes: 16 * MiB, segmentSizeBytes: 1 * MiB, workingSets: [24], histories: ['rand4k'], large: null }
     : {
+        ...common,
+        cacheBytes: CACHE_BYTES,
         sizeBytes: 64 * MiB,
         segmentSizeBytes: 16 * MiB,
         workingSets: [8, 16, 32],
@@ -94,6 +113,8 @@ function settings(options: BenchOptions): Settings {
         // Window = 63 + 1 segments of 64 MiB = 4 GiB. An open fetches a summary per window segment whatever the volume's size.
         large: { sizeBytes: 2 * GiB, segmentSizeBytes: 64 * MiB, workingSet: 63 },
       };
+  if (flags.has('--no-large')) s.large = null;
+  return s;
 }
 
 type Where = 'primary' | 'archive' | 's3';
@@ -108,10 +129,13 @@ interface Measured {
   fetchedBytes: number[];
   restoreMBps: number[];
   remoteFirstByteMs: number[];
+  /** Bytes in the source's disk spill after the whole read, and reads it answered. */
+  spillBytes: number[];
+  spillReads: number[];
 }
 
 function emptyMeasured(): Measured {
-  return { openMs: [], firstByteMs: [], readMBps: [], readBytes: [], requests: [], fetchedBytes: [], restoreMBps: [], remoteFirstByteMs: [] };
+  return { openMs: [], firstByteMs: [], readMBps: [], readBytes: [], requests: [], fetchedBytes: [], restoreMBps: [], remoteFirstByteMs: [], spillBytes: [], spillReads: [] };
 }
 
 function elapsedMs(start: bigint): number {
@@ -119,10 +143,10 @@ function elapsedMs(start: bigint): number {
 }
 
 /** Opens the point with a fresh source (no cached chunks), reads it (all, or for `readBudgetMs`), counts the archive traffic. */
-async function openAndRead(volume: Volume, store: ArchiveStore, point: SynchPoint, m: Measured, scratch: string, readBudgetMs: number): Promise<void> {
+async function openAndRead(s: Settings, volume: Volume, store: ArchiveStore, point: SynchPoint, m: Measured, scratch: string, readBudgetMs: number): Promise<void> {
   const geometry = volume.config;
   const before = { gets: store.stats.gets, bytes: store.stats.bytesGot };
-  let source = new SegmentSource(store, volume.pool, volume, CACHE_BYTES, volume.config.volumeId);
+  let source = new SegmentSource(store, volume.pool, volume, s.cacheBytes, volume.config.volumeId, null, s.source);
   let started = process.hrtime.bigint();
   let snapshot = await Snapshot.open(point, geometry, source);
   m.openMs.push(elapsedMs(started));
@@ -136,23 +160,31 @@ async function openAndRead(volume: Volume, store: ArchiveStore, point: SynchPoin
   m.readBytes.push(pos);
   m.requests.push(store.stats.gets - before.gets);
   m.fetchedBytes.push(store.stats.bytesGot - before.bytes);
+  m.spillBytes.push(source.spillBytes);
+  m.spillReads.push(source.stats.spillReads);
+  source.close();
 
-  source = new SegmentSource(store, volume.pool, volume, CACHE_BYTES, volume.config.volumeId);
+  source = new SegmentSource(store, volume.pool, volume, s.cacheBytes, volume.config.volumeId, null, s.source);
   snapshot = await Snapshot.open(point, geometry, source);
   const target = path.join(scratch, 'restored.img');
   started = process.hrtime.bigint();
-  await restoreSnapshot(snapshot, target);
+  try {
+    await restoreSnapshot(snapshot, target);
+  } finally {
+    source.close();
+  }
   m.restoreMBps.push(geometry.sizeBytes / 1e6 / (elapsedMs(started) / 1000));
   fs.rmSync(target);
 }
 
 /** Open + first byte with every archive request delayed, as from a remote store. */
-async function remoteFirstByte(volume: Volume, point: SynchPoint, m: Measured): Promise<void> {
-  const source = new SegmentSource(new DelayStore(volume.store, REMOTE_DELAY_MS), volume.pool, volume, CACHE_BYTES, volume.config.volumeId);
+async function remoteFirstByte(s: Settings, volume: Volume, point: SynchPoint, m: Measured): Promise<void> {
+  const source = new SegmentSource(new DelayStore(volume.store, REMOTE_DELAY_MS), volume.pool, volume, s.cacheBytes, volume.config.volumeId, null, s.source);
   const started = process.hrtime.bigint();
   const snapshot = await Snapshot.open(point, volume.config, source);
   await snapshot.read(0, 4096);
   m.remoteFirstByteMs.push(elapsedMs(started));
+  source.close();
 }
 
 async function windowArchivedBytes(store: ArchiveStore, window: number[]): Promise<number> {
@@ -234,8 +266,8 @@ async function runCase(options: BenchOptions, s: Settings, workingSet: number, h
     for (const [where, point, win, store] of rows) {
       const m = emptyMeasured();
       for (let run = 0; run < runs; run++) {
-        await openAndRead(volume, store, point, m, scratch, where === 's3' ? S3_READ_BUDGET_MS : Infinity);
-        if (where === 'archive') await remoteFirstByte(volume, point, m);
+        await openAndRead(s, volume, store, point, m, scratch, where === 's3' ? S3_READ_BUDGET_MS : Infinity);
+        if (where === 'archive') await remoteFirstByte(s, volume, point, m);
       }
       result.rows.push({
         where,
@@ -250,7 +282,7 @@ async function runCase(options: BenchOptions, s: Settings, workingSet: number, h
     for (let run = 0; run < runs; run++) {
       const store = new DirectoryStore(archive);
       let started = process.hrtime.bigint();
-      const view = await ArchiveView.open(store, { cacheBytesMax: CACHE_BYTES });
+      const view = await ArchiveView.open(store, { cacheBytesMax: s.cacheBytes });
       result.archiveOnly.viewOpenMs.push(elapsedMs(started));
       result.archiveOnly.viewRequests = store.stats.gets + store.stats.lists;
       result.archiveOnly.segments = view.segments.length;
@@ -263,6 +295,7 @@ async function runCase(options: BenchOptions, s: Settings, workingSet: number, h
         result.archiveOnly.restoreMBps.push(s.sizeBytes / 1e6 / (elapsedMs(started) / 1000));
         fs.rmSync(target);
       } finally {
+        view.source.close();
         await view.close();
       }
     }
@@ -321,7 +354,7 @@ async function runLarge(options: BenchOptions, l: LargeSettings): Promise<LargeR
     try {
       const result: LargeResult = { settings: l, window: window.length, openMs: [], firstByteMs: [], openRequests: [], openBytes: [], windowStored: 0, buildSeconds };
       for (let run = 0; run < runs; run++) {
-        const source = new SegmentSource(store, pool, null, CACHE_BYTES, config.volumeId);
+        const source = new SegmentSource(store, pool, null, CACHE_BYTES, config.volumeId, null, { spill: false });
         const before = { gets: store.stats.gets, bytes: store.stats.bytesGot };
         const started = process.hrtime.bigint();
         const snapshot = await Snapshot.open(point, config, source);
@@ -330,6 +363,7 @@ async function runLarge(options: BenchOptions, l: LargeSettings): Promise<LargeR
         result.openBytes.push(store.stats.bytesGot - before.bytes);
         await snapshot.read(0, 4096);
         result.firstByteMs.push(elapsedMs(started));
+        source.close();
       }
       result.windowStored = await windowArchivedBytes(store, window);
       return result;
@@ -349,7 +383,7 @@ const WHERE_LABELS: Record<Where, string> = { primary: 'primary', archive: 'arch
 
 function tables(s: Settings, results: CaseResult[], large: LargeResult | null): Table[] {
   const main: Table = {
-    title: `opening a snapshot: ${num(s.sizeBytes / MiB)} MiB volume, ${num(s.segmentSizeBytes / MiB)} MiB segments, window = working set + 1 segments`,
+    title: `opening a snapshot: ${num(s.sizeBytes / MiB)} MiB volume, ${num(s.segmentSizeBytes / MiB)} MiB segments, window = working set + 1 segments, cache ${num(s.cacheBytes / MiB)} MiB${s.source.spill === false ? ', memory only (no spill, no read-ahead)' : ''}`,
     columns: [
       'history',
       'working set',
@@ -362,6 +396,8 @@ function tables(s: Settings, results: CaseResult[], large: LargeResult | null): 
       'fetched (MiB)',
       'fetched / window archived',
       'restore (MB/s)',
+      'read / restore',
+      'spilled to disk (MiB)',
     ],
     rows: [],
     notes: [],
@@ -383,14 +419,21 @@ function tables(s: Settings, results: CaseResult[], large: LargeResult | null): 
         num(fetched / MiB),
         row.windowStored > 0 && row.where !== 'primary' && readWhole ? `${((100 * fetched) / row.windowStored).toFixed(0)}% of ${num(row.windowStored / MiB)} MiB` : '–',
         cell(med(m.restoreMBps)),
+        readWhole ? (med(m.readMBps).median / med(m.restoreMBps).median).toFixed(2) : '–',
+        m.spillBytes.some((b) => b > 0) ? `${num(med(m.spillBytes).median / MiB)} (${Math.round(med(m.spillReads).median)} reads)` : '–',
       ]);
     }
   }
   main.notes!.push(
     'fetched: compressed bytes read from the archive while opening and reading the whole snapshot once; window archived: the compressed size of the window’s segment objects (raw: window × segment size).',
+    'read / restore: the whole read’s MB/s over restore’s, for the same point; spilled to disk: raw chunks the read’s source had moved from memory to its scratch file by the end of the read, and the reads that file answered.',
     'a recent point’s window reaches one segment past the working set, which has usually left primary storage already: its summary is then fetched from the archive.',
-    'this process has the AWS SDK loaded for its S3 rows, as a mount with an S3 archive has (a mount with a directory archive does not load it); its large heap makes the full GCs that fetched chunks set off dearer, so the archive-directory rows read slower than such a mount would.',
   );
+  if (results.some((r) => r.rows.some((row) => row.where === 's3'))) {
+    main.notes!.push(
+      'this process has the AWS SDK loaded for its S3 rows, as a mount with an S3 archive has (a mount with a directory archive does not load it); its large heap makes the full GCs that fetched chunks set off dearer, so the archive-directory rows read slower than such a mount would.',
+    );
+  }
   if (results.some((r) => r.rows.some((row) => row.where === 's3'))) {
     main.notes!.push(
       `S3: the old window’s objects in a bucket of radosgw on 127.0.0.1 (no network latency: the ${REMOTE_DELAY_MS} ms column models that), read through the same code as the directory. Its reads stop after ${S3_READ_BUDGET_MS / 1000} s (“first N MiB”: how far they got), as reading a random-write snapshot whole refetches chunks for minutes; requests and fetched then count that part only.`,
@@ -440,6 +483,7 @@ function tables(s: Settings, results: CaseResult[], large: LargeResult | null): 
 
 /** The S3 server for the S3 rows, with its credentials in the environment (S3Store reads them there) until cleanup. */
 async function s3ForBench(options: BenchOptions, cleanup: Cleanup): Promise<BenchS3 | { skipped: string }> {
+  if (options.args.includes('--no-s3')) return { skipped: '--no-s3' };
   if (options.quick && !process.env.S3_TEST_URL) return { skipped: 'a --quick run uses S3 only when S3_TEST_URL names a running server' };
   const s3 = await benchS3(cleanup, 'open-past', options.log);
   if ('skipped' in s3) return s3;

@@ -67,6 +67,11 @@ export class VolumeHistory implements History {
     return this.volume.cipher;
   }
 
+  /** Closes what the reads of the past hold beyond memory (the chunk spill's file); the volume stays open. */
+  close(): void {
+    this.source.close();
+  }
+
   status(): HistoryStatus {
     return { cacheBytes: this.snapshots.bytes + this.source.cacheBytes, cacheBytesMax: this.cacheBytesMax, snapshotReads: { ...this.source.stats } };
   }

@@ -6,7 +6,21 @@
  *
  * A slot recycled under a reader is detected by its sequence (slots are looked up by
  * sequence at every read, and primary reads are synchronous), and the read goes to the archive.
- * Fetched chunks and archived summaries are cached within a byte bound.
+ * Fetched chunks and archived summaries are cached within a byte bound; chunks evicted from
+ * memory go on to a scratch file on disk (chunk-cache.ts, chunk-spill.ts), from which a read
+ * takes only the bytes it needs. close() closes that file.
+ *
+ * Chunks fetched ahead of readers in order — restore's read-ahead (chunkAt), a walk's (below) —
+ * stay in memory only, unless a read comes to them out of order: such readers read each chunk
+ * once, and writing those to disk as they left memory only slowed restore down (BENCHMARKS.md,
+ * open-past). A chunk fetched because a read needed it (a random-write history read in block
+ * order comes to its chunks again and again) goes to disk.
+ *
+ * Reads that walk an archived piece chunk after chunk (a sequentially written history read in
+ * block order) fetch the next chunks ahead of them, so that fetches overlap the reads: a remote
+ * store's latency is then paid once per stream, not once per chunk. Only a walk starts it (a
+ * read of chunk c right after one of chunk c - 1 of the same piece): scattered reads of a
+ * random-write history would fetch chunks they may never need.
  */
 import createDebug from 'debug';
 import { VolumeError, isVolumeError } from '../errors.js';
@@ -19,10 +33,28 @@ import { fetchArchiveIndex, fetchChunk } from '../archive/archive-reader.js';
 import type { CompressionPool } from '../archive/compression-pool.js';
 import { LruCache } from '../util/lru-cache.js';
 import type { SegmentSlot } from '../volume/segment-slot.js';
+import { ChunkCache } from './chunk-cache.js';
+import type { SpillOptions } from './chunk-spill.js';
 
 const debug = createDebug('salvo:snapshot');
 /** Largest first request for an object's index (a 64 MiB segment of 4 KiB writes has a ~200 KiB prologue). */
 const PROLOGUE_GUESS_MAX = 1024 * 1024;
+/**
+ * Chunks fetched ahead of a walk along a piece (restore's read-ahead keeps as many), and at most
+ * this many such fetches at once over all walks: with a remote store's latency, 8 ahead read a
+ * sequential history faster than 4, and many times faster than none (BENCHMARKS.md, open-past).
+ */
+const PREFETCH_CHUNKS = 8;
+const PREFETCH_IN_FLIGHT_MAX = 8;
+/** Pieces whose last chunk read is remembered, to see a walk. */
+const WALKS_TRACKED = 64;
+
+export interface SourceOptions {
+  /** The disk tier under the chunk cache (directory, bound), or false for memory alone. */
+  spill?: SpillOptions | false;
+  /** Chunks fetched ahead of a walk along a piece; 0 turns read-ahead off. */
+  prefetchChunks?: number;
+}
 
 /** The part of the log on primary storage a source may read from. */
 export interface PrimarySegments {
@@ -44,13 +76,20 @@ export interface SourceStats {
   summariesFetched: number;
   chunksFetched: number;
   bytesFetched: number;
+  /** Of the chunks fetched, those fetched ahead of reads; and reads answered from the disk spill. */
+  chunksPrefetched: number;
+  spillReads: number;
 }
 
 export class SegmentSource {
-  readonly stats: SourceStats = { summariesFetched: 0, chunksFetched: 0, bytesFetched: 0 };
+  readonly stats: SourceStats = { summariesFetched: 0, chunksFetched: 0, bytesFetched: 0, chunksPrefetched: 0, spillReads: 0 };
   private readonly archived: LruCache<number, ArchivedSegment>;
-  private readonly chunks: LruCache<string, Buffer>;
+  private readonly chunks: ChunkCache;
   private readonly inFlight = new Map<string, Promise<unknown>>();
+  /** The last chunk read of recently read pieces, by key, least recent first. */
+  private readonly lastChunkRead = new Map<string, number>();
+  private prefetching = 0;
+  private readonly prefetchChunks: number;
   /** Bytes of an object's first range request: the prologue length last seen. */
   private prologueGuess = ARCHIVE_PROLOGUE_GUESS;
   /** Tail pieces known for segments not archived whole, by sequence (from a listing of the archive). */
@@ -63,14 +102,29 @@ export class SegmentSource {
     cacheBytesMax: number,
     private readonly volumeId: string,
     private readonly cipher: ObjectCipher | null = null,
+    options: SourceOptions = {},
   ) {
     this.archived = new LruCache(Math.max(1, Math.floor(cacheBytesMax / 4)));
-    this.chunks = new LruCache(Math.max(1, cacheBytesMax - Math.floor(cacheBytesMax / 4)));
+    this.chunks = new ChunkCache(Math.max(1, cacheBytesMax - Math.floor(cacheBytesMax / 4)), options.spill === false ? { bytesMax: 0 } : options.spill);
+    this.prefetchChunks = options.prefetchChunks ?? PREFETCH_CHUNKS;
   }
 
-  /** Bytes the caches hold now. */
+  /** Bytes the caches hold in memory now. */
   get cacheBytes(): number {
     return this.archived.bytes + this.chunks.bytes;
+  }
+
+  /** Bytes of chunks in the disk spill now. */
+  get spillBytes(): number {
+    return this.chunks.spill.bytes;
+  }
+
+  /**
+   * Frees the chunk cache and closes the spill's file. The owner calls it when done; reads
+   * after it still work, fetching what they need, with memory alone.
+   */
+  close(): void {
+    this.chunks.close();
   }
 
   /** True when segment `sequence` is read from primary storage now. */
@@ -102,10 +156,17 @@ export class SegmentSource {
       if (!piece) throw new VolumeError('NOT_FOUND', `segment ${sequence}: bytes at ${at} are in no archived object`);
       const { rawStart, chunkSizeBytes } = piece.index.header;
       const chunk = Math.floor((at - rawStart) / chunkSizeBytes);
-      const raw = await this.chunk(piece, chunk);
       const within = at - rawStart - chunk * chunkSizeBytes;
-      const n = Math.min(length - done, raw.length - within);
-      raw.copy(out, done, within, within + n);
+      const n = Math.min(length - done, piece.index.chunks[chunk]!.rawLength - within);
+      const name = `${piece.key}#${chunk}`;
+      const inOrder = this.walk(piece, chunk);
+      const tier = this.chunks.readInto(name, within, n, out, done);
+      if (tier === 'spill') this.stats.spillReads++;
+      else if (tier === null) {
+        const raw = await this.chunk(piece, chunk);
+        raw.copy(out, done, within, within + n);
+      }
+      if (!inOrder) this.chunks.keepOnDisk(name);
       done += n;
     }
     return out;
@@ -122,7 +183,14 @@ export class SegmentSource {
     const piece = segment.pieces.find((p) => offset >= p.index.header.rawStart && offset < p.index.header.rawEnd);
     if (!piece) return null;
     const chunk = Math.floor((offset - piece.index.header.rawStart) / piece.index.header.chunkSizeBytes);
-    return { name: `${piece.key}#${chunk}`, fetch: () => this.chunk(piece, chunk) };
+    const name = `${piece.key}#${chunk}`;
+    // Held in either tier already: nothing to fetch (a read takes it from there).
+    return { name, fetch: async () => (this.chunks.has(name) ? undefined : this.chunk(piece, chunk, 'restore')) };
+  }
+
+  /** Drops what is cached of an archived segment that has grown (new tail pieces, or archived whole since). */
+  forget(sequence: number): void {
+    this.archived.delete(sequence);
   }
 
   /** The archived pieces of a segment, in raw order (for restore's dry run and verify). */
@@ -184,17 +252,45 @@ export class SegmentSource {
     return index;
   }
 
-  private async chunk(piece: Piece, chunk: number): Promise<Buffer> {
+  /** Chunk `chunk` of `piece`, fetched unless memory holds it: for a read that needs it, ahead of a walk, or ahead of restore. */
+  private async chunk(piece: Piece, chunk: number, why: 'read' | 'walk' | 'restore' = 'read'): Promise<Buffer> {
     const cacheKey = `${piece.key}#${chunk}`;
     const cached = this.chunks.get(cacheKey);
     if (cached) return cached;
     return this.once(cacheKey, async () => {
       const raw = await fetchChunk(this.store!, this.pool, piece.key, piece.index, chunk, this.cipher);
       this.stats.chunksFetched++;
+      if (why === 'walk') this.stats.chunksPrefetched++;
       this.stats.bytesFetched += piece.index.chunks[chunk]!.compressedLength;
-      this.chunks.set(cacheKey, raw, raw.length);
+      this.chunks.set(cacheKey, raw, why === 'read');
       return raw;
     });
+  }
+
+  /**
+   * Notes a read of `chunk` of `piece`; when it follows a read of the chunk before, fetches the
+   * next ones ahead. True when the read is in order: the first of this piece, or of the chunk
+   * last read in it or one beside it (parallel reads in log order step back and forth across a
+   * chunk's edge).
+   */
+  private walk(piece: Piece, chunk: number): boolean {
+    const last = this.lastChunkRead.get(piece.key);
+    if (last === chunk) return true;
+    this.lastChunkRead.delete(piece.key);
+    this.lastChunkRead.set(piece.key, chunk);
+    if (this.lastChunkRead.size > WALKS_TRACKED) this.lastChunkRead.delete(this.lastChunkRead.keys().next().value!);
+    if (last !== chunk - 1) return last === undefined || last === chunk + 1;
+    const end = Math.min(piece.index.chunks.length, chunk + 1 + this.prefetchChunks);
+    for (let c = chunk + 1; c < end && this.prefetching < PREFETCH_IN_FLIGHT_MAX; c++) {
+      const name = `${piece.key}#${c}`;
+      if (this.chunks.has(name) || this.inFlight.has(name)) continue;
+      this.prefetching++;
+      // A failed fetch ahead is forgotten: the read that needs the chunk fetches it again and reports the error.
+      this.chunk(piece, c, 'walk')
+        .catch((err: unknown) => debug('fetch ahead of %s: %s', name, (err as Error).message))
+        .finally(() => this.prefetching--);
+    }
+    return true;
   }
 }
 
