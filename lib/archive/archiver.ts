@@ -18,9 +18,12 @@ import type { SegmentSummary } from '../format/summary.js';
 import { ArchiveKeys, type ArchiveStore } from './archive-store.js';
 import { chunksBound, releasePages, sharedBuffer, type CompressionPool } from './compression-pool.js';
 import { fetchArchiveIndex } from './archive-reader.js';
+import { CatalogWriter } from './archive-catalog.js';
 import { systemClock, type Clock } from '../util/clock.js';
 
 const debug = createDebug('salvo:archive');
+/** Objects shipped in a row before the archive's catalog is brought up to date (it is also whenever the queue empties). */
+const CATALOG_EVERY = 16;
 
 /**
  * Reads a file by descriptor somewhere other than the event loop and libuv's threads: the
@@ -87,6 +90,7 @@ export class Archiver implements ArchiveQueue {
   private readonly tails = new Map<number, string[]>();
   private readonly queuedAt = new WeakMap<ArchiveItem, number>();
   private scratch: { raw: Buffer; compressed: Buffer } | null = null;
+  private readonly catalog: CatalogWriter;
   readonly stats: ArchiverStats = {
     segmentsArchived: 0,
     tailsShipped: 0,
@@ -102,6 +106,7 @@ export class Archiver implements ArchiveQueue {
 
   constructor(private readonly options: ArchiverOptions) {
     this.clock = options.clock ?? systemClock;
+    this.catalog = new CatalogWriter(options.store, options.volumeId, options.cipher ?? null);
   }
 
   /** Remembers tail pieces found in the archive at open, so they are deleted in their turn. */
@@ -168,6 +173,7 @@ export class Archiver implements ArchiveQueue {
     // An item queued while the scratch's pages go back is shipped by the next round.
     do {
       await this.shipQueued();
+      if (this.queue.length === 0) await this.updateCatalog();
       await this.releaseScratch();
     } while (this.queue.length > 0 && !this.stopping);
   }
@@ -179,7 +185,10 @@ export class Archiver implements ArchiveQueue {
       try {
         // A tail is redundant once its segment is queued whole behind it.
         const redundant = item.kind === 'tail' && this.queue.some((q) => q.kind === 'segment' && q.sequence === item.sequence);
-        if (!redundant) await this.ship(item);
+        if (!redundant) {
+          await this.ship(item);
+          this.catalog.noteShipped(this.keyOf(item), item.sequence, item.summary.rawEnd, item.summary.synchs);
+        }
         this.queue.shift();
         this.stats.pendingItems = this.queue.length;
         this.stats.bytesWaiting -= item.summary.rawEnd - item.rawStart;
@@ -190,6 +199,7 @@ export class Archiver implements ArchiveQueue {
           await this.options.onArchived(item.sequence);
           await this.deleteTails(item.sequence);
         }
+        if (this.catalog.pendingObjects >= CATALOG_EVERY) await this.updateCatalog();
       } catch (err) {
         failures++;
         this.stats.lastError = (err as Error).message;
@@ -198,6 +208,18 @@ export class Archiver implements ArchiveQueue {
         debug('archiving %s %d failed (%s); retry %d in %d ms', item.kind, item.sequence, (err as Error).message, failures, Math.round(delayMs));
         await this.sleep(delayMs);
       }
+    }
+  }
+
+  /**
+   * Brings the archive's catalog up to date. A failure costs readers time, never data (the
+   * summaries stay the truth), so it is only logged; the next update catches up.
+   */
+  private async updateCatalog(): Promise<void> {
+    try {
+      await this.catalog.flush();
+    } catch (err) {
+      debug('updating the archive catalog failed (%s); readers fall back to the summaries past its end', (err as Error).message);
     }
   }
 

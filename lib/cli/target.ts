@@ -8,6 +8,8 @@ import path from 'node:path';
 import { VolumeError, errnoCode, isVolumeError } from '../errors.js';
 import { ArchiveView } from '../history/archive-view.js';
 import { isS3Location, openArchiveStore } from '../archive/open-store.js';
+
+export { isS3Location };
 import { VolumeHistory, type History } from '../history/history.js';
 import type { Volume } from '../volume/volume.js';
 import { openVolume, type OpenedVolume } from './volume-access.js';
@@ -64,11 +66,17 @@ export function classifyTarget(target: string, access: ArchiveAccess = {}): Targ
 }
 
 /** Opens `target` as an archive (its kind checked by classifyTarget). */
-export async function openArchive(target: string, access: ArchiveAccess, onProgress?: (done: number, total: number) => void): Promise<ArchiveView> {
+export async function openArchive(
+  target: string,
+  access: ArchiveAccess,
+  onProgress?: (done: number, total: number) => void,
+  cacheBytesMax?: number,
+): Promise<ArchiveView> {
   const cipher = access.encryptKeyFile !== undefined ? readKeyFile(access.encryptKeyFile) : undefined;
   const store = isS3Location(target) ? await openArchiveStore(target, s3Settings(access)) : await openArchiveStore(path.resolve(target));
   try {
-    const view = await ArchiveView.open(store, { onProgress, cipher });
+    const view = await ArchiveView.open(store, { onProgress, cipher, cacheBytesMax });
+    if (view.catalogProblem) process.stderr.write(`salvo: warning: ${view.catalogProblem}; every summary past it was read instead (the volume's next mount rewrites the catalog)\n`);
     for (const d of view.damaged) process.stderr.write(`salvo: warning: ${d.message}; synch points in segment ${d.sequence} are not listed (run \`salvo verify\`)\n`);
     return view;
   } catch (err) {
@@ -103,7 +111,11 @@ export async function openHistory(target: string, access: ArchiveAccess, onProgr
       throw err;
     }
     const history = new VolumeHistory(opened.volume);
-    return { kind: 'volume', config: history.config, catalog: history.catalog, snapshots: history.snapshots, source: history.source, store: history.store, pool: history.pool, cipher: history.cipher, volume: opened.volume, close: opened.close };
+    const close = async () => {
+      history.close();
+      await opened.close();
+    };
+    return { kind: 'volume', config: history.config, catalog: history.catalog, snapshots: history.snapshots, source: history.source, store: history.store, pool: history.pool, cipher: history.cipher, volume: opened.volume, close };
   }
   const view = await openArchive(target, access, onProgress);
   return { kind: 'archive', config: view.config, catalog: view.catalog, snapshots: view.snapshots, source: view.source, store: view.store, pool: view.pool, cipher: view.cipher, volume: null, close: () => view.close() };

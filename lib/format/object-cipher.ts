@@ -17,13 +17,13 @@ const TAG_SIZE = 16;
 /** Bytes a sealed part takes beyond its plaintext. */
 export const SEAL_OVERHEAD = NONCE_SIZE + TAG_SIZE;
 
-/** What a part is, bound into its authentication: `summary` or chunk `n`. */
+/** What a part is, bound into its authentication: `summary`, chunk `n`, or an archive catalog's body. */
 export interface PartContext {
   volumeId: string;
   sequence: number;
   rawStart: number;
   rawEnd: number;
-  part: 'summary' | number;
+  part: 'summary' | 'catalog' | number;
 }
 
 function associatedData(context: PartContext): Buffer {
@@ -32,7 +32,7 @@ function associatedData(context: PartContext): Buffer {
   writeU64(bytes, 16, context.sequence);
   bytes.writeUInt32LE(context.rawStart, 24);
   bytes.writeUInt32LE(context.rawEnd, 28);
-  bytes.writeUInt32LE(context.part === 'summary' ? 0xffff_ffff : context.part, 32);
+  bytes.writeUInt32LE(context.part === 'summary' ? 0xffff_ffff : context.part === 'catalog' ? 0xffff_fffe : context.part, 32);
   return bytes;
 }
 
@@ -71,7 +71,7 @@ export class ObjectCipher {
     try {
       return Buffer.concat([decipher.update(sealed.subarray(NONCE_SIZE, sealed.length - TAG_SIZE)), decipher.final()]);
     } catch {
-      throw VolumeError.corruptArchive(where, `${context.part === 'summary' ? 'summary' : `chunk ${context.part}`} fails authentication (altered, or not this volume's key)`);
+      throw VolumeError.corruptArchive(where, `${typeof context.part === 'number' ? `chunk ${context.part}` : context.part} fails authentication (altered, or not this volume's key)`);
     }
   }
 }

@@ -1,24 +1,30 @@
 /**
  * An archive on its own: enough to list every synch point and restore any of them when
- * primary storage is lost. The descriptor (`volume.json`) says how to read it; one listing
- * finds the segment objects and tail pieces; their summaries give the catalog.
+ * primary storage is lost. The descriptor (`volume.json`) says how to read it; the archive's
+ * catalog (lib/archive/archive-catalog.ts) lists its segments and synch points, and the
+ * summaries of what was archived past the catalog's end complete it.
  */
 import createDebug from 'debug';
 import { VolumeError, isVolumeError } from '../errors.js';
 import { decodeVolumeConfig, type VolumeConfig } from '../format/volume-config.js';
-import { Catalog, synchPointFromEntry, type SynchPoint } from '../volume/synch-point.js';
+import type { CatalogContent } from '../format/archive-catalog.js';
+import { Catalog, type SynchPoint } from '../volume/synch-point.js';
 import { SegmentSource } from './segment-source.js';
 import { SnapshotCache } from './snapshot.js';
 import { cipherFor, type ObjectCipher } from '../format/object-cipher.js';
 import { ArchiveKeys, type ArchiveStore } from '../archive/archive-store.js';
+import { readArchiveContents } from '../archive/archive-catalog.js';
 import { CompressionPool } from '../archive/compression-pool.js';
 import type { History } from './history.js';
 
 const debug = createDebug('salvo:archive');
-const SUMMARY_FETCHES_MAX = 8;
 
 export class ArchiveView implements History {
   readonly snapshots: SnapshotCache;
+  /** Objects whose summaries could not be read: their synch points are missing from the catalog. */
+  readonly damaged: { sequence: number; message: string }[] = [];
+  /** Why the archive's catalog could not be used whole (a damaged object), or null. */
+  catalogProblem: string | null = null;
 
   private constructor(
     readonly config: VolumeConfig,
@@ -26,14 +32,12 @@ export class ArchiveView implements History {
     readonly pool: CompressionPool,
     readonly source: SegmentSource,
     readonly catalog: Catalog,
-    /** Sequences of the segments archived whole, oldest first. */
-    readonly segments: number[],
-    /** Objects whose summaries could not be read: their synch points are missing from the catalog. */
-    readonly damaged: { sequence: number; message: string }[],
+    private contents: CatalogContent,
     cacheBytesMax: number,
     readonly cipher: ObjectCipher | null,
   ) {
     this.snapshots = new SnapshotCache(config, source, cacheBytesMax / 2);
+    this.adopt(contents);
   }
 
   /** Reads the archive's descriptor. NOT_FOUND when the store holds no salvo volume. */
@@ -62,42 +66,46 @@ export class ArchiveView implements History {
     const cacheBytesMax = options.cacheBytesMax ?? 256 * 1024 * 1024;
     const source = new SegmentSource(store, pool, null, cacheBytesMax / 2, config.volumeId, cipher);
     try {
-      const segments = (await store.list('segments/')).map((k) => ArchiveKeys.parseSegment(k)).filter((s): s is number => s !== null);
-      const whole = new Set(segments);
-      for (const key of await store.list('tails/')) {
-        const tail = ArchiveKeys.parseTail(key);
-        if (!tail || whole.has(tail.sequence)) continue;
-        source.tailKeys.set(tail.sequence, [...(source.tailKeys.get(tail.sequence) ?? []), key]);
-      }
-      const sequences = [...segments, ...source.tailKeys.keys()].sort((a, b) => a - b);
-      const points: SynchPoint[] = [];
-      const damaged: { sequence: number; message: string }[] = [];
-      for (let i = 0; i < sequences.length; i += SUMMARY_FETCHES_MAX) {
-        const batch = sequences.slice(i, i + SUMMARY_FETCHES_MAX);
-        await Promise.all(
-          batch.map(async (sequence) => {
-            try {
-              const summary = await source.summary(sequence);
-              points.push(...summary.synchs.map((e) => synchPointFromEntry(sequence, e)));
-            } catch (err) {
-              // One damaged object must not hide the rest of the history.
-              if (!isVolumeError(err, 'CORRUPT_ARCHIVE')) throw err;
-              damaged.push({ sequence, message: err.message });
-            }
-          }),
-        );
-        options.onProgress?.(Math.min(i + SUMMARY_FETCHES_MAX, sequences.length), sequences.length);
-      }
-      for (const d of damaged) debug('%s', d.message);
-      debug('archive %s: %d segments, %d with tails only, %d synch points', store.location, segments.length, source.tailKeys.size, points.length);
-      return new ArchiveView(config, store, pool, source, Catalog.inMemory(points), segments, damaged, cacheBytesMax, cipher);
+      const read = await readArchiveContents(store, config.volumeId, cipher, { onProgress: options.onProgress });
+      const view = new ArchiveView(config, store, pool, source, Catalog.inMemory([]), read.content, cacheBytesMax, cipher);
+      view.damaged.push(...read.damaged);
+      view.catalogProblem = read.problem;
+      for (const d of read.damaged) debug('%s', d.message);
+      return view;
     } catch (err) {
       await pool.close();
       throw err;
     }
   }
 
+  /** Sequences of the segments archived whole, oldest first. */
+  get segments(): readonly number[] {
+    return this.contents.segments;
+  }
+
+  /**
+   * Takes in what was archived since the view was opened (or last refreshed): new segments,
+   * tail pieces and synch points. A few requests: listings that start past what is known.
+   */
+  async refresh(): Promise<void> {
+    const read = await readArchiveContents(this.store, this.config.volumeId, this.cipher, { known: this.contents });
+    this.damaged.push(...read.damaged);
+    // A segment that gained pieces or became whole must be read afresh.
+    for (const s of [...read.after.segments, ...read.after.tails.keys()]) this.source.forget(s);
+    this.adopt(read.content);
+  }
+
+  private adopt(contents: CatalogContent): void {
+    this.contents = contents;
+    this.source.tailKeys.clear();
+    for (const [sequence, keys] of contents.tails) this.source.tailKeys.set(sequence, [...keys]);
+    const points: SynchPoint[] = contents.points.map((p) => ({ timeMs: p.timeMs, label: p.label, info: p.info, sequence: p.sequence, offset: p.offset, recordSequence: p.recordSequence }));
+    this.catalog.reconcile(points, () => true);
+    debug('archive %s: %d segments, %d with tails only, %d synch points', this.store.location, contents.segments.length, contents.tails.size, this.catalog.all.length);
+  }
+
   async close(): Promise<void> {
+    this.source.close();
     await this.pool.close();
     await this.store.close();
   }

@@ -32,7 +32,7 @@ t.test('encryption: sealed objects, no plaintext or key in the archive, the righ
   secret.write('TOP-SECRET-PAYROLL-'.repeat(200));
   for (let round = 0; round < 8; round++) {
     for (let block = 0; block < 64; block += 2) await volume.write(secret, block * BS);
-    await volume.synch({ label: `r${round}` });
+    await volume.synch({ label: `r${round}`, info: { note: 'TOP-SECRET-PAYROLL' } });
   }
   const expected = await (await historyOf(volume).snapshots.open(volume.catalog.find('r0'))).read(0, SMALL_POLICY.sizeBytes);
   await volume.idle();
@@ -46,7 +46,9 @@ t.test('encryption: sealed objects, no plaintext or key in the archive, the righ
     if (bytes.includes('TOP-SECRET')) t.fail(`${file} holds plaintext`);
     if (bytes.includes(key) || bytes.includes(key.toString('hex'))) t.fail(`${file} holds the key`);
     if (file.endsWith('.seg') || file.endsWith('.tail')) t.equal(bytes.toString('latin1', 0, 8), 'SALVOAEN', `${path.basename(file)} is sealed`);
+    if (file.endsWith('.cat')) t.equal(bytes.readUInt32LE(12) & 1, 1, `catalog ${path.basename(file)} is sealed`);
   }
+  t.ok(files.some((f) => f.endsWith('.cat')), 'the archive has a catalog');
 
   const out = path.join(tempDir(t, 'salvo-out-'), 'r0.img');
   let r = await salvo(['restore', archiveDir, '--at', 'r0', out]);
@@ -62,9 +64,16 @@ t.test('encryption: sealed objects, no plaintext or key in the archive, the righ
   // A misplaced object: another segment's object (valid, sealed with the same key) under this name.
   const segments = fs.readdirSync(path.join(archiveDir, 'segments')).sort();
   fs.copyFileSync(path.join(archiveDir, 'segments', segments[1]!), path.join(archiveDir, 'segments', segments[0]!));
+  // The catalog lists segment 1 without reading it: the object is refused when a window reads it.
   const view = await ArchiveView.open(new DirectoryStore(archiveDir), { cipher: readKeyFile(keyFile) });
   t.teardown(() => view.close());
-  t.match(view.damaged, [{ message: /holds segment \d+ of volume .*, not segment 1/ }], 'a misplaced object is refused');
+  const first = view.catalog.all[0]!; // its window reaches back to segment 1
+  await t.rejects(view.snapshots.open(first), { code: 'CORRUPT_ARCHIVE', message: /holds segment \d+ of volume .*, not segment 1/ }, 'a misplaced object is refused when read');
+  // Without a catalog, opening reads every summary and lists it as damaged at once.
+  fs.rmSync(path.join(archiveDir, 'catalog'), { recursive: true });
+  const listed = await ArchiveView.open(new DirectoryStore(archiveDir), { cipher: readKeyFile(keyFile) });
+  t.teardown(() => listed.close());
+  t.match(listed.damaged, [{ message: /holds segment \d+ of volume .*, not segment 1/ }], 'a misplaced object is refused at open');
 });
 
 t.test('encryption: an altered sealed chunk fails authentication before decompression', async (t) => {
