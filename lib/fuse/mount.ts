@@ -1,11 +1,15 @@
 /**
  * The FUSE view of a volume (fuse-native):
  *
- *   /live/volume.img                      read-write, the live volume
+ *   /live/volume.img                      read-write, the live volume (not in a mount of an archive alone)
  *   /snapshots/<time>.img                 read-only, one per synch point, archived ones included
  *   /snapshots/latest.img                 symlink to the newest
  *   /snapshots/by-label/<label>.img       symlink to the newest point with that label
  *   /.salvo.json                          where the mount's control socket is (for the agent)
+ *
+ * A mount of an archive on its own serves /snapshots alone, and takes in what the volume's mount
+ * archives meanwhile: at a listing of /snapshots (when the last look is a few seconds old) and
+ * every half minute.
  *
  * Invariants: every callback is answered exactly once with a byte count or a negative errno,
  * never a thrown error; nothing here waits synchronously on the mount itself (a sync call
@@ -28,6 +32,9 @@ const REQUEST_BYTES_MAX = 128 * 1024;
 const O_ACCMODE = 3;
 /** How often a mount looks for its own unmount from outside (watchForUnmount). */
 const UNMOUNT_WATCH_MS = 1000;
+/** A mount of an archive alone looks for new points this often, and at a listing of /snapshots when its last look is older than the second figure. */
+const REFRESH_EVERY_MS = 30_000;
+const REFRESH_ON_LIST_MS = 1_000;
 
 export interface MountOptions {
   allowOther?: boolean;
@@ -50,6 +57,11 @@ type Node =
   | { kind: 'link'; target: string; point: SynchPoint }
   | { kind: 'control' };
 
+/** A history that can take in what was archived since it was opened (an archive read on its own). */
+interface Refreshable {
+  refresh(): Promise<void>;
+}
+
 export class VolumeMount {
   private readonly handles = new Map<number, Handle>();
   private nextHandle = 1;
@@ -60,7 +72,11 @@ export class VolumeMount {
   private byLabel = new Map<string, SynchPoint>();
   private indexedPoints = -1;
   private readonly report: (message: string) => void;
-  private readonly readAhead: ReadAhead;
+  private readonly readAhead: ReadAhead | null;
+  private readonly sizeBytes: number;
+  private refreshing: Promise<void> | null = null;
+  private refreshedAtMs = Date.now();
+  private refreshTimer: NodeJS.Timeout | null = null;
 
   private readonly fuse: Fuse;
   /** The mountpoint as the kernel lists it (symlinks resolved), once mounted. */
@@ -70,9 +86,10 @@ export class VolumeMount {
   private unmountWatch: NodeJS.Timeout | null = null;
 
   private constructor(
-    readonly volume: Volume,
+    /** The live volume; null for a mount of an archive alone. */
+    readonly volume: Volume | null,
     /** The volume's past: what /snapshots serves. */
-    readonly history: History,
+    readonly history: History & Partial<Refreshable>,
     readonly mountpoint: string,
     options: MountOptions,
   ) {
@@ -86,12 +103,13 @@ export class VolumeMount {
       // The kernel checks every access against the modes stat shows: with --allow-other, other users read what those allow and write nothing.
       defaultPermissions: true,
     });
-    this.readAhead = new ReadAhead(volume);
+    this.readAhead = volume ? new ReadAhead(volume) : null;
+    this.sizeBytes = history.config.sizeBytes;
     this.controlBytes = Buffer.from(JSON.stringify(options.control, null, 2) + '\n');
     this.report = options.report ?? ((m) => process.stderr.write(`salvo: ${m}\n`));
   }
 
-  static async mount(volume: Volume, history: History, mountpoint: string, options: MountOptions): Promise<VolumeMount> {
+  static async mount(volume: Volume | null, history: History & Partial<Refreshable>, mountpoint: string, options: MountOptions): Promise<VolumeMount> {
     const mount = new VolumeMount(volume, history, mountpoint, options);
     const before = new Set(fuseDeviceDescriptors());
     await new Promise<void>((resolve, reject) =>
@@ -106,7 +124,11 @@ export class VolumeMount {
     mount.listedAs = await fs.promises.realpath(mountpoint).catch(() => mountpoint);
     const opened = fuseDeviceDescriptors().filter((fd) => !before.has(fd));
     mount.sessionFd = opened.length === 1 ? opened[0]! : null;
-    debug('mounted %s on %s', volume.dir, mountpoint);
+    debug('mounted %s on %s', volume?.dir ?? history.store.location, mountpoint);
+    if (history.refresh) {
+      mount.refreshTimer = setInterval(() => void mount.refresh(), REFRESH_EVERY_MS);
+      mount.refreshTimer.unref();
+    }
     return mount;
   }
 
@@ -141,16 +163,32 @@ export class VolumeMount {
 
   async unmount(): Promise<void> {
     this.stopWatching();
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    await this.refreshing;
     // Gone from the mount table already (`umount`, `umount -l` from outside): fusermount would fail.
     if (!isMountpoint(this.listedAs)) return debug('%s was unmounted from outside', this.mountpoint);
     await new Promise<void>((resolve, reject) => this.fuse.unmount((err) => (err ? reject(err) : resolve())));
     debug('unmounted %s', this.mountpoint);
   }
 
+  /** Takes in the points archived since the last look (an archive mount); a failure keeps what is known and is logged. */
+  private refresh(): Promise<void> {
+    const history = this.history;
+    if (!history.refresh) return Promise.resolve();
+    this.refreshing ??= history
+      .refresh()
+      .catch((err) => this.report(`looking for new synch points in ${history.store.location} failed: ${(err as Error).message}`))
+      .finally(() => {
+        this.refreshedAtMs = Date.now();
+        this.refreshing = null;
+      });
+    return this.refreshing;
+  }
+
   // --- the tree
 
   private refreshPoints(): void {
-    const points = this.volume.catalog.all;
+    const points = this.history.catalog.all;
     if (points.length === this.indexedPoints) return;
     this.byName = new Map(points.map((p) => [snapshotFileName(p), p]));
     this.byLabel = new Map(points.filter((p) => p.label).map((p) => [`${p.label}.img`, p]));
@@ -161,19 +199,19 @@ export class VolumeMount {
     this.refreshPoints();
     switch (path) {
       case '/':
-        return { kind: 'dir', entries: () => ['.salvo.json', 'live', 'snapshots'] };
+        return { kind: 'dir', entries: () => ['.salvo.json', ...(this.volume ? ['live'] : []), 'snapshots'] };
       case '/.salvo.json':
         return { kind: 'control' };
       case '/live':
-        return { kind: 'dir', entries: () => ['volume.img'] };
+        return this.volume ? { kind: 'dir', entries: () => ['volume.img'] } : null;
       case '/live/volume.img':
-        return { kind: 'live' };
+        return this.volume ? { kind: 'live' } : null;
       case '/snapshots':
-        return { kind: 'dir', entries: () => [...this.byName.keys(), ...(this.volume.catalog.latest ? ['latest.img'] : []), 'by-label'] };
+        return { kind: 'dir', entries: () => [...this.byName.keys(), ...(this.history.catalog.latest ? ['latest.img'] : []), 'by-label'] };
       case '/snapshots/by-label':
         return { kind: 'dir', entries: () => [...this.byLabel.keys()] };
       case '/snapshots/latest.img': {
-        const latest = this.volume.catalog.latest;
+        const latest = this.history.catalog.latest;
         return latest ? { kind: 'link', target: snapshotFileName(latest), point: latest } : null;
       }
     }
@@ -196,10 +234,10 @@ export class VolumeMount {
       case 'control':
         return { ...base, mode: 0o100444, size: this.controlBytes.length };
       case 'live':
-        return { ...base, mode: 0o100644, size: this.volume.sizeBytes, mtime: new Date(this.liveMtimeMs), ctime: new Date(this.liveMtimeMs), blksize: REQUEST_BYTES_MAX };
+        return { ...base, mode: 0o100644, size: this.sizeBytes, mtime: new Date(this.liveMtimeMs), ctime: new Date(this.liveMtimeMs), blksize: REQUEST_BYTES_MAX };
       case 'snapshot': {
         const time = new Date(node.point.timeMs);
-        return { ...base, mode: 0o100444, size: this.volume.sizeBytes, mtime: time, ctime: time, atime: time, blksize: REQUEST_BYTES_MAX };
+        return { ...base, mode: 0o100444, size: this.sizeBytes, mtime: time, ctime: time, atime: time, blksize: REQUEST_BYTES_MAX };
       }
       case 'link': {
         const time = new Date(node.point.timeMs);
@@ -217,10 +255,15 @@ export class VolumeMount {
   }
 
   op_readdir(path: string, cb: (err: number, names?: string[]) => void): void {
-    const node = this.lookup(path);
-    if (!node) return cb(Fuse.ENOENT);
-    if (node.kind !== 'dir') return cb(Fuse.ENOTDIR);
-    cb(0, node.entries());
+    const answer = () => {
+      const node = this.lookup(path);
+      if (!node) return cb(Fuse.ENOENT);
+      if (node.kind !== 'dir') return cb(Fuse.ENOTDIR);
+      cb(0, node.entries());
+    };
+    // `ls` of an archive mount's /snapshots shows what was archived until a moment ago.
+    if (path.startsWith('/snapshots') && this.history.refresh && Date.now() - this.refreshedAtMs > REFRESH_ON_LIST_MS) return void this.refresh().then(answer);
+    answer();
   }
 
   op_readlink(path: string, cb: (err: number, target?: string) => void): void {
@@ -252,11 +295,11 @@ export class VolumeMount {
     }
     const handle = this.handles.get(fd);
     if (!handle) return cb(Fuse.EBADF);
-    const n = Math.max(0, Math.min(len, this.volume.sizeBytes - pos));
+    const n = Math.max(0, Math.min(len, this.sizeBytes - pos));
     if (n === 0) return cb(0);
     if (handle.kind === 'live') {
       try {
-        this.readAhead.readInto(buf.subarray(0, n), pos);
+        this.readAhead!.readInto(buf.subarray(0, n), pos);
         return cb(n);
       } catch (err) {
         return cb(toErrno(err, `reading ${n} bytes at ${pos} of the live volume`, this.report));
@@ -274,8 +317,9 @@ export class VolumeMount {
   op_write(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytes: number) => void): void {
     const handle = this.handles.get(fd);
     if (!handle) return cb(path.startsWith('/snapshots/') ? Fuse.EROFS : Fuse.EBADF);
-    if (handle.kind !== 'live') return cb(Fuse.EROFS);
-    if (pos + len > this.volume.sizeBytes) return cb(Fuse.EFBIG);
+    const volume = this.volume;
+    if (handle.kind !== 'live' || !volume) return cb(Fuse.EROFS);
+    if (pos + len > this.sizeBytes) return cb(Fuse.EFBIG);
     const data = buf.subarray(0, len);
     const written = () => {
       this.liveMtimeMs = Date.now();
@@ -284,11 +328,11 @@ export class VolumeMount {
     const failed = (err: unknown) => cb(toErrno(err, `writing ${len} bytes at ${pos} of the live volume`, this.report));
     try {
       // Most writes complete in this turn; the rest (a roll, an unaligned write) wait their turn.
-      if (this.volume.writeNow(data, pos)) return written();
+      if (volume.writeNow(data, pos)) return written();
     } catch (err) {
       return failed(err);
     }
-    this.volume.write(data, pos).then(written, failed);
+    volume.write(data, pos).then(written, failed);
   }
 
   op_flush(_path: string, _fd: number, cb: (err: number) => void): void {
@@ -296,7 +340,7 @@ export class VolumeMount {
   }
 
   op_fsync(path: string, _datasync: boolean, _fd: number, cb: (err: number) => void): void {
-    if (path !== '/live/volume.img') return cb(0);
+    if (path !== '/live/volume.img' || !this.volume) return cb(0);
     this.volume.flush().then(
       () => cb(0),
       (err) => cb(toErrno(err, 'fsync of the live volume', this.report)),
@@ -313,7 +357,7 @@ export class VolumeMount {
     if (!node) return cb(Fuse.ENOENT);
     if (node.kind !== 'live') return cb(Fuse.EROFS);
     // The volume's size is fixed at init; truncating to it (as `O_TRUNC`-less tools do) is a no-op.
-    cb(size === this.volume.sizeBytes ? 0 : Fuse.EINVAL);
+    cb(size === this.sizeBytes ? 0 : Fuse.EINVAL);
   }
 
   op_ftruncate(path: string, _fd: number, size: number, cb: (err: number) => void): void {
@@ -359,8 +403,8 @@ export class VolumeMount {
   }
 
   op_statfs(_path: string, cb: (err: number, statfs?: import('fuse-native').Statfs) => void): void {
-    const blocks = Math.ceil(this.volume.sizeBytes / 4096);
-    cb(0, { bsize: 4096, frsize: 4096, blocks, bfree: 0, bavail: 0, files: 3 + this.volume.catalog.all.length, ffree: 0, favail: 0, namemax: 255 });
+    const blocks = Math.ceil(this.sizeBytes / 4096);
+    cb(0, { bsize: 4096, frsize: 4096, blocks, bfree: 0, bavail: 0, files: 3 + this.history.catalog.all.length, ffree: 0, favail: 0, namemax: 255 });
   }
 
   /** The layout is fixed: history cannot be changed, and nothing can be added beside it. */

@@ -37,10 +37,14 @@ t.test('mount: a bad option is refused before anything is mounted, in the foregr
       t.notOk(fs.existsSync(path.join(volume, 'control.sock')) || fs.existsSync(path.join(volume, 'lock')), `${what}: no control socket or lock left`);
     }
   }
-  const r = await salvo(['mount', archive, mnt, '--daemon']);
-  t.equal(r.code, 2, 'an archive given as the volume: refused');
-  oneLine(t, r.stderr, /is an archive, not a volume directory — read it with `salvo list` and `salvo restore`/, 'one line that says so');
+  const r = await salvo(['mount', archive, mnt, '--daemon', '--rpo', '30s']);
+  t.equal(r.code, 2, 'an archive mount with --rpo: refused');
+  oneLine(t, r.stderr, /--rpo is for the mount of a volume; an archive is mounted read-only — leave out --rpo/, 'one line that says so');
+  t.notOk(mounted(mnt), 'nothing mounted');
+  const mountedArchive = await salvo(['mount', archive, mnt, '--daemon']);
+  t.equal(mountedArchive.code, 0, `an archive mounts on its own, read-only: ${mountedArchive.stderr}`);
   t.notOk(fs.existsSync(path.join(archive, 'mount.log')), 'and no mount.log is written into the archive');
+  t.equal((await salvo(['unmount', mnt])).code, 0);
 
   // What only the background mount finds (fuse-native refuses the root of another mount) comes back as its own line and code.
   const tmpfs = await cleanup.mount('tmpfs', path.join(root, 'tmpfs'), ['-t', 'tmpfs']);

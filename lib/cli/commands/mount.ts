@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import createDebug from 'debug';
@@ -12,11 +13,12 @@ import { parseCpu, pinServingThreads } from '../../fuse/serving-cpu.js';
 import type { VolumeMount } from '../../fuse/mount.js';
 import { VolumeLock, isProcessAlive } from '../../volume/volume-lock.js';
 import { print } from '../output.js';
-import { parseRpo } from './options.js';
+import type { TargetKind } from '../target.js';
+import { parseRpo, type ArchiveAccess } from './options.js';
 
 const debug = createDebug('salvo:mount');
 
-export interface MountCommandOptions {
+export interface MountCommandOptions extends ArchiveAccess {
   daemon?: boolean;
   allowOther?: boolean;
   cache?: string;
@@ -44,10 +46,7 @@ function parseOptions(options: MountCommandOptions): MountSettings {
 
 /** What the mount needs of the volume directory, checked in the command itself (`--daemon` too). */
 function checkVolume(dir: string): void {
-  // An archive's copy of volume.json names no archive: the volume's own does.
-  if (readVolumeConfig(dir).archive === undefined) {
-    throw VolumeError.badInput(`${dir} is an archive, not a volume directory`, 'read it with `salvo list` and `salvo restore`, or mount the volume directory that `salvo init` made');
-  }
+  readVolumeConfig(dir); // a damaged volume.json is refused here, in one line, before anything is mounted
   const owner = VolumeLock.owner(dir);
   if (owner !== null && owner !== process.pid && isProcessAlive(owner)) {
     throw new VolumeError('LOCKED', `volume ${dir} is in use by process ${owner}`, { hint: 'unmount it first (`salvo unmount <mountpoint>`), or read its archive instead' });
@@ -74,6 +73,61 @@ async function checkMountpoint(mountpoint: string): Promise<void> {
   if (entries.length > 0) throw VolumeError.badInput(`mountpoint ${mountpoint} is not empty`, 'mount on an empty directory');
 }
 
+/** What a served mount holds: closed in this order when it stops. */
+interface Served {
+  mount: VolumeMount;
+  server: ControlServer;
+  /** Closes what the mount served (the volume, or the archive view). */
+  close: () => Promise<void>;
+}
+
+/**
+ * Runs a mount until SIGINT, SIGTERM, `salvo unmount` or an unmount from outside: `start` mounts
+ * and opens the control socket, given the shutdown to call on `salvo unmount`.
+ */
+async function serveUntilStopped(mountpoint: string, start: (shutdown: (why: string) => void) => Promise<Served>, onReady: () => void): Promise<void> {
+  let served: Served | null = null;
+  let finished!: (err?: unknown) => void;
+  const done = new Promise<void>((resolve, reject) => (finished = (err) => (err ? reject(err) : resolve())));
+  let stopping = false;
+  const shutdown = async (why: string) => {
+    if (stopping || !served) return;
+    stopping = true;
+    debug('shutting down: %s', why);
+    try {
+      await served.server.close();
+      const loops = served.mount.attachedLoopDevices();
+      if (loops.length > 0) process.stderr.write(`salvo: warning: unmounting while ${loops.join(', ')} still use it\n`);
+      await served.mount.unmount();
+      await served.close();
+      finished();
+    } catch (err) {
+      finished(err);
+    }
+  };
+  served = await start((why) => setImmediate(() => void shutdown(why)));
+  const { mount } = served;
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  mount.watchForUnmount(() => {
+    process.stderr.write(`salvo: ${mountpoint} was unmounted from outside salvo; closing it\n`);
+    void shutdown('unmounted from outside');
+  });
+  onReady();
+  await done;
+}
+
+/** `salvo unmount`'s request: refused while a loop device uses an image of the mount. */
+function unmountRequest(mount: () => VolumeMount, mountpoint: string, shutdown: (why: string) => void): () => Promise<void> {
+  return async () => {
+    const loops = mount().attachedLoopDevices();
+    if (loops.length > 0) {
+      throw new VolumeError('LOCKED', `${mountpoint} is in use by ${loops.join(', ')}`, { hint: `detach first: losetup -d ${loops.join(' ')}` });
+    }
+    shutdown('salvo unmount');
+  };
+}
+
 /** Serves the volume on the mountpoint until SIGINT, SIGTERM or `salvo unmount`. */
 export async function serveMount(dir: string, mountpoint: string, settings: MountSettings, onReady: () => void): Promise<void> {
   checkVolume(dir);
@@ -81,61 +135,75 @@ export async function serveMount(dir: string, mountpoint: string, settings: Moun
   // heavy (volume engine, fuse-native): loaded only when a mount is served, not by `--daemon`'s parent (see main.ts)
   const [{ openVolume }, { VolumeHistory }, { VolumeMount }] = await Promise.all([import('../volume-access.js'), import('../../history/history.js'), import('../../fuse/mount.js')]);
   const socket = controlSocketPath(dir);
-  const opened = await openVolume(dir, settings.rpoSeconds === null ? {} : { rpoSeconds: settings.rpoSeconds });
-  const { volume } = opened;
-  const history = new VolumeHistory(volume, settings.cacheBytes);
-  let mount: VolumeMount | null = null;
-  let server: ControlServer | null = null;
-  let finished!: (err?: unknown) => void;
-  const done = new Promise<void>((resolve, reject) => (finished = (err) => (err ? reject(err) : resolve())));
-  let stopping = false;
-  const shutdown = async (why: string) => {
-    if (stopping) return;
-    stopping = true;
-    debug('shutting down: %s', why);
-    try {
-      await server?.close();
-      if (mount) {
-        const loops = mount.attachedLoopDevices();
-        if (loops.length > 0) process.stderr.write(`salvo: warning: unmounting while ${loops.join(', ')} still use it\n`);
-        await mount.unmount();
+  await serveUntilStopped(
+    mountpoint,
+    async (shutdown) => {
+      const opened = await openVolume(dir, settings.rpoSeconds === null ? {} : { rpoSeconds: settings.rpoSeconds });
+      const { volume } = opened;
+      const history = new VolumeHistory(volume, settings.cacheBytes);
+      const close = async () => {
+        history.close();
+        await opened.close();
+      };
+      let mount: VolumeMount | null = null;
+      try {
+        if (settings.cpu !== null) pinServingThreads(settings.cpu); // after Volume.open has started the threads that keep every CPU
+        mount = await VolumeMount.mount(volume, history, mountpoint, {
+          allowOther: settings.allowOther,
+          control: { volume: path.resolve(dir), socket, pid: process.pid },
+        });
+        const server = await ControlServer.listen(socket, {
+          sync: (label, info) => volume.synch({ label, info }),
+          status: async () => ({ ...volume.status(), ...history.status(), mountpoint: path.resolve(mountpoint), pid: process.pid, cpu: settings.cpu }),
+          unmount: unmountRequest(() => mount!, mountpoint, shutdown),
+        });
+        return { mount, server, close };
+      } catch (err) {
+        await mount?.unmount().catch(() => undefined);
+        await close();
+        throw err;
       }
-      await opened.close();
-      finished();
-    } catch (err) {
-      finished(err);
-    }
-  };
-  try {
-    if (settings.cpu !== null) pinServingThreads(settings.cpu); // after Volume.open has started the threads that keep every CPU
-    mount = await VolumeMount.mount(volume, history, mountpoint, {
-      allowOther: settings.allowOther,
-      control: { volume: path.resolve(dir), socket, pid: process.pid },
-    });
-    server = await ControlServer.listen(socket, {
-      sync: (label, info) => volume.synch({ label, info }),
-      status: async () => ({ ...volume.status(), ...history.status(), mountpoint: path.resolve(mountpoint), pid: process.pid, cpu: settings.cpu }),
-      unmount: async () => {
-        const loops = mount!.attachedLoopDevices();
-        if (loops.length > 0) {
-          throw new VolumeError('LOCKED', `${mountpoint} is in use by ${loops.join(', ')}`, { hint: `detach first: losetup -d ${loops.join(' ')}` });
-        }
-        setImmediate(() => void shutdown('salvo unmount'));
-      },
-    });
-  } catch (err) {
-    await mount?.unmount().catch(() => undefined);
-    await opened.close();
-    throw err;
-  }
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  mount.watchForUnmount(() => {
-    process.stderr.write(`salvo: ${mountpoint} was unmounted from outside salvo; closing the volume\n`);
-    void shutdown('unmounted from outside');
-  });
-  onReady();
-  await done;
+    },
+    onReady,
+  );
+}
+
+/**
+ * Serves the synch points of an archive on its own, read-only, until SIGINT, SIGTERM or `salvo
+ * unmount`: the history browsable without primary storage, on any machine with the credentials
+ * (and the key). Its control socket is in the temporary directory: it has no volume directory.
+ */
+export async function serveArchive(target: string, mountpoint: string, settings: MountSettings, access: ArchiveAccess, onReady: () => void): Promise<void> {
+  await checkMountpoint(mountpoint);
+  const [{ openArchive }, { VolumeMount }, { archiveViewStatus }] = await Promise.all([import('../target.js'), import('../../fuse/mount.js'), import('./status.js')]);
+  const socket = path.join(os.tmpdir(), `salvo-archive-${process.pid}.sock`);
+  await serveUntilStopped(
+    mountpoint,
+    async (shutdown) => {
+      const view = await openArchive(target, access, undefined, settings.cacheBytes);
+      let mount: VolumeMount | null = null;
+      try {
+        if (settings.cpu !== null) pinServingThreads(settings.cpu);
+        mount = await VolumeMount.mount(null, view, mountpoint, {
+          allowOther: settings.allowOther,
+          control: { archive: view.store.location, volume: view.store.location, socket, pid: process.pid },
+        });
+        const server = await ControlServer.listen(socket, {
+          sync: async () => {
+            throw VolumeError.badInput(`${mountpoint} serves the archive ${view.store.location} read-only`, "take synch points on the volume's own mount");
+          },
+          status: async () => ({ ...archiveViewStatus(view), mountpoint: path.resolve(mountpoint), pid: process.pid }),
+          unmount: unmountRequest(() => mount!, mountpoint, shutdown),
+        });
+        return { mount, server, close: () => view.close() };
+      } catch (err) {
+        await mount?.unmount().catch(() => undefined);
+        await view.close();
+        throw err;
+      }
+    },
+    onReady,
+  );
 }
 
 /** The error a mount wrote as its last word (`salvo: CODE: what — hint`), as the error it was. */
@@ -146,18 +214,21 @@ function lastError(log: string): VolumeError | null {
 }
 
 /** Starts `salvo mount` again in the background and returns once the mount answers. */
-async function daemonize(dir: string, mountpoint: string, options: MountCommandOptions): Promise<void> {
+async function daemonize(target: string, kind: TargetKind, mountpoint: string, options: MountCommandOptions): Promise<void> {
   // What the mount would refuse, refused here in one line (not from a log left in a stray directory).
-  checkVolume(dir);
+  if (kind === 'volume') checkVolume(target);
   await checkMountpoint(mountpoint);
-  const logFile = path.join(dir, 'mount.log');
+  // An archive has no directory of ours to write in: its mount's log goes to the temporary directory.
+  const logFile = kind === 'volume' ? path.join(target, 'mount.log') : path.join(os.tmpdir(), `salvo-mount-${path.basename(mountpoint)}.log`);
   const log = fs.openSync(logFile, 'a', 0o600);
   const logStart = fs.fstatSync(log).size;
-  const args = [path.resolve(process.argv[1]!), 'mount', dir, mountpoint];
+  const args = [path.resolve(process.argv[1]!), 'mount', target, mountpoint];
   if (options.allowOther) args.push('--allow-other');
   if (options.cache !== undefined) args.push('--cache', options.cache);
   if (options.rpo !== undefined) args.push('--rpo', options.rpo);
   if (options.cpu !== undefined) args.push('--cpu', options.cpu);
+  if (options.s3Endpoint !== undefined) args.push('--s3-endpoint', options.s3Endpoint);
+  if (options.encryptKeyFile !== undefined) args.push('--encrypt-key-file', path.resolve(options.encryptKeyFile));
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log] });
   fs.closeSync(log);
   let exited: number | null = null;
@@ -172,7 +243,7 @@ async function daemonize(dir: string, mountpoint: string, options: MountCommandO
     // The parent is not the process serving the mount, so it may wait on it.
     if (await fs.promises.access(control).then(() => true, () => false)) {
       child.unref();
-      print(`mounted ${dir} on ${mountpoint} in the background (pid ${child.pid}, log ${logFile})`);
+      print(`mounted ${target} on ${mountpoint} in the background (pid ${child.pid}, log ${logFile})`);
       return;
     }
     await new Promise((r) => setTimeout(r, 100));
@@ -184,29 +255,43 @@ async function daemonize(dir: string, mountpoint: string, options: MountCommandO
 export function registerMount(program: Command): void {
   program
     .command('mount')
-    .description('serve the live volume and every synch point as files (FUSE)')
-    .argument('<dir>', 'volume directory')
+    .description('serve the live volume and every synch point as files (FUSE); given an archive, its synch points alone, read-only')
+    .argument('<dir>', 'volume directory, or an archive: its directory or s3://bucket/prefix')
     .argument('<mountpoint>', 'empty directory to mount on')
-    .option('--daemon', 'run in the background once mounted (log in <dir>/mount.log)')
+    .option('--daemon', 'run in the background once mounted (log in <dir>/mount.log; for an archive, in the temporary directory)')
     .option('--allow-other', 'let other users see the mount: they read what the modes allow (the images: the whole disk) and write nothing; needs user_allow_other in /etc/fuse.conf for non-root')
     .option('--cache <size>', 'memory for rebuilt snapshot indexes and fetched archive chunks', '256M')
     .option('--rpo <duration>', 'ship writes to the archive at least this often, e.g. 30s; 0: only at synch points (default: init’s --rpo)')
     .option('--cpu <n>', 'keep the threads that pass FUSE requests on CPU n (faster small writes where idle vCPUs halt; see README)')
+    .option('--s3-endpoint <url>', 'S3-compatible server of an s3:// archive (default: AWS_ENDPOINT_URL, else AWS)')
+    .option('--encrypt-key-file <file>', 'the key of an encrypted archive')
     .addHelpText(
       'after',
       `
 Examples:
   salvo mount /var/lib/salvo/db /mnt/salvo --daemon
   losetup -f --show /mnt/salvo/live/volume.img
-  ls -l /mnt/salvo/snapshots/`,
+  ls -l /mnt/salvo/snapshots/
+  salvo mount s3://backups/db /mnt/db-history --encrypt-key-file /root/db.key   # the archive alone, read-only`,
     )
     .action(async (dir: string, mountpoint: string, options: MountCommandOptions) => {
       const settings = parseOptions(options);
-      const volumeDir = path.resolve(dir);
       const target = path.resolve(mountpoint);
-      if (options.daemon) return daemonize(volumeDir, target, options);
-      await serveMount(volumeDir, target, settings, () => {
-        print(`mounted ${volumeDir} on ${target}`);
+      // heavy: loaded only when mount runs (see main.ts)
+      const { classifyTarget, isS3Location } = await import('../target.js');
+      const kind = classifyTarget(dir, options);
+      if (kind === 'archive' && options.rpo !== undefined) throw VolumeError.badInput('--rpo is for the mount of a volume; an archive is mounted read-only', 'leave out --rpo');
+      const source = kind === 'volume' || !isS3Location(dir) ? path.resolve(dir) : dir;
+      if (options.daemon) return daemonize(source, kind, target, options);
+      if (kind === 'archive') {
+        return serveArchive(source, target, settings, options, () => {
+          print(`mounted the archive ${source} on ${target}, read-only`);
+          print(`  snapshots    ${target}/snapshots/ (new points appear within 30 s, or at once on ls)`);
+          print('stop with Ctrl-C or `salvo unmount ' + target + '`');
+        });
+      }
+      await serveMount(source, target, settings, () => {
+        print(`mounted ${source} on ${target}`);
         print(`  live image   ${target}/live/volume.img`);
         print(`  snapshots    ${target}/snapshots/`);
         print('stop with Ctrl-C or `salvo unmount ' + target + '`');

@@ -4,6 +4,7 @@ import { formatBytes } from '../../format/units.js';
 import { controlRequest, resolveControl } from '../../agent/control.js';
 import { isSalvoMount, mountAtPath } from '../../fuse/mount-table.js';
 import type { HistoryStatus } from '../../history/history.js';
+import type { ArchiveView } from '../../history/archive-view.js';
 import type { VolumeStatus } from '../../volume/volume.js';
 import { synchPointTime } from '../../volume/synch-point.js';
 import { print, printJson } from '../output.js';
@@ -21,13 +22,13 @@ async function readStatus(target: string, access: ArchiveAccess): Promise<Status
     if (access.encryptKeyFile !== undefined || access.s3Endpoint !== undefined) {
       throw VolumeError.badInput(`${target} is a salvo mount, whose volume names its archive and key`, 'leave out --encrypt-key-file and --s3-endpoint');
     }
-    return { kind: 'volume', status: await askMount(target) };
+    return askMount(target);
   }
   // heavy: loaded only when there is no mount to ask (see main.ts)
   const { classifyTarget } = await import('../target.js');
   if (classifyTarget(target, access) === 'archive') return { kind: 'archive', status: await archiveStatus(target, access) };
   try {
-    return { kind: 'volume', status: await askMount(target) };
+    return await askMount(target);
   } catch (err) {
     if (!isVolumeError(err, 'NOT_MOUNTED')) throw err;
   }
@@ -40,33 +41,40 @@ async function readStatus(target: string, access: ArchiveAccess): Promise<Status
   }
 }
 
-async function askMount(target: string): Promise<MountedStatus> {
+async function askMount(target: string): Promise<Status> {
   const { socket } = await resolveControl(target);
-  return (await controlRequest<{ status: MountedStatus }>(socket, { cmd: 'status' }, 10_000)).status;
+  const { status } = await controlRequest<{ status: MountedStatus | ArchiveStatus }>(socket, { cmd: 'status' }, 10_000);
+  // A mount of an archive alone answers with the archive's status.
+  return typeof status.archive === 'string' ? { kind: 'archive', status: status as ArchiveStatus } : { kind: 'volume', status: status as MountedStatus };
 }
 
 async function archiveStatus(location: string, access: ArchiveAccess): Promise<ArchiveStatus> {
   const { openArchive } = await import('../target.js');
   const view = await openArchive(location, access);
   try {
-    const latest = view.catalog.latest;
-    return {
-      archive: view.store.location,
-      volumeId: view.config.volumeId,
-      sizeBytes: view.config.sizeBytes,
-      encrypted: view.config.encryption !== undefined,
-      segments: view.segments.length,
-      segmentsInTailsOnly: view.source.tailKeys.size,
-      synchPoints: view.catalog.all.length,
-      recoveryPoint: latest ? synchPointTime(latest) : null,
-      requests: { ...view.store.stats },
-    };
+    return archiveViewStatus(view);
   } finally {
     await view.close();
   }
 }
 
-interface ArchiveStatus {
+/** What status shows of an archive read on its own (by `salvo status <archive>`, or a mount of it). */
+export function archiveViewStatus(view: ArchiveView): ArchiveStatus {
+  const latest = view.catalog.latest;
+  return {
+    archive: view.store.location,
+    volumeId: view.config.volumeId,
+    sizeBytes: view.config.sizeBytes,
+    encrypted: view.config.encryption !== undefined,
+    segments: view.segments.length,
+    segmentsInTailsOnly: view.source.tailKeys.size,
+    synchPoints: view.catalog.all.length,
+    recoveryPoint: latest ? synchPointTime(latest) : null,
+    requests: { ...view.store.stats },
+  };
+}
+
+export interface ArchiveStatus {
   archive: string;
   volumeId: string;
   sizeBytes: number;
@@ -76,6 +84,8 @@ interface ArchiveStatus {
   synchPoints: number;
   recoveryPoint: string | null;
   requests: Record<string, number>;
+  /** A mount of the archive alone: where. */
+  mountpoint?: string;
 }
 
 function printVolumeStatus(s: MountedStatus): void {
@@ -114,7 +124,7 @@ export function registerStatus(program: Command): void {
       if (options.json) return printJson(result.status);
       if (result.kind === 'volume') return printVolumeStatus(result.status);
       const s = result.status;
-      print(`archive       ${s.archive} (volume ${s.volumeId}, ${formatBytes(s.sizeBytes)}), ${s.encrypted ? 'encrypted (AES-256-GCM)' : 'not encrypted'}`);
+      print(`archive       ${s.archive} (volume ${s.volumeId}, ${formatBytes(s.sizeBytes)}), ${s.encrypted ? 'encrypted (AES-256-GCM)' : 'not encrypted'}${s.mountpoint ? `, mounted on ${s.mountpoint}` : ''}`);
       print(`segments      ${s.segments} whole, ${s.segmentsInTailsOnly} in tail pieces only`);
       print(`synch points  ${s.synchPoints}; recovery point ${s.recoveryPoint ?? 'none'}`);
     });
