@@ -139,10 +139,19 @@ export class SegmentSource {
     return (await this.archivedSegment(sequence)).summary;
   }
 
+  /**
+   * The slot to read raw bytes [offset, offset + length) of segment `sequence` from now, if primary
+   * storage holds them; read it before anything else runs (a slot may be recycled at the next turn).
+   */
+  primarySlot(sequence: number, offset: number, length: number): SegmentSlot | undefined {
+    const slot = this.primary?.slotHolding(sequence);
+    return slot && offset + length <= slot.tail ? slot : undefined;
+  }
+
   /** Raw bytes [offset, offset + length) of segment `sequence`. */
   async read(sequence: number, offset: number, length: number): Promise<Buffer> {
-    const slot = this.primary?.slotHolding(sequence);
-    if (slot && offset + length <= slot.tail) {
+    const slot = this.primarySlot(sequence, offset, length);
+    if (slot) {
       const bytes = Buffer.allocUnsafe(length);
       slot.readAt(bytes, 0, length, offset);
       return bytes;

@@ -10,22 +10,29 @@
  */
 import createDebug from 'debug';
 import { VolumeError } from '../errors.js';
+import { firstBadBlock } from '../format/checksum.js';
 import { BLOCK_CRC_SIZE, entrySeed } from '../format/record.js';
 import type { VolumeConfig } from '../format/volume-config.js';
 import { LruCache } from '../util/lru-cache.js';
 import { scanBackward } from '../volume/backward-scan.js';
 import { BlockMap, HOLE } from '../volume/block-map.js';
 import type { SegmentSource } from './segment-source.js';
+import type { SegmentSlot } from '../volume/segment-slot.js';
 import { synchPointTime, type SynchPoint } from '../volume/synch-point.js';
-import { copyCheckedEntries } from '../volume/block-copy.js';
+import { copyCheckedEntries, corruptEntry } from '../volume/block-copy.js';
 
 const debug = createDebug('salvo:snapshot');
 /** Summaries fetched at once while opening a snapshot from the archive. */
 const SUMMARY_FETCHES_MAX = 8;
+/** Blocks per scatter read from a slot: two iovecs each, within the kernel's 1024 (IOV_MAX), as the live reader. */
+const SCATTER_BLOCKS_MAX = 256;
 
 export type SnapshotGeometry = Pick<VolumeConfig, 'version' | 'sizeBytes' | 'blockSizeBytes' | 'workingSetSegments'>;
 
 export class Snapshot {
+  /** CRCs of a whole-block run read from primary storage (synchronously: one buffer serves every read). */
+  private readonly crcs = Buffer.allocUnsafe(SCATTER_BLOCKS_MAX * BLOCK_CRC_SIZE);
+
   private constructor(
     readonly point: SynchPoint,
     readonly geometry: SnapshotGeometry,
@@ -135,6 +142,7 @@ export class Snapshot {
     // The runs are read at once: in a random-write history each lies in another archived
     // chunk, and fetching them one after another would cost a round trip each.
     const reads: Promise<void>[] = [];
+    let primaryFailure: { reason: unknown } | null = null;
     let block = Math.floor(position / bs);
     while (block * bs < end) {
       const index = this.index;
@@ -146,14 +154,44 @@ export class Snapshot {
         const s = index.holder;
         const first = index.offset;
         while ((block + run) * bs < end && index.is(block + run, s, first + run * entrySize)) run++;
-        reads.push(this.readRun(this.window[s]!, first, block, run, target, position));
+        const sequence = this.window[s]!;
+        // Whole blocks on primary storage go straight into the target, now, as the live reader
+        // reads them: no buffer made per run. Those buffers drove the mount of a big volume (a
+        // larger heap) into back-to-back full collections (BENCHMARKS.md, "Volumes of the sizes
+        // users have").
+        const slot = block * bs >= position && (block + run) * bs <= end ? this.source.primarySlot(sequence, first, run * entrySize) : undefined;
+        if (slot) {
+          try {
+            this.readWholeBlocks(slot, sequence, first, block, run, target.subarray(block * bs - position, (block + run) * bs - position));
+          } catch (err) {
+            primaryFailure = { reason: err };
+            break;
+          }
+        } else {
+          reads.push(this.readRun(sequence, first, block, run, target, position));
+        }
       }
       block += run;
     }
     // All settle before an error is reported: no fetch of this read outlives it (a caller that
     // retries after a failure starts afresh, and nothing writes into a buffer already answered).
     const failed = (await Promise.allSettled(reads)).find((r) => r.status === 'rejected');
+    if (primaryFailure) throw primaryFailure.reason;
     if (failed) throw failed.reason;
+  }
+
+  /** A run of whole blocks from a slot: one scatter read a piece puts the blocks in `into` and their CRCs aside, then checks them. */
+  private readWholeBlocks(slot: SegmentSlot, sequence: number, first: number, block: number, run: number, into: Buffer): void {
+    const bs = this.geometry.blockSizeBytes;
+    const entrySize = BLOCK_CRC_SIZE + bs;
+    const seed = entrySeed(this.geometry.version, sequence);
+    for (let done = 0; done < run; done += SCATTER_BLOCKS_MAX) {
+      const n = Math.min(SCATTER_BLOCKS_MAX, run - done);
+      const blocks = n === run ? into : into.subarray(done * bs, (done + n) * bs);
+      slot.readEntriesAt(blocks, this.crcs, bs, first + done * entrySize);
+      const bad = firstBadBlock(blocks, bs, this.crcs, seed);
+      if (bad >= 0) throw corruptEntry({ where: `segment ${sequence}`, offset: first, block, seed }, done + bad, bs);
+    }
   }
 
   /** Blocks [block, block + run) from their entries at `first` in segment `sequence`, checked, into `target`. */

@@ -45,6 +45,8 @@ export class PooledFile {
 export class DescriptorPool {
   /** The files holding a descriptor, least recently used first (Map keeps insertion order). */
   private readonly open = new Map<PooledFile, true>();
+  /** The file last moved to the end of `open` (the most recently used), or null. */
+  private newest: PooledFile | null = null;
 
   constructor(
     /** Descriptors the pool keeps open at most, unless more are pinned at once. */
@@ -74,8 +76,14 @@ export class DescriptorPool {
   take(file: PooledFile): number {
     assert(!file.closed, `${file.path} was closed`);
     if (file.fd >= 0) {
-      this.open.delete(file);
-      this.open.set(file, true);
+      // Reads of one slot follow one another: moving the newest file to the end again would only
+      // churn the Map, which costs most with the thousands of files a big volume keeps open
+      // (BENCHMARKS.md, "Volumes of the sizes users have").
+      if (this.newest !== file) {
+        this.open.delete(file);
+        this.open.set(file, true);
+        this.newest = file;
+      }
       return file.fd;
     }
     // With every descriptor pinned the pool goes over its capacity, and comes back as they are unpinned.
@@ -91,6 +99,7 @@ export class DescriptorPool {
       }
     }
     this.open.set(file, true);
+    this.newest = file;
     return file.fd;
   }
 
@@ -129,6 +138,7 @@ export class DescriptorPool {
   private closeFd(file: PooledFile): void {
     if (file.fd < 0) return;
     this.open.delete(file);
+    if (this.newest === file) this.newest = null;
     const fd = file.fd;
     file.fd = -1;
     this.system.close(fd);
