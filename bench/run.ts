@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DIST_DIR, machineInfo, parseCommonArgs, renderResult, runBenchmark, type BenchResult, type Benchmark } from './common.js';
 import { compareWithSaved } from './compare.js';
+import { bench as archiveOpen } from './archive-open.js';
 import { bench as bigVolume } from './big-volume.js';
 import { bench as engine } from './engine.js';
 import { bench as fuseIo } from './fuse-io.js';
@@ -28,7 +29,7 @@ import { bench as peers } from './peers.js';
 import { bench as synchLatency } from './synch-latency.js';
 import { bench as tails } from './tails.js';
 
-export const BENCHMARKS: Benchmark[] = [engine, openPast, tails, memory, synchLatency, fuseIo, peers, bigVolume];
+export const BENCHMARKS: Benchmark[] = [engine, openPast, archiveOpen, tails, memory, synchLatency, fuseIo, peers, bigVolume];
 
 const BENCHMARKS_FILE = path.resolve(DIST_DIR, '../../BENCHMARKS.md');
 
