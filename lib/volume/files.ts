@@ -25,6 +25,17 @@ export function sidecarName(index: number): string {
   return `${SLOTS_DIR}/${slotFileName(index).replace(/\.slot$/, '.sum')}`;
 }
 
+/** How a write of a small file meets a power cut. */
+export interface SmallFileWrite {
+  /**
+   * On disk when the call returns: an append is fdatasynced (and the directory fsynced when the
+   * append created the file); a replace fsyncs the new file before the rename and the directory
+   * after it. Without it a power cut may lose or tear the write, or (a replace) keep the old file.
+   * Off by default: the sidecars are caches recovery rebuilds, and a sync costs a disk flush.
+   */
+  durable?: boolean;
+}
+
 export interface VolumeFiles extends SlotFiles {
   /** The volume directory, for messages. */
   readonly dir: string;
@@ -35,8 +46,8 @@ export interface VolumeFiles extends SlotFiles {
   /** The whole of a small file, or null when it does not exist. */
   read(name: string): Buffer | null;
   /** Replaces a small file whole: a reader sees the old bytes or the new, never a mix. */
-  replace(name: string, bytes: Buffer): void;
-  append(name: string, bytes: Buffer): void;
+  replace(name: string, bytes: Buffer, options?: SmallFileWrite): void;
+  append(name: string, bytes: Buffer, options?: SmallFileWrite): void;
   /** Creates a small file that must not exist yet; false, writing nothing, when it does. */
   create(name: string, bytes: Buffer): boolean;
   /** Removes a small file; a missing one is not an error. */
@@ -65,14 +76,41 @@ export class FsVolumeFiles extends FsSlotFiles implements VolumeFiles {
     }
   }
 
-  replace(name: string, bytes: Buffer): void {
-    const temporary = `${this.path(name)}.tmp`;
-    fs.writeFileSync(temporary, bytes, { mode: 0o600 });
-    fs.renameSync(temporary, this.path(name));
+  replace(name: string, bytes: Buffer, options: SmallFileWrite = {}): void {
+    const target = this.path(name);
+    const temporary = `${target}.tmp`;
+    const fd = fs.openSync(temporary, 'w', 0o600);
+    try {
+      fs.writeFileSync(fd, bytes);
+      // The new bytes reach the disk before the name does, so a power cut after the rename never
+      // finds the file empty or torn; the directory's fsync then makes the rename itself durable.
+      if (options.durable) fs.fdatasyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(temporary, target);
+    if (options.durable) syncDirectory(path.dirname(target));
   }
 
-  append(name: string, bytes: Buffer): void {
-    fs.appendFileSync(this.path(name), bytes, { mode: 0o600 });
+  append(name: string, bytes: Buffer, options: SmallFileWrite = {}): void {
+    const target = this.path(name);
+    let created = false;
+    let fd: number;
+    try {
+      fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_APPEND);
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err;
+      fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+      created = true;
+    }
+    try {
+      fs.writeFileSync(fd, bytes);
+      if (options.durable) fs.fdatasyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    // fdatasync keeps the bytes, not a new file's name: that is the directory's.
+    if (options.durable && created) syncDirectory(path.dirname(target));
   }
 
   create(name: string, bytes: Buffer): boolean {
@@ -87,5 +125,15 @@ export class FsVolumeFiles extends FsSlotFiles implements VolumeFiles {
 
   remove(name: string): void {
     fs.rmSync(this.path(name), { force: true });
+  }
+}
+
+/** fsync of a directory: the names created, renamed or removed in it so far survive a power cut. */
+function syncDirectory(dir: string): void {
+  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
   }
 }

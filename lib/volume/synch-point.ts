@@ -4,9 +4,10 @@
  * increasing, so `ls` sorts snapshots by time).
  *
  * The catalog is the list of every synch point in the volume's history, oldest first. On
- * primary storage it is `catalog.jsonl` (one point a line, appended as points are taken); it
- * is a cache: the log on primary and the summaries in the archive are the truth, and
- * recovery and `salvo list <archive>` rebuild it from them.
+ * primary storage it is `catalog.jsonl` (one point a line, appended as points are taken). The
+ * log on primary and the summaries in the archive are the truth, but recovery rebuilds the
+ * catalog from the log alone (`salvo list <archive>` from the summaries): the points of segments
+ * that left primary storage survive only in the file, so it is made durable as points are taken.
  */
 import createDebug from 'debug';
 import { VolumeError } from '../errors.js';
@@ -118,9 +119,15 @@ export class Catalog {
     return this.points[this.points.length - 1];
   }
 
+  /**
+   * Adds a point, on disk before it returns (the synch point is acknowledged after): once its
+   * segment leaves primary storage the point is known only from this line and the archive, and
+   * recovery does not read the archive, so a line a power cut took would drop it from /snapshots.
+   * In memory only after the file holds it: a failed write fails the synch point.
+   */
   append(point: SynchPoint): void {
+    this.files?.append(CATALOG_FILE, Buffer.from(JSON.stringify(point) + '\n'), { durable: true });
     this.points.push(point);
-    this.files?.append(CATALOG_FILE, Buffer.from(JSON.stringify(point) + '\n'));
   }
 
   /**
@@ -132,7 +139,9 @@ export class Catalog {
     for (const p of this.points) if (keep(p)) byRecord.set(p.recordSequence, p);
     for (const p of fromLog) byRecord.set(p.recordSequence, p);
     this.points = sortPoints([...byRecord.values()]);
-    this.files?.replace(CATALOG_FILE, Buffer.from(this.points.map((p) => JSON.stringify(p) + '\n').join('')));
+    // Durable for the same reason as append, and because the appends that follow go to the new
+    // file: a rename a power cut undid would take them with it.
+    this.files?.replace(CATALOG_FILE, Buffer.from(this.points.map((p) => JSON.stringify(p) + '\n').join('')), { durable: true });
   }
 
   /** The newest point labelled `label`, if any. */

@@ -3,11 +3,13 @@
  * the "OS" (visible to reads at once) and become durable only at datasync. `crash` returns what
  * a machine would find after losing power: the durable bytes plus any subset of the writes since
  * the last datasync, applied in any order, the last one possibly torn. The small files (sidecars,
- * catalog, lock, config) are the real ones in the volume directory, kept whole.
+ * catalog, lock, config) are the real ones in the volume directory, and a crash rewrites them
+ * to what a power cut leaves of the writes not made durable (SimSmallFiles below).
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import type { FileReader } from '../../lib/archive/archiver.js';
-import { FsVolumeFiles, slotsDirectory, type VolumeFiles } from '../../lib/volume/files.js';
+import { FsVolumeFiles, slotsDirectory, type SmallFileWrite, type VolumeFiles } from '../../lib/volume/files.js';
 import type { SlotFile } from '../../lib/volume/slot-file.js';
 import { slotFileName } from '../../lib/volume/slot-file.js';
 
@@ -150,9 +152,130 @@ class SimSlotFile implements SlotFile {
   close(): void {}
 }
 
+const SECTOR = 512;
+
+/** A small file's bytes: `durable` survives a power cut; `pending`, appended since the last sync after it, may land in part. */
+interface SimInode {
+  durable: Buffer;
+  pending: Buffer;
+}
+
+/** What a name is bound to: surely `durable`, or any of the bindings made since (creations, renames over it, removals). */
+interface SimName {
+  durable: SimInode | null;
+  since: (SimInode | null)[];
+}
+
+/**
+ * The small files, as a disk keeps them through a power cut: the real files hold what reads see;
+ * beside them, for each file touched, its inodes and bindings. An append or a replace without
+ * `durable` may be lost or torn; a replace's rename may be undone; a durable one survives. Every
+ * write, sync and directory sync is an I/O call the trigger counts, so a crash can fall between a
+ * write and its sync.
+ */
+class SimSmallFiles {
+  private readonly names = new Map<string, SimName>();
+
+  constructor(
+    private readonly disk: FsVolumeFiles,
+    private readonly trigger: CrashTrigger,
+  ) {}
+
+  read(name: string): Buffer | null {
+    return this.disk.read(name);
+  }
+
+  append(name: string, bytes: Buffer, options: SmallFileWrite = {}): void {
+    this.trigger.tick();
+    const entry = this.name(name);
+    let inode = bound(entry);
+    const created = inode === null;
+    if (!inode) entry.since.push((inode = { durable: Buffer.alloc(0), pending: Buffer.alloc(0) }));
+    inode.pending = Buffer.concat([inode.pending, bytes]);
+    this.disk.append(name, bytes);
+    if (!options.durable) return;
+    this.sync(inode);
+    if (created) this.syncDirectory(name);
+  }
+
+  replace(name: string, bytes: Buffer, options: SmallFileWrite = {}): void {
+    this.trigger.tick();
+    const inode: SimInode = { durable: Buffer.alloc(0), pending: Buffer.from(bytes) };
+    if (options.durable) this.sync(inode);
+    this.name(name).since.push(inode); // the rename
+    this.disk.replace(name, bytes);
+    if (options.durable) this.syncDirectory(name);
+  }
+
+  create(name: string, bytes: Buffer): boolean {
+    const entry = this.name(name);
+    if (bound(entry)) return false;
+    this.trigger.tick();
+    entry.since.push({ durable: Buffer.alloc(0), pending: Buffer.from(bytes) });
+    return this.disk.create(name, bytes);
+  }
+
+  remove(name: string): void {
+    this.trigger.tick();
+    this.name(name).since.push(null);
+    this.disk.remove(name);
+  }
+
+  /** Rewrites each file touched to what a power cut leaves of it now. */
+  crash(random: () => number): void {
+    for (const [name, entry] of this.names) {
+      // The bindings since the last directory sync land in order, up to any one of them.
+      const k = Math.floor(random() * (entry.since.length + 1));
+      const inode = k === 0 ? entry.durable : entry.since[k - 1]!;
+      if (!inode) {
+        fs.rmSync(this.disk.path(name), { force: true });
+        continue;
+      }
+      // Of the bytes not synced, all, none, or a torn part reach the disk; a disk writes whole
+      // sectors, so a tear falls at a sector boundary of the file (a pid in `lock` is never cut in two).
+      const r = random();
+      const torn = Math.floor((inode.durable.length + Math.floor(random() * inode.pending.length)) / SECTOR) * SECTOR - inode.durable.length;
+      const kept = r < 1 / 3 ? inode.pending.length : r < 2 / 3 ? 0 : Math.max(0, torn);
+      fs.writeFileSync(this.disk.path(name), Buffer.concat([inode.durable, inode.pending.subarray(0, kept)]), { mode: 0o600 });
+    }
+  }
+
+  /** The file's state, taken from the disk (durable, as a crash or a clean close left it) when first touched. */
+  private name(name: string): SimName {
+    let entry = this.names.get(name);
+    if (!entry) {
+      const bytes = this.disk.read(name);
+      entry = { durable: bytes ? { durable: bytes, pending: Buffer.alloc(0) } : null, since: [] };
+      this.names.set(name, entry);
+    }
+    return entry;
+  }
+
+  private sync(inode: SimInode): void {
+    this.trigger.tick();
+    inode.durable = Buffer.concat([inode.durable, inode.pending]);
+    inode.pending = Buffer.alloc(0);
+  }
+
+  /** fsync of the directory holding `name`: every binding of a name in it is durable. */
+  private syncDirectory(name: string): void {
+    this.trigger.tick();
+    for (const [other, entry] of this.names) {
+      if (path.dirname(other) !== path.dirname(name)) continue;
+      entry.durable = bound(entry);
+      entry.since = [];
+    }
+  }
+}
+
+function bound(entry: SimName): SimInode | null {
+  return entry.since.length > 0 ? entry.since[entry.since.length - 1]! : entry.durable;
+}
+
 export class SimSlotFiles implements VolumeFiles {
   private readonly files = new Map<number, SimSlotFile>();
   private readonly disk: FsVolumeFiles;
+  private readonly small: SimSmallFiles;
 
   constructor(
     readonly dir: string,
@@ -160,6 +283,7 @@ export class SimSlotFiles implements VolumeFiles {
     readonly trigger = new CrashTrigger(),
   ) {
     this.disk = new FsVolumeFiles(dir);
+    this.small = new SimSmallFiles(this.disk, trigger);
   }
 
   open(index: number): SlotFile {
@@ -180,23 +304,23 @@ export class SimSlotFiles implements VolumeFiles {
   }
 
   read(name: string): Buffer | null {
-    return this.disk.read(name);
+    return this.small.read(name);
   }
 
-  replace(name: string, bytes: Buffer): void {
-    this.disk.replace(name, bytes);
+  replace(name: string, bytes: Buffer, options?: SmallFileWrite): void {
+    this.small.replace(name, bytes, options);
   }
 
-  append(name: string, bytes: Buffer): void {
-    this.disk.append(name, bytes);
+  append(name: string, bytes: Buffer, options?: SmallFileWrite): void {
+    this.small.append(name, bytes, options);
   }
 
   create(name: string, bytes: Buffer): boolean {
-    return this.disk.create(name, bytes);
+    return this.small.create(name, bytes);
   }
 
   remove(name: string): void {
-    this.disk.remove(name);
+    this.small.remove(name);
   }
 
   /** What survives a power loss now, as new files; `random` picks which unsynced writes land. */
@@ -204,6 +328,7 @@ export class SimSlotFiles implements VolumeFiles {
     // The old process is gone too: what its timers still try (an idle copy-forward's roll) dies at
     // the first I/O, before it could write a sidecar beside the slots the next volume opens.
     this.trigger.remaining = 0;
+    this.small.crash(random);
     const after = new SimSlotFiles(this.dir, this.sizeBytes);
     for (const [index, file] of this.files) {
       const image = Buffer.from(file.durable);
