@@ -290,16 +290,24 @@ export class SegmentSource {
     if (this.lastChunkRead.size > WALKS_TRACKED) this.lastChunkRead.delete(this.lastChunkRead.keys().next().value!);
     if (last !== chunk - 1) return last === undefined || last === chunk + 1;
     const end = Math.min(piece.index.chunks.length, chunk + 1 + this.prefetchChunks);
-    for (let c = chunk + 1; c < end && this.prefetching < PREFETCH_IN_FLIGHT_MAX; c++) {
-      const name = `${piece.key}#${c}`;
-      if (this.chunks.has(name) || this.inFlight.has(name)) continue;
-      this.prefetching++;
-      // A failed fetch ahead is forgotten: the read that needs the chunk fetches it again and reports the error.
-      this.chunk(piece, c, 'walk')
-        .catch((err: unknown) => debug('fetch ahead of %s: %s', name, (err as Error).message))
-        .finally(() => this.prefetching--);
-    }
+    for (let c = chunk + 1; c < end; c++) this.fetchAhead(piece, c);
+    // A walk that reaches the piece's end goes on into the next segment (a file written in one
+    // go lies across segments in log order), when that segment's pieces are known already.
+    const beyond = chunk + 1 + this.prefetchChunks - piece.index.chunks.length;
+    const next = beyond > 0 ? this.archived.get(piece.index.header.sequence + 1)?.pieces[0] : undefined;
+    for (let c = 0; next && c < Math.min(beyond, next.index.chunks.length); c++) this.fetchAhead(next, c);
     return true;
+  }
+
+  /** Starts fetching chunk `c` of `piece` ahead of the reads, within the bound on such fetches. */
+  private fetchAhead(piece: Piece, c: number): void {
+    const name = `${piece.key}#${c}`;
+    if (this.prefetching >= PREFETCH_IN_FLIGHT_MAX || this.chunks.has(name) || this.inFlight.has(name)) return;
+    this.prefetching++;
+    // A failed fetch ahead is forgotten: the read that needs the chunk fetches it again and reports the error.
+    this.chunk(piece, c, 'walk')
+      .catch((err: unknown) => debug('fetch ahead of %s: %s', name, (err as Error).message))
+      .finally(() => this.prefetching--);
   }
 }
 
