@@ -1,8 +1,9 @@
 /**
  * Verify: read every byte salvo keeps and check every checksum — segments on primary storage
  * (the volume's own check, slot-check.ts), objects in the archive (header, summary, chunk table,
- * each chunk, then every record and block inside) — and that every synch point in the catalog
- * can be reconstructed. Each problem is reported with where it is; nothing is repaired.
+ * each chunk, then every record and block inside), that the archive's catalog lists what the
+ * summaries hold, and that every synch point in the catalog can be reconstructed. Each problem
+ * is reported with where it is; nothing is repaired.
  */
 import { isVolumeError } from '../errors.js';
 import { entrySeed } from '../format/record.js';
@@ -11,20 +12,25 @@ import { countBlocks, type Problem, type VerifyCounts } from '../volume/slot-che
 import { synchPointTime, type SynchPoint } from '../volume/synch-point.js';
 import type { SnapshotCache } from './snapshot.js';
 import { fetchArchiveIndex, fetchChunk } from '../archive/archive-reader.js';
+import { readArchiveContents } from '../archive/archive-catalog.js';
 import { ArchiveKeys, type ArchiveStore } from '../archive/archive-store.js';
 import type { CompressionPool } from '../archive/compression-pool.js';
 import type { ObjectCipher } from '../format/object-cipher.js';
 
-/** Checks every archived object: its index, every chunk, and every record and block in them. */
+/** Checks every archived object: its index, every chunk, and every record and block in them; then the archive's catalog against them. */
 export async function verifyArchive(
   store: ArchiveStore,
   pool: CompressionPool,
   cipher: ObjectCipher | null,
+  volumeId: string,
   counts: VerifyCounts,
   onProgress: (done: number, total: number) => void = () => undefined,
 ): Promise<Problem[]> {
   const problems: Problem[] = [];
   const keys = [...(await store.list('segments/')), ...(await store.list('tails/'))];
+  /** What the summaries hold: segments archived whole, and synch points by record sequence. */
+  const whole = new Set<number>();
+  const points = new Map<number, number>();
   for (const [n, key] of keys.entries()) {
     onProgress(n, keys.length);
     const sequence = ArchiveKeys.parseSegment(key) ?? ArchiveKeys.parseTail(key)?.sequence ?? null;
@@ -39,6 +45,8 @@ export async function verifyArchive(
       problem(null, err.message);
       continue;
     }
+    if (ArchiveKeys.parseSegment(key) !== null) whole.add(sequence);
+    for (const synch of index.summary.synchs) points.set(synch.recordSequence, sequence);
     const { rawStart, chunkSizeBytes, blockSizeBytes } = index.header;
     const raw = Buffer.alloc(index.header.rawEnd - rawStart);
     let damaged = false;
@@ -69,6 +77,31 @@ export async function verifyArchive(
     counts.blocks += countBlocks(scan.summary);
   }
   onProgress(keys.length, keys.length);
+  problems.push(...(await verifyCatalog(store, cipher, volumeId, whole, points)));
+  return problems;
+}
+
+/**
+ * The archive's catalog against what the summaries hold: a damaged catalog object, a segment or
+ * a synch point it lists that no archived object holds, a point the summaries hold that it omits.
+ * (A catalog that is missing is no problem: readers then take the summaries.)
+ */
+async function verifyCatalog(store: ArchiveStore, cipher: ObjectCipher | null, volumeId: string, whole: Set<number>, points: Map<number, number>): Promise<Problem[]> {
+  const problems: Problem[] = [];
+  const read = await readArchiveContents(store, volumeId, cipher);
+  const where = read.chain.length > 0 ? 'catalog/' : null;
+  if (read.problem) problems.push({ where: 'catalog/', segment: null, offset: null, message: `${read.problem} (readers read the summaries past it; the volume's next mount rewrites it)` });
+  if (where === null) return problems;
+  for (const s of read.content.segments) {
+    if (!whole.has(s)) problems.push({ where, segment: s, offset: null, message: `the catalog lists segment ${s}, which the archive does not hold` });
+  }
+  const listed = new Set(read.content.points.map((p) => p.recordSequence));
+  for (const p of read.content.points) {
+    if (!points.has(p.recordSequence)) problems.push({ where, segment: p.sequence, offset: p.offset, message: `the catalog lists synch point ${synchPointTime(p)}, which no archived summary holds` });
+  }
+  for (const [record, sequence] of points) {
+    if (!listed.has(record)) problems.push({ where, segment: sequence, offset: null, message: `the catalog omits synch point ${record} of segment ${sequence}` });
+  }
   return problems;
 }
 

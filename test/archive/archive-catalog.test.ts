@@ -18,6 +18,9 @@ import {
   type CatalogContent,
 } from '../../lib/format/archive-catalog.js';
 import { ObjectCipher } from '../../lib/format/object-cipher.js';
+import { CompressionPool } from '../../lib/archive/compression-pool.js';
+import { verifyArchive } from '../../lib/history/verify.js';
+import { emptyCounts } from '../../lib/volume/slot-check.js';
 import { ArchiveView } from '../../lib/history/archive-view.js';
 import { synchPointTime } from '../../lib/volume/synch-point.js';
 import type { Volume } from '../../lib/volume/volume.js';
@@ -194,4 +197,23 @@ t.test('refresh: points archived after the view opened appear, tails first, then
   const fresh = await ArchiveView.open(store);
   t.teardown(() => fresh.close());
   t.same(names(view), names(fresh), 'a refreshed view lists what a new one does');
+});
+
+t.test('verify holds the catalog against the summaries', async (t) => {
+  const { volume, store } = await createTempVolume(t);
+  await history(volume, 12);
+  const pool = new CompressionPool();
+  t.teardown(() => pool.close());
+  const healthy = await verifyArchive(store, pool, null, volume.config.volumeId, emptyCounts());
+  t.same(healthy, [], 'a healthy archive and its catalog: no problem');
+  const [segment] = await store.list('segments/');
+  await store.delete(segment!);
+  const problems = await verifyArchive(store, pool, null, volume.config.volumeId, emptyCounts());
+  t.match(problems, [{ where: 'catalog/', message: /the catalog lists segment \d+, which the archive does not hold/ }], 'a catalogued segment gone is named');
+  const [first] = await store.list('catalog/');
+  const bytes = await store.get(first!);
+  bytes[60]! ^= 1;
+  await store.delete(first!);
+  await store.put(first!, [bytes]);
+  t.match(await verifyArchive(store, pool, null, volume.config.volumeId, emptyCounts()), [{ where: 'catalog/', message: /catalog body checksum mismatch .*next mount rewrites it/ }], 'a damaged catalog object is named as such');
 });

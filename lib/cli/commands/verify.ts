@@ -21,7 +21,7 @@ async function verifyChecksums(target: string, access: ArchiveAccess, json: bool
       problems.push(...(await history.volume.verifySlots(counts)));
     }
     const bar = progressBar('checking archive');
-    problems.push(...(await verifyArchive(history.store, history.pool, history.cipher, counts, (done, total) => bar.update(done, total))));
+    problems.push(...(await verifyArchive(history.store, history.pool, history.cipher, history.config.volumeId, counts, (done, total) => bar.update(done, total))));
     bar.finish();
     problems.push(...(await verifyPoints(history.catalog.all, history.snapshots, counts)));
   } finally {
