@@ -1,9 +1,9 @@
 /**
- * At open, the log on primary storage meets its archive: one listing tells whether the archive is
- * this volume's (no segment newer than the log's), where the current segment's tail shipping
- * resumes, which tail pieces to delete in their turn, and which sealed segments the archive holds
- * already. The rest is queued. An archive that cannot be reached only defers all of that to the
- * archiver's retries.
+ * At open, the log on primary storage meets its archive: one listing, from the oldest segment on
+ * primary on, tells whether the archive is this volume's (no segment newer than the log's), where
+ * the current segment's tail shipping resumes, which tail pieces to delete in their turn, and
+ * which sealed segments the archive holds already. The rest is queued. An archive that cannot be
+ * reached only defers all of that to the archiver's retries.
  */
 import createDebug from 'debug';
 import { VolumeError } from '../errors.js';
@@ -30,20 +30,22 @@ export interface Reconciled {
 }
 
 export async function reconcileWithArchive(parts: Reconciled): Promise<void> {
-  const listed = await listOurs(parts.store, parts.current.sequence);
+  const oldest = Math.min(parts.current.sequence, ...parts.sealed.map((s) => s.sequence));
+  const listed = await listOurs(parts.store, oldest, parts.current.sequence);
   if (listed) await adoptShippedTails(parts, listed.filter((k) => k.startsWith('tails/')));
   await queueUnarchived(parts, new Set(listed ?? []));
 }
 
 /**
- * The archive's segment and tail keys, or null when it cannot be listed now. ARCHIVE_CONFLICT
- * when it holds a segment this volume has not written yet: another writer's (a copy of this
- * volume directory, say), and mounting would make the two fight over its objects.
+ * The archive's segment and tail keys from segment `oldest` on (the oldest on primary: what
+ * this open needs, however long the history), or null when it cannot be listed now.
+ * ARCHIVE_CONFLICT when it holds a segment this volume has not written yet: another writer's (a
+ * copy of this volume directory, say), and mounting would make the two fight over its objects.
  */
-async function listOurs(store: ArchiveStore, current: number): Promise<string[] | null> {
+async function listOurs(store: ArchiveStore, oldest: number, current: number): Promise<string[] | null> {
   let keys: string[];
   try {
-    keys = [...(await store.list('segments/')), ...(await store.list('tails/'))];
+    keys = [...(await store.list('segments/', ArchiveKeys.segment(oldest - 1))), ...(await store.list('tails/', ArchiveKeys.tailPrefix(oldest)))];
   } catch (err) {
     debug('cannot list the archive at open (%s)', (err as Error).message);
     return null;
