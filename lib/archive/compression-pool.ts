@@ -189,8 +189,14 @@ export class CompressionPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const task of this.queue.splice(0)) task.reject(new Error('compression pool closed'));
-    await Promise.all([...this.idle, ...this.busy.keys()].map((w) => w.terminate()));
+    // Tasks in flight are ended too: their workers are terminated, and an answer never comes.
+    const workers = [...this.idle, ...this.busy.keys()];
+    const tasks = [...this.queue.splice(0), ...this.busy.values()];
+    this.busy.clear();
+    for (const task of tasks) task.reject(new Error('compression pool closed'));
+    // An idle worker is unref'd: without ref() the process could end before the exits it waits for, with close() never settled.
+    for (const worker of workers) worker.ref();
+    await Promise.all(workers.map((w) => w.terminate()));
   }
 
   private submit(message: Message): Promise<Result> {
@@ -212,6 +218,7 @@ export class CompressionPool {
   }
 
   private finish(worker: Worker, message: Reply): void {
+    if (this.closed) return; // its task was rejected by close(), and the worker stays ref'd until it exits
     const task = this.busy.get(worker);
     this.busy.delete(worker);
     worker.unref();

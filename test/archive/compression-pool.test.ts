@@ -97,3 +97,11 @@ t.test('releasePages gives shared memory’s pages back: it reads as zeros and s
   t.equal(bytes[MiB - 1], 9, 'and take writes again');
   t.throws(() => releasePages({} as Buffer), { code: 'ERR_INVALID_ARG_TYPE' }, 'anything but a Uint8Array is refused');
 });
+
+t.test('close ends the tasks in flight and queued, and settles itself', async (t) => {
+  const pool = new CompressionPool(1);
+  const big = Buffer.alloc(8 * 1024 * 1024, 1);
+  const tasks = [pool.compress([big]), pool.compress([big]), pool.compress([big])].map((task) => task.then(() => 'answered', (err: Error) => err.message));
+  await pool.close();
+  t.same(await Promise.all(tasks), ['compression pool closed', 'compression pool closed', 'compression pool closed'], 'the task in flight and the queued ones are rejected, none left pending');
+});
