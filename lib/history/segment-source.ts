@@ -46,6 +46,8 @@ const PROLOGUE_GUESS_MAX = 1024 * 1024;
  */
 const PREFETCH_CHUNKS = 8;
 const PREFETCH_IN_FLIGHT_MAX = 8;
+/** Chunks of the next segment fetched ahead when a walk reaches a piece's last chunk. */
+const NEXT_SEGMENT_CHUNKS = 2;
 /** Pieces whose last chunk read is remembered, to see a walk. */
 const WALKS_TRACKED = 64;
 
@@ -291,11 +293,13 @@ export class SegmentSource {
     if (last !== chunk - 1) return last === undefined || last === chunk + 1;
     const end = Math.min(piece.index.chunks.length, chunk + 1 + this.prefetchChunks);
     for (let c = chunk + 1; c < end; c++) this.fetchAhead(piece, c);
-    // A walk that reaches the piece's end goes on into the next segment (a file written in one
-    // go lies across segments in log order), when that segment's pieces are known already.
-    const beyond = chunk + 1 + this.prefetchChunks - piece.index.chunks.length;
-    const next = beyond > 0 ? this.archived.get(piece.index.header.sequence + 1)?.pieces[0] : undefined;
-    for (let c = 0; next && c < Math.min(beyond, next.index.chunks.length); c++) this.fetchAhead(next, c);
+    // A walk that reaches the piece's last chunk goes on into the next segment (a file written in
+    // one go lies across segments in log order), when that segment's pieces are known already:
+    // its first chunks now, and the rest once a read comes to its first (it counts as the walk's
+    // next step), as the next segment may hold nothing this read wants.
+    const next = chunk === piece.index.chunks.length - 1 ? this.archived.get(piece.index.header.sequence + 1)?.pieces[0] : undefined;
+    if (next && !this.lastChunkRead.has(next.key)) this.lastChunkRead.set(next.key, -1);
+    for (let c = 0; next && c < Math.min(NEXT_SEGMENT_CHUNKS, this.prefetchChunks, next.index.chunks.length); c++) this.fetchAhead(next, c);
     return true;
   }
 
