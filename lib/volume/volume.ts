@@ -176,6 +176,9 @@ export class Volume {
       }
       const sealed = recovered.slots.filter((s) => s.state === 'active' || s.state === 'inactive').sort((a, b) => a.sequence - b.sequence);
       await reconcileWithArchive({ store: options.store, archiver, cipher, current: recovered.current, sealed });
+      // What the current segment holds past what the archive has (the tail a crash or an unmount
+      // left unshipped, acknowledged points among it) ships now, not at the next synch point.
+      log.shipTail();
       volume.shipTailsEvery(options.rpoSeconds ?? config.rpoSeconds);
       return volume;
     } catch (err) {

@@ -90,3 +90,27 @@ t.test('tails: a missing tail piece ends the segment there; points before it sti
   const snapshot = await view.snapshots.open(view.catalog.find('a'));
   t.same(await snapshot.read(0, BS), Buffer.alloc(BS, 1), 'and it restores');
 });
+
+t.test('tails: an acknowledged point whose tail never shipped ships at the next open, unasked', async (t) => {
+  const { volume, store, reopen } = await createTempVolume(t);
+  await volume.write(Buffer.alloc(BS, 5), 0);
+  await volume.synch({ label: 'shipped' });
+  await volume.idle();
+  store.failing = true; // the archive goes away: the next point's tail stays queued
+  await volume.write(Buffer.alloc(BS, 6), BS);
+  await volume.synch({ label: 'stranded' });
+  await volume.close(); // as a crash would leave it: the point on primary, its tail not in the archive
+  store.failing = false;
+  const before = await ArchiveView.open(store);
+  t.same(before.catalog.all.map((p) => p.label), ['shipped'], 'the archive lacks the newest point');
+  await before.close();
+  const reopened = await reopen();
+  t.teardown(() => reopened.close());
+  await reopened.idle(); // no synch point, no write: the open ships what the archive lacks
+  const after = await ArchiveView.open(store);
+  t.teardown(() => after.close());
+  t.same(after.catalog.all.map((p) => p.label), ['shipped', 'stranded'], 'the archive alone lists it now');
+  const snapshot = await after.snapshots.open(after.catalog.find('stranded'));
+  t.same(await snapshot.read(BS, BS), Buffer.alloc(BS, 6), 'and restores it');
+  t.equal(reopened.status().archive.recoveryPoint, reopened.status().latest, 'status: the archive restores the newest point');
+});
