@@ -11,6 +11,8 @@ import type { ObjectCipher } from '../format/object-cipher.js';
 import { SEGMENT_HEADER_SIZE } from '../format/segment-header.js';
 import { fetchArchiveIndex } from '../archive/archive-reader.js';
 import { ArchiveKeys, tailChain, type ArchiveStore } from '../archive/archive-store.js';
+import { readArchiveContents } from '../archive/archive-catalog.js';
+import { synchPointFromEntry, type Catalog, type SynchPoint } from './synch-point.js';
 import type { Archiver } from '../archive/archiver.js';
 import { segmentItem } from './archive-items.js';
 import type { SegmentSlot } from './segment-slot.js';
@@ -100,4 +102,25 @@ async function adoptShippedTails({ store, archiver, cipher, current }: Reconcile
       debug('cannot read tail piece %s (%s); the next tail is shipped whole', last, (err as Error).message);
     }
   }
+}
+
+/**
+ * The synch points the archive holds in segments older than `oldestOnPrimary` that `catalog`
+ * lacks: on primary such points live only in catalog.jsonl. A few requests through the archive's
+ * catalog; an archive out of reach gives none (the catalog stays as it was).
+ */
+export async function pointsOnlyInArchive(
+  { store, config, cipher }: { store: ArchiveStore; config: { volumeId: string }; cipher: ObjectCipher | null },
+  catalog: Catalog,
+  oldestOnPrimary: number,
+): Promise<SynchPoint[]> {
+  let points;
+  try {
+    points = (await readArchiveContents(store, config.volumeId, cipher)).content.points;
+  } catch (err) {
+    debug('reading the archive for points the catalog lacks: %s', (err as Error).message);
+    return [];
+  }
+  const known = new Set(catalog.all.map((p) => p.recordSequence));
+  return points.filter((p) => p.sequence < oldestOnPrimary && !known.has(p.recordSequence)).map((p) => synchPointFromEntry(p.sequence, p));
 }

@@ -27,7 +27,7 @@ import { Mutex } from './mutex.js';
 import { DescriptorPool } from './descriptor-pool.js';
 import { sharedDescriptorPool } from './open-files.js';
 import { LiveReader } from './reader.js';
-import { reconcileWithArchive } from './reconcile.js';
+import { pointsOnlyInArchive, reconcileWithArchive } from './reconcile.js';
 import { recover } from './recovery.js';
 import type { SegmentSlot } from './segment-slot.js';
 import { checkSlots, type Problem, type VerifyCounts } from './slot-check.js';
@@ -109,6 +109,8 @@ export class Volume {
   private rpoSeconds = 0;
   private lastSynchMs: number;
   private closed = false;
+  /** The background look at the archive's catalog for points catalog.jsonl lost (adoptArchivedPoints). */
+  private adopting: Promise<void> = Promise.resolve();
 
   private constructor(parts: Parts, copyAheadIdleMs: number) {
     this.parts = parts;
@@ -180,6 +182,7 @@ export class Volume {
       // left unshipped, acknowledged points among it) ships now, not at the next synch point.
       log.shipTail();
       volume.shipTailsEvery(options.rpoSeconds ?? config.rpoSeconds);
+      volume.adopting = volume.adoptArchivedPoints(oldestOnPrimary, warn);
       return volume;
     } catch (err) {
       for (const step of undo.reverse()) await Promise.resolve(step()).catch((e: unknown) => debug('releasing after a failed open: %s', (e as Error).message));
@@ -332,6 +335,20 @@ export class Volume {
     this.rpoTimer = clock.after(Math.min(1000, seconds * 250), look, { background: true });
   }
 
+  /**
+   * Adds the points catalog.jsonl lost (the file deleted, or cut short) that the archive holds in
+   * segments gone from primary storage: recovery finds only the points of the log on primary.
+   */
+  private async adoptArchivedPoints(oldestOnPrimary: number, warn: (message: string) => void): Promise<void> {
+    const lost = await pointsOnlyInArchive(this.parts, this.catalog, oldestOnPrimary);
+    if (lost.length === 0) return;
+    await this.mutex.run(() => {
+      if (this.closed) return;
+      this.catalog.reconcile(lost, () => true);
+      warn(`${lost.length} synch points missing from ${this.dir}/catalog.jsonl were restored from the archive`);
+    });
+  }
+
   /** Resolves when everything queued is in the archive (or the archiver stopped). */
   idle(): Promise<void> {
     return this.archiver.idle();
@@ -360,7 +377,8 @@ export class Volume {
   }
 
   /** Flushes, stops archiving (what is left waits on primary for the next open), releases the lock. */
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.adopting;
     return this.mutex.run(async () => {
       if (this.closed) return;
       this.log.flush();

@@ -158,7 +158,9 @@ t.test('segment-source spill: a walk along a piece fetches the next chunks ahead
 
   const none = await readWhole(seq, { prefetchChunks: 0 });
   t.equal(none.source.stats.chunksPrefetched, 0, 'none with prefetchChunks 0');
-  t.ok(walked.source.stats.chunksFetched <= none.source.stats.chunksFetched + 4, `and fetching ahead cost at most a few chunks more (${walked.source.stats.chunksFetched} against ${none.source.stats.chunksFetched})`);
+  // Segments of four chunks here: a walk's read-ahead past the chunks a read wants (at a piece's
+  // end, into the next segment) is a large share of so few; with real segments (64 chunks) it is small.
+  t.ok(walked.source.stats.chunksFetched <= 2 * none.source.stats.chunksFetched, `and fetching ahead at most doubled the chunks fetched (${walked.source.stats.chunksFetched} against ${none.source.stats.chunksFetched})`);
   none.source.close();
 
   // One block read from an archived random-write point: the chunks it needs, nothing ahead.
