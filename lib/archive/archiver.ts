@@ -19,6 +19,7 @@ import { ArchiveKeys, type ArchiveStore } from './archive-store.js';
 import { chunksBound, releasePages, sharedBuffer, type CompressionPool } from './compression-pool.js';
 import { fetchArchiveIndex } from './archive-reader.js';
 import { CatalogWriter } from './archive-catalog.js';
+import { troubleCause, troubleLine, type TroubleCause } from './archive-trouble.js';
 import { systemClock, type Clock } from '../util/clock.js';
 
 const debug = createDebug('salvo:archive');
@@ -66,6 +67,8 @@ export interface ArchiverOptions {
   cipher?: ObjectCipher | null;
   /** Times of the queue and the retries' waits and jitter (default: the system's). */
   clock?: Clock;
+  /** Where the archive's trouble is told: once when a cause starts, once when shipping resumes. */
+  report?: (message: string) => void;
 }
 
 export interface ArchiverStats {
@@ -76,8 +79,9 @@ export interface ArchiverStats {
   /** Raw bytes queued and not yet in the archive. */
   bytesWaiting: number;
   pendingItems: number;
-  /** The last failure, while the archiver is retrying. */
+  /** The last failure, while the archiver is retrying, and its cause (archive-trouble.ts). */
   lastError: string | null;
+  failingCause: TroubleCause | null;
   failingSinceMs: number | null;
 }
 
@@ -99,6 +103,7 @@ export class Archiver implements ArchiveQueue {
     bytesWaiting: 0,
     pendingItems: 0,
     lastError: null,
+    failingCause: null,
     failingSinceMs: null,
   };
 
@@ -192,7 +197,11 @@ export class Archiver implements ArchiveQueue {
         this.queue.shift();
         this.stats.pendingItems = this.queue.length;
         this.stats.bytesWaiting -= item.summary.rawEnd - item.rawStart;
+        if (this.stats.failingSinceMs !== null) {
+          this.options.report?.(`archive ${this.options.store.location}: shipping again after ${Math.round((this.clock.now() - this.stats.failingSinceMs) / 1000)} s of failures`);
+        }
         this.stats.lastError = null;
+        this.stats.failingCause = null;
         this.stats.failingSinceMs = null;
         failures = 0;
         if (item.kind === 'segment') {
@@ -202,7 +211,11 @@ export class Archiver implements ArchiveQueue {
         if (this.catalog.pendingObjects >= CATALOG_EVERY) await this.updateCatalog();
       } catch (err) {
         failures++;
+        const cause = troubleCause(err);
+        // Once per cause, not once per retry: a long outage is one line in the log, not thousands.
+        if (cause !== this.stats.failingCause) this.options.report?.(troubleLine(this.options.store.location, cause, (err as Error).message));
         this.stats.lastError = (err as Error).message;
+        this.stats.failingCause = cause;
         this.stats.failingSinceMs ??= this.clock.now();
         const delayMs = Math.min(this.options.retryDelayMsMax ?? 30_000, 100 * 2 ** Math.min(failures, 12)) * (0.5 + this.clock.random() / 2);
         debug('archiving %s %d failed (%s); retry %d in %d ms', item.kind, item.sequence, (err as Error).message, failures, Math.round(delayMs));

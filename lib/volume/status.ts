@@ -42,6 +42,8 @@ export interface VolumeStatus extends Pick<VolumeConfig, 'volumeId' | 'sizeBytes
     /** Of those, the current segment's: queued at the next synch point, RPO tick or roll. */
     bytesInCurrentSegment: number;
     lastError: string | null;
+    /** Why, in a word (full, denied, unreachable, conflict, damaged), while the archive fails. */
+    failingCause: string | null;
     failingSince: string | null;
     /** The newest synch point the archive alone can restore. */
     recoveryPoint: string | null;
@@ -97,6 +99,7 @@ export function volumeStatus(v: { dir: string; config: VolumeConfig; log: Log; c
       bytesWaiting: a.bytesWaiting + log.unshippedBytes,
       bytesInCurrentSegment: log.unshippedBytes,
       lastError: a.lastError,
+      failingCause: a.failingCause,
       failingSince: time(a.failingSinceMs),
       recoveryPoint: time(v.recoveryPoint?.timeMs ?? null),
       oldestUnarchivedWriteAgeMs: oldest.length > 0 ? v.clock.now() - Math.min(...oldest) : null,

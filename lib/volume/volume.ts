@@ -151,6 +151,7 @@ export class Volume {
       const oldestOnPrimary = Math.min(...logEnd.keys());
       // Points past the end of the recovered log were torn off with it; older ones live in the archive.
       catalog.reconcile(recovered.points, (p) => p.sequence < oldestOnPrimary || (logEnd.has(p.sequence) && p.offset < logEnd.get(p.sequence)!));
+      const warn = options.onWarning ?? ((message: string) => process.stderr.write(`salvo: warning: ${message}\n`));
       const onStall = options.onStall ?? ((message: string) => process.stderr.write(`salvo: ${message}\n`));
       let log: Log | undefined;
       const archiver = new Archiver({
@@ -165,13 +166,13 @@ export class Volume {
         retryDelayMsMax: options.retryDelayMsMax,
         cipher,
         clock,
+        report: (message) => warn(message),
       });
       undo.push(() => archiver.stop());
       log = new Log(config, recovered.slots, recovered.index, recovered.current, recovered.nextRecordSequence, archiver, { onStall }, clock);
       const parts: Parts = { dir, config, files, log, catalog, store: options.store, pool, ownsPool: !options.pool, archiver, lock, clock, cipher };
       const volume = new Volume(parts, options.copyAheadIdleMs ?? COPY_AHEAD_IDLE_MS);
       undo.push(() => volume.copyAhead.stop());
-      const warn = options.onWarning ?? ((message: string) => process.stderr.write(`salvo: warning: ${message}\n`));
       if (recovered.dropped) warn(`recovery dropped the newest segment (never acknowledged as durable): ${recovered.dropped}`);
       if (recovered.cut) {
         warn(`recovery dropped the torn end of segment ${recovered.current.sequence} (${recovered.cut.bytes} bytes, never acknowledged as durable): ${recovered.cut.reason}`);

@@ -103,7 +103,7 @@ function printVolumeStatus(s: MountedStatus): void {
   print(`  recovery    ${a.recoveryPoint ?? 'none yet'} (newest synch point the archive alone restores)`);
   print(`  rpo         ${s.rpoSeconds > 0 ? `writes shipped at least every ${s.rpoSeconds} s` : 'writes shipped at synch points'}`);
   print(`  requests    PUT ${a.requests.puts}, GET ${a.requests.gets}, HEAD ${a.requests.heads}, LIST ${a.requests.lists}, DELETE ${a.requests.deletes}`);
-  if (a.lastError) print(`  failing     since ${a.failingSince}: ${a.lastError}`);
+  if (a.lastError) print(`  FAILING     since ${a.failingSince} (${a.failingCause}): ${a.lastError}; the points after the recovery point are on primary only`);
   if (s.writesStalledSince) print(`STALLED       writes wait for a free slot since ${s.writesStalledSince}`);
   if (s.writeStalls.count > 0) print(`stalls        writes waited for a free slot ${s.writeStalls.count} times since opened, ${(s.writeStalls.totalMs / 1000).toFixed(1)} s in all`);
   print(`synch points  ${s.synchPoints}${s.latest ? `, latest ${s.latest}` : ''}`);
