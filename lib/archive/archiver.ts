@@ -12,7 +12,7 @@
  */
 import createDebug from 'debug';
 import { VolumeError, isVolumeError } from '../errors.js';
-import { archiveObjectSize, encodeArchiveObject } from '../format/archive-object.js';
+import { ARCHIVE_HEADER_SIZE, archiveObjectSize, decodeArchiveHeader, encodeArchiveObject } from '../format/archive-object.js';
 import type { ObjectCipher } from '../format/object-cipher.js';
 import type { SegmentSummary } from '../format/summary.js';
 import { ArchiveKeys, type ArchiveStore } from './archive-store.js';
@@ -136,7 +136,7 @@ export class Archiver implements ArchiveQueue {
    */
   async settle(item: ArchiveItem): Promise<boolean> {
     try {
-      if (!(await this.holds(item))) return false;
+      if ((await this.existing(this.keyOf(item), item)) !== 'whole') return false;
     } catch (err) {
       debug('cannot tell whether segment %d is archived (%s); it is queued', item.sequence, (err as Error).message);
       return false;
@@ -283,9 +283,10 @@ export class Archiver implements ArchiveQueue {
     const key = this.keyOf(item);
     const { rawStart } = item;
     const rawEnd = item.summary.rawEnd;
-    if (item.kind === 'segment' && (await this.holds(item))) {
-      debug('segment %d was already archived', item.sequence);
-      return;
+    if (item.kind === 'segment') {
+      const before = await this.existing(key, item);
+      if (before === 'whole') return debug('segment %d was already archived', item.sequence);
+      if (before === 'partial') await this.replacePartial(key);
     }
     const rawLength = rawEnd - rawStart;
     const { raw, compressed } = await this.scratchFor(rawLength);
@@ -309,12 +310,18 @@ export class Archiver implements ArchiveQueue {
       await store.put(key, parts);
     } catch (err) {
       // A conflict is our own upload when a crash came between the put and its confirmation.
-      if (!isVolumeError(err, 'ARCHIVE_CONFLICT') || !(await this.isOurs(key, item))) throw err;
+      if (!isVolumeError(err, 'ARCHIVE_CONFLICT')) throw err;
+      const there = await this.existing(key, item);
+      if (there !== 'whole') {
+        if (there === 'partial') await this.replacePartial(key);
+        throw err; // retried: the next try puts it afresh
+      }
     }
     // Durable before recycle: the store must show the whole object.
     const stored = await store.head(key);
-    if (stored !== size && !(await this.isOurs(key, item))) {
-      throw VolumeError.archiveUnavailable(`archive object ${key} has ${stored} bytes after upload, expected ${size}`);
+    if (stored !== size && (await this.existing(key, item)) !== 'whole') {
+      await this.replacePartial(key);
+      throw VolumeError.archiveUnavailable(`archive object ${key} had ${stored} bytes after upload, expected ${size}`);
     }
     if (item.kind === 'tail') {
       this.adoptTails(item.sequence, [key]);
@@ -338,33 +345,41 @@ export class Archiver implements ArchiveQueue {
     this.tails.delete(sequence);
   }
 
-  /** True when the archive holds this volume's copy of `item` whole; ARCHIVE_CONFLICT when it holds another. */
-  private async holds(item: ArchiveItem): Promise<boolean> {
-    const key = this.keyOf(item);
-    return (await this.options.store.head(key)) !== null && (await this.isOurs(key, item));
-  }
-
-  /** True when `key` already holds this volume's copy of the item, whole. */
-  private async isOurs(key: string, item: ArchiveItem): Promise<boolean> {
+  /**
+   * What the archive holds under `key` already: this volume's copy of the item whole, or cut
+   * short or damaged (an upload of ours a crash or a full disk interrupted: to be replaced), or
+   * nothing. Another volume's object there, or one too damaged to say whose it is, is an error
+   * that says which and what to do; the archiver retries it, never replaces it.
+   */
+  private async existing(key: string, item: ArchiveItem): Promise<'whole' | 'partial' | null> {
     const { store, volumeId } = this.options;
-    let index;
+    const size = await store.head(key);
+    if (size === null) return null;
+    let header;
     try {
-      index = await fetchArchiveIndex(store, key, this.options.cipher ?? null);
+      header = decodeArchiveHeader(await store.get(key, { offset: 0, length: ARCHIVE_HEADER_SIZE }), key);
     } catch (err) {
-      if (isVolumeError(err, 'CORRUPT_ARCHIVE')) return false;
-      throw err;
-    }
-    const same =
-      index.header.volumeId === volumeId &&
-      index.header.sequence === item.sequence &&
-      index.header.rawStart === item.rawStart &&
-      index.header.rawEnd === item.summary.rawEnd &&
-      (await store.head(key)) === archiveObjectSize(index);
-    if (!same) {
-      throw new VolumeError('ARCHIVE_CONFLICT', `archive ${store.location} already holds a different ${key}`, {
-        hint: 'another volume is archiving to the same place; give each volume its own archive',
+      if (!isVolumeError(err, 'CORRUPT_ARCHIVE')) throw err;
+      throw new VolumeError('CORRUPT_ARCHIVE', `${err.message}; salvo cannot tell whose object it is, so it does not replace it`, {
+        hint: `if ${store.location} is this volume's archive alone, delete ${key} there: salvo then uploads it again`,
       });
     }
-    return true;
+    if (header.volumeId !== volumeId || header.sequence !== item.sequence || header.rawStart !== item.rawStart || header.rawEnd !== item.summary.rawEnd) {
+      throw new VolumeError('ARCHIVE_CONFLICT', `archive ${store.location} holds under ${key} ${header.volumeId === volumeId ? 'a different copy of' : `segment ${header.sequence} of volume ${header.volumeId}, not`} this volume's segment ${item.sequence}`, {
+        hint: 'another volume (or a copy of this one) is archiving to the same place; give each volume its own archive',
+      });
+    }
+    try {
+      return size === archiveObjectSize(await fetchArchiveIndex(store, key, this.options.cipher ?? null)) ? 'whole' : 'partial';
+    } catch (err) {
+      if (isVolumeError(err, 'CORRUPT_ARCHIVE')) return 'partial';
+      throw err;
+    }
+  }
+
+  /** Deletes an upload of ours that was cut short, so that it can be made again. */
+  private async replacePartial(key: string): Promise<void> {
+    this.options.report?.(`archive ${this.options.store.location}: ${key} is an upload of this volume cut short (a crash or a full disk); it is uploaded again`);
+    await this.options.store.delete(key);
   }
 }

@@ -38,7 +38,14 @@ export class DirectoryStore implements ArchiveStore {
       await fs.mkdir(path.dirname(target), { recursive: true });
       const handle = await fs.open(temporary, 'wx', 0o644);
       try {
-        await handle.writev(parts as Buffer[]);
+        // writev may write less than asked without an error (a disk filling up): the rest is
+        // written until done, or until a write fails (ENOSPC); an object is never stored short.
+        const total = parts.reduce((n, p) => n + p.length, 0);
+        let written = (await handle.writev(parts as Buffer[])).bytesWritten;
+        if (written < total) {
+          const whole = Buffer.concat(parts);
+          while (written < total) written += (await handle.write(whole, written, total - written, written)).bytesWritten;
+        }
         await handle.sync();
         // Durable now, and rarely read again: its pages go back for the next writes (util/page-cache.ts).
         await dropCache(handle.fd).catch((err: unknown) => debug('dropping the cached pages of %s failed: %s', key, (err as Error).message));

@@ -60,7 +60,7 @@ function hastyClock(): Clock & { waits: number[] } {
   };
 }
 
-function archiverFor(t: TestTap, store: ArchiveStore, options: { clock?: Clock; retryDelayMsMax?: number; volumeId?: string } = {}) {
+function archiverFor(t: TestTap, store: ArchiveStore, options: { clock?: Clock; retryDelayMsMax?: number; volumeId?: string; report?: (message: string) => void } = {}) {
   const pool = new CompressionPool(1);
   const archived: number[] = [];
   const archiver = new Archiver({
@@ -166,9 +166,38 @@ t.test('archiver: a segment of another volume under its key fails with ARCHIVE_C
   const { archiver, archived } = archiverFor(t, store, { clock });
   archiver.enqueue(itemOf(segment(1)));
   while (clock.waits.length < 2) await new Promise((resolve) => setImmediate(resolve));
-  t.match(archiver.stats.lastError, /already holds a different segments\//, 'the conflict is the error reported');
+  t.match(archiver.stats.lastError, /holds under segments\/0+1\.seg segment 1 of volume b{32}, not this volume's segment 1/, 'the conflict is the error reported, naming whose object it is');
+  t.equal(archiver.stats.failingCause, 'conflict');
   t.same(archived, [], 'the segment is not archived');
   t.ok((await store.get(ArchiveKeys.segment(1))).equals(before), 'the other volume’s object is untouched');
+});
+
+t.test('archiver: an upload of ours cut short under its key is replaced; a damaged object of no known owner is named, not replaced', async (t) => {
+  const store = new MemoryStore();
+  const { archiver: first } = archiverFor(t, store);
+  first.enqueue(itemOf(segment(1)));
+  await first.idle();
+  const whole = await store.get(ArchiveKeys.segment(1));
+  store.objects.set(ArchiveKeys.segment(1), whole.subarray(0, whole.length - 100)); // a full disk stored it short
+  const reports: string[] = [];
+  const { archiver, archived } = archiverFor(t, store, { report: (m: string) => reports.push(m) });
+  archiver.enqueue(itemOf(segment(1)));
+  await archiver.idle();
+  t.same(archived, [1], 'archived');
+  t.ok((await store.get(ArchiveKeys.segment(1))).equals(whole), 'whole again');
+  t.match(reports.join('\n'), /segments\/0+1\.seg is an upload of this volume cut short .*; it is uploaded again/, 'and the log says so');
+
+  const damaged = Buffer.from(whole);
+  damaged[3]! ^= 0xff; // the magic: nobody's object any more
+  store.objects.set(ArchiveKeys.segment(2), damaged);
+  const clock = hastyClock();
+  const { archiver: next, archived: none } = archiverFor(t, store, { clock });
+  next.enqueue(itemOf(segment(2)));
+  while (clock.waits.length < 2) await new Promise((resolve) => setImmediate(resolve));
+  t.equal(next.stats.failingCause, 'damaged');
+  t.match(next.stats.lastError, /segments\/0+2\.seg: .*salvo cannot tell whose object it is, so it does not replace it/);
+  t.same(none, [], 'not archived');
+  t.ok((await store.get(ArchiveKeys.segment(2))).equals(damaged), 'and left as it was');
 });
 
 const MiB = 1 << 20;
