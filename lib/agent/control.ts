@@ -20,15 +20,19 @@ const REQUEST_BYTES_MAX = 64 * 1024;
 /** sun_path holds 108 bytes with its terminating NUL. */
 const SOCKET_PATH_MAX = 107;
 
+/** How long an unmount waits for the archive to take what is queued, unless told (`salvo unmount --timeout`). */
+export const DRAIN_SECONDS_DEFAULT = 600;
+
 export type ControlRequest =
   | { cmd: 'sync'; label?: string | null; info?: Record<string, string> }
   | { cmd: 'status' }
-  | { cmd: 'unmount' };
+  | { cmd: 'unmount'; drainSeconds?: number };
 
 export interface ControlHandlers {
   sync(label: string | null, info: Record<string, string>): Promise<unknown>;
   status(): Promise<unknown>;
-  unmount(): Promise<void>;
+  /** Stops the mount once the archive has taken what is queued, waiting at most `drainSeconds`; says what it did not take. */
+  unmount(drainSeconds: number): Promise<unknown>;
 }
 
 export function controlSocketPath(volumeDir: string): string {
@@ -58,8 +62,11 @@ function parseRequest(text: string): ControlRequest {
     }
     case 'status':
       return { cmd: 'status' };
-    case 'unmount':
-      return { cmd: 'unmount' };
+    case 'unmount': {
+      const { drainSeconds } = request;
+      if (!(drainSeconds === undefined || (typeof drainSeconds === 'number' && drainSeconds >= 0 && Number.isFinite(drainSeconds)))) throw VolumeError.badInput('drainSeconds must be a number of seconds');
+      return { cmd: 'unmount', drainSeconds: drainSeconds ?? DRAIN_SECONDS_DEFAULT };
+    }
     default:
       throw VolumeError.badInput(`unknown command ${JSON.stringify(request.cmd)}`, 'the commands are sync, status and unmount');
   }
@@ -114,8 +121,7 @@ async function answer(text: string, handlers: ControlHandlers): Promise<unknown>
       case 'status':
         return { ok: true, status: await handlers.status() };
       case 'unmount':
-        await handlers.unmount();
-        return { ok: true };
+        return { ok: true, archive: await handlers.unmount(request.drainSeconds ?? DRAIN_SECONDS_DEFAULT) };
     }
   } catch (err) {
     const e = err instanceof VolumeError ? err : new VolumeError('COMMAND_FAILED', (err as Error).message);

@@ -117,14 +117,24 @@ async function serveUntilStopped(mountpoint: string, start: (shutdown: (why: str
   await done;
 }
 
-/** `salvo unmount`'s request: refused while a loop device uses an image of the mount. */
-function unmountRequest(mount: () => VolumeMount, mountpoint: string, shutdown: (why: string) => void): () => Promise<void> {
-  return async () => {
+/**
+ * `salvo unmount`'s request: refused while a loop device uses an image of the mount; `before`
+ * runs first (a volume's mount drains its archive) and its answer goes back to the command.
+ */
+function unmountRequest(
+  mount: () => VolumeMount,
+  mountpoint: string,
+  shutdown: (why: string) => void,
+  before: (drainSeconds: number) => Promise<unknown> = async () => null,
+): (drainSeconds: number) => Promise<unknown> {
+  return async (drainSeconds) => {
     const loops = mount().attachedLoopDevices();
     if (loops.length > 0) {
       throw new VolumeError('LOCKED', `${mountpoint} is in use by ${loops.join(', ')}`, { hint: `detach first: losetup -d ${loops.join(' ')}` });
     }
+    const answer = await before(drainSeconds);
     shutdown('salvo unmount');
+    return answer;
   };
 }
 
@@ -133,7 +143,12 @@ export async function serveMount(dir: string, mountpoint: string, settings: Moun
   checkVolume(dir);
   await checkMountpoint(mountpoint);
   // heavy (volume engine, fuse-native): loaded only when a mount is served, not by `--daemon`'s parent (see main.ts)
-  const [{ openVolume }, { VolumeHistory }, { VolumeMount }] = await Promise.all([import('../volume-access.js'), import('../../history/history.js'), import('../../fuse/mount.js')]);
+  const [{ openVolume }, { VolumeHistory }, { VolumeMount }, { drainArchive }] = await Promise.all([
+    import('../volume-access.js'),
+    import('../../history/history.js'),
+    import('../../fuse/mount.js'),
+    import('../../volume/drain.js'),
+  ]);
   const socket = controlSocketPath(dir);
   await serveUntilStopped(
     mountpoint,
@@ -155,7 +170,7 @@ export async function serveMount(dir: string, mountpoint: string, settings: Moun
         const server = await ControlServer.listen(socket, {
           sync: (label, info) => volume.synch({ label, info }),
           status: async () => ({ ...volume.status(), ...history.status(), mountpoint: path.resolve(mountpoint), pid: process.pid, cpu: settings.cpu }),
-          unmount: unmountRequest(() => mount!, mountpoint, shutdown),
+          unmount: unmountRequest(() => mount!, mountpoint, shutdown, (drainSeconds) => drainArchive(volume, drainSeconds * 1000)),
         });
         return { mount, server, close };
       } catch (err) {

@@ -1,0 +1,75 @@
+/**
+ * `salvo unmount` and the archive, through the real mount: it waits until the archive has taken
+ * every queued piece, so that once it says so the archive alone restores every synch point; when
+ * the archive cannot take them (full), it still ends within seconds, exits 1 and names the points
+ * on primary only; the mount's log says once why, status shows it, and the next mount ships them.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { Cleanup, must, salvo, systemReady } from '../helpers/system.js';
+import { tempDir } from '../helpers/temp-volume.js';
+
+const listArchive = async (archive: string) => (JSON.parse((await salvo(['list', archive, '--json'])).stdout) as { label: string | null }[]).map((p) => p.label);
+
+t.test('unmount drains: every point acknowledged by sync is in the archive once unmount returns', async (t) => {
+  if (!systemReady(t)) return;
+  const root = tempDir(t, 'salvo-drain-');
+  const cleanup = new Cleanup(t);
+  const volume = path.join(root, 'volume');
+  const archive = path.join(root, 'archive');
+  const mnt = path.join(root, 'mnt');
+  await must(process.execPath, [path.resolve('dist/bin/salvo.js'), 'init', volume, '--size', '256M', '--segment-size', '128K', '--segments', '2644', '--archive', archive]);
+  await cleanup.salvoMount(volume, mnt);
+  const live = path.join(mnt, 'live/volume.img');
+  for (let burst = 1; burst <= 8; burst++) {
+    await must('dd', ['if=/dev/urandom', `of=${live}`, 'bs=1M', 'count=16', `seek=${burst * 16}`, 'conv=notrunc,fsync', 'status=none']);
+    t.equal((await salvo(['sync', mnt, '--label', `p${burst}`])).code, 0, `p${burst}`);
+  }
+  const r = await salvo(['unmount', mnt], { timeoutMs: 120_000 });
+  t.equal(r.code, 0, `unmount: ${r.stderr}`);
+  t.match(r.stdout, /unmounted .*; the archive holds every synch point/);
+  t.same(await listArchive(archive), ['p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7', 'p8'], 'the archive alone lists every point');
+  const restored = path.join(root, 'p8.img');
+  t.equal((await salvo(['restore', archive, '--at', 'p8', restored])).code, 0, 'and restores the newest');
+});
+
+t.test('unmount with a full archive: ends within seconds, exits 1, names what is on primary only; the next mount ships it', async (t) => {
+  if (!systemReady(t)) return;
+  const root = tempDir(t, 'salvo-full-');
+  const cleanup = new Cleanup(t);
+  const small = await cleanup.mount('tmpfs', path.join(root, 'small'), ['-t', 'tmpfs', '-o', 'size=6m']);
+  const volume = path.join(root, 'volume');
+  const archive = path.join(small, 'archive');
+  const mnt = path.join(root, 'mnt');
+  await must(process.execPath, [path.resolve('dist/bin/salvo.js'), 'init', volume, '--size', '64M', '--segment-size', '1M', '--segments', '100', '--archive', archive]);
+  await cleanup.salvoMount(volume, mnt);
+  const live = path.join(mnt, 'live/volume.img');
+  await must('dd', ['if=/dev/urandom', `of=${live}`, 'bs=1M', 'count=1', 'conv=notrunc,fsync', 'status=none']);
+  t.equal((await salvo(['sync', mnt, '--label', 'fits'])).code, 0);
+  await must('dd', ['if=/dev/urandom', `of=${live}`, 'bs=1M', 'count=24', 'seek=8', 'conv=notrunc,fsync', 'status=none']);
+  t.equal((await salvo(['sync', mnt, '--label', 'too-big'])).code, 0, 'a point is taken: it is on primary storage');
+
+  let status = '';
+  for (let waited = 0; waited < 20_000 && !/FAILING/.test(status); waited += 500) {
+    await new Promise((r) => setTimeout(r, 500));
+    status = (await salvo(['status', mnt])).stdout;
+  }
+  t.match(status, /FAILING +since .* \(full\): .*ENOSPC/, 'status says the archive is failing, and why');
+  const log = fs.readFileSync(path.join(volume, 'mount.log'), 'utf8');
+  t.equal(log.split('\n').filter((l) => /the archive is full/.test(l)).length, 1, 'the mount log says it once, not once per retry');
+
+  const started = Date.now();
+  const r = await salvo(['unmount', mnt, '--timeout', '5m'], { timeoutMs: 120_000 });
+  t.ok(Date.now() - started < 30_000, `unmount ended within seconds (${Date.now() - started} ms)`);
+  t.equal(r.code, 1, 'exit 1: not everything is off-site');
+  t.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+  t.match(r.stderr, /^salvo: ARCHIVE_UNAVAILABLE: unmounted .*, but the archive did not take .* \(.*ENOSPC.*\): synch point .* \(too-big\) is on primary storage only — nothing is lost: it ships at the next `salvo mount`/);
+  t.notOk(fs.existsSync(path.join(mnt, 'live')), 'the mount is gone');
+
+  await must('mount', ['-o', 'remount,size=200m', small]);
+  await cleanup.salvoMount(volume, mnt);
+  const done = await salvo(['unmount', mnt], { timeoutMs: 120_000 });
+  t.equal(done.code, 0, `the next mount ships it: ${done.stderr}`);
+  t.same(await listArchive(archive), ['fits', 'too-big'], 'the archive alone lists both');
+});
