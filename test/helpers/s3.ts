@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ensureBucket, s3Env } from '../../bench/s3-server.js';
+import { recordSkip } from './skips.js';
 
 interface Tap {
   skip(message: string): void;
@@ -17,7 +18,10 @@ export async function s3TestLocation(t: Tap, name: string): Promise<string | nul
   if (!base) {
     const reason = 'S3_TEST_URL is not set (npm test starts radosgw and sets it)';
     if (process.env.SALVO_REQUIRE_S3 === '1') t.fail(`${reason}; SALVO_REQUIRE_S3=1`);
-    else t.skip(reason);
+    else {
+      t.skip(reason);
+      recordSkip(reason);
+    }
     return null;
   }
   await ensureBucket(s3Env(process.env), base);

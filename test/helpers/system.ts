@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { recordSkip } from './skips.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** The CLI under test; SALVO_TEST_CLI points the tests at another build (to see a new test fail on an old one). */
@@ -31,7 +32,10 @@ export function systemReady(t: Tap): boolean {
   if (missing.length === 0) return true;
   const reason = `needs ${missing.join(', ')}`;
   if (process.env.SALVO_REQUIRE_FUSE === '1') t.fail(`${reason} (SALVO_REQUIRE_FUSE=1)`);
-  else t.skip(reason);
+  else {
+    t.skip(reason);
+    recordSkip(reason);
+  }
   return false;
 }
 
