@@ -24,12 +24,13 @@ const SOCKET_PATH_MAX = 107;
 export const DRAIN_SECONDS_DEFAULT = 600;
 
 export type ControlRequest =
-  | { cmd: 'sync'; label?: string | null; info?: Record<string, string> }
+  | { cmd: 'sync'; label?: string | null; info?: Record<string, string>; freeze?: string }
   | { cmd: 'status' }
   | { cmd: 'unmount'; drainSeconds?: number };
 
 export interface ControlHandlers {
-  sync(label: string | null, info: Record<string, string>): Promise<unknown>;
+  /** Takes a synch point; with `freeze`, with the filesystem mounted there frozen (agent/freeze.ts). */
+  sync(label: string | null, info: Record<string, string>, freeze?: string): Promise<unknown>;
   status(): Promise<unknown>;
   /** Stops the mount once the archive has taken what is queued, waiting at most `drainSeconds`; says what it did not take. */
   unmount(drainSeconds: number): Promise<unknown>;
@@ -58,7 +59,9 @@ function parseRequest(text: string): ControlRequest {
       if (!(label === undefined || label === null || typeof label === 'string')) throw VolumeError.badInput('label must be a string');
       const infoOk = info === undefined || (typeof info === 'object' && info !== null && !Array.isArray(info) && Object.values(info).every((v) => typeof v === 'string'));
       if (!infoOk) throw VolumeError.badInput('info must be an object of strings');
-      return { cmd: 'sync', label: (label as string | null | undefined) ?? null, info: (info as Record<string, string> | undefined) ?? {} };
+      const { freeze } = request;
+      if (!(freeze === undefined || (typeof freeze === 'string' && freeze.startsWith('/')))) throw VolumeError.badInput('freeze must be an absolute path');
+      return { cmd: 'sync', label: (label as string | null | undefined) ?? null, info: (info as Record<string, string> | undefined) ?? {}, freeze: freeze as string | undefined };
     }
     case 'status':
       return { cmd: 'status' };
@@ -117,7 +120,7 @@ async function answer(text: string, handlers: ControlHandlers): Promise<unknown>
     debug('control request %s', request.cmd);
     switch (request.cmd) {
       case 'sync':
-        return { ok: true, point: await handlers.sync(request.label ?? null, request.info ?? {}) };
+        return { ok: true, point: await handlers.sync(request.label ?? null, request.info ?? {}, request.freeze) };
       case 'status':
         return { ok: true, status: await handlers.status() };
       case 'unmount':

@@ -1,16 +1,15 @@
 /**
  * The agent: it cooperates with the application to tell the volume when its blocks are
- * consistent. Around the synch request it can run a pre hook (quiesce the application), freeze
- * a filesystem on the volume (fsfreeze -f: flush it and block new writes) and, afterwards, thaw
- * it and run a post hook. The filesystem is thawed whatever happens — a failed synch, a failed
- * hook, or the agent being interrupted — and the post hook runs whatever happened before it.
+ * consistent. Around the synch request it can run a pre hook (quiesce the application) and a
+ * post hook, and ask the mount to take the point with a filesystem on the volume frozen
+ * (freeze.ts: the mount freezes and thaws, so the agent's end cannot leave it frozen). The post
+ * hook runs whatever happened before it.
  */
-import { execFile, execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import createDebug from 'debug';
 import { VolumeError } from '../errors.js';
-import { mountAtPath } from '../fuse/mount-table.js';
+import { checkFreezable, runCommand } from './freeze.js';
 import { FsVolumeFiles } from '../volume/files.js';
 import { Catalog, duplicateLabel, snapshotFileName, synchPointTime, type SynchPoint } from '../volume/synch-point.js';
 import { controlRequest, resolveControl } from './control.js';
@@ -35,27 +34,9 @@ export interface SyncResult {
   postHookError: VolumeError | null;
 }
 
-function runCommand(file: string, args: string[], what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(file, args, { timeout: 10 * 60_000 }, (err, _stdout, stderr) => {
-      if (!err) return resolve();
-      const status = typeof (err as { code?: unknown }).code === 'number' ? `exit status ${(err as { code: number }).code}` : err.message.split('\n')[0];
-      const detail = stderr.trim().split('\n').pop();
-      reject(new VolumeError('COMMAND_FAILED', `${what} failed (${status})${detail ? `: ${detail}` : ''}`));
-    });
-  });
-}
-
 function hook(command: string, which: 'pre' | 'post'): Promise<void> {
   debug('running %s hook: %s', which, command);
   return runCommand('/bin/sh', ['-c', command], `the ${which} hook \`${command}\``);
-}
-
-/** What `--freeze` names must be a mounted filesystem: refused before anything runs. */
-function checkFreezable(mountpoint: string): void {
-  const mount = mountAtPath(mountpoint);
-  if (!mount) throw VolumeError.badInput(`--freeze ${mountpoint} is not a mountpoint`, 'give the mountpoint of the filesystem on the volume, e.g. --freeze /srv/db');
-  if (mount.type.startsWith('fuse')) throw VolumeError.badInput(`--freeze ${mountpoint} is a ${mount.type} mount, which cannot be frozen`, 'give the mountpoint of the filesystem on the volume’s loop device');
 }
 
 /** Takes one synch point through the mount serving `target` (a mountpoint or a volume directory). */
@@ -72,7 +53,8 @@ export async function takeSynchPoint(target: string, options: SyncOptions = {}):
   let postHookError: VolumeError | null = null;
   try {
     if (options.pre) await hook(options.pre, 'pre');
-    point = options.freeze ? await whileFrozen(options.freeze, () => requestSynch(socket, label, info)) : await requestSynch(socket, label, info);
+    // The mount freezes and thaws (freeze.ts): a killed agent never leaves the filesystem frozen.
+    point = await requestSynch(socket, label, info, options.freeze ? path.resolve(options.freeze) : undefined);
   } catch (err) {
     if (options.post) await hook(options.post, 'post').catch((postErr: unknown) => debug('%s', (postErr as Error).message));
     throw err;
@@ -87,31 +69,7 @@ export async function takeSynchPoint(target: string, options: SyncOptions = {}):
   return { time: synchPointTime(point), file: snapshotFileName(point), label: point.label, frozen: info.frozen ?? null, point, postHookError };
 }
 
-async function requestSynch(socket: string, label: string | null, info: Record<string, string>): Promise<SynchPoint> {
-  const reply = await controlRequest<{ point: SynchPoint }>(socket, { cmd: 'sync', label, info });
+async function requestSynch(socket: string, label: string | null, info: Record<string, string>, freeze: string | undefined): Promise<SynchPoint> {
+  const reply = await controlRequest<{ point: SynchPoint }>(socket, { cmd: 'sync', label, info, ...(freeze ? { freeze } : {}) });
   return reply.point;
-}
-
-/** Runs `work` with the filesystem at `mountpoint` frozen; thaws it even if `work` fails or a signal arrives. */
-async function whileFrozen<T>(mountpoint: string, work: () => Promise<T>): Promise<T> {
-  await runCommand('fsfreeze', ['--freeze', mountpoint], `fsfreeze --freeze ${mountpoint}`);
-  debug('froze %s', mountpoint);
-  // A signal must not leave the filesystem frozen: thaw synchronously (this process is not the mount's), then go.
-  const onSignal = (signal: NodeJS.Signals) => {
-    try {
-      execFileSync('fsfreeze', ['--unfreeze', mountpoint]);
-    } finally {
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    }
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    return await work();
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await runCommand('fsfreeze', ['--unfreeze', mountpoint], `fsfreeze --unfreeze ${mountpoint}`);
-    debug('thawed %s', mountpoint);
-  }
 }

@@ -166,12 +166,14 @@ export class Log {
   }
 
   /** Appends a SYNCH record and makes everything before it durable. */
-  async appendSynch(body: SynchBody): Promise<SynchPoint> {
+  /** Appends a SYNCH record; `check` runs just before it is placed, and may refuse the point by throwing. */
+  async appendSynch(body: SynchBody, check?: () => void): Promise<SynchPoint> {
     // The body's length does not depend on the seed: room is found first, then it is encoded for that segment.
     const size = RECORD_HEADER_SIZE + encodeSynchBody(body, 0).length;
     assert(size < this.config.segmentSizeBytes / 2, 'synch record too large');
     if (this.roster.workingSetLength() > this.config.workingSetSegments) await this.retirement.retireExcess();
     if (this.free() < size) await this.roll();
+    check?.();
     const slot = this.current;
     const bodyBytes = encodeSynchBody(body, slot.entrySeed);
     const offset = slot.tail;

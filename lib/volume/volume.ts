@@ -71,6 +71,8 @@ export interface OpenOptions {
 export interface SynchRequest {
   label?: string | null;
   info?: Record<string, string>;
+  /** Runs just before the SYNCH record is placed; throwing refuses the point (a freeze that ended: agent/freeze.ts). */
+  check?: () => void;
 }
 
 /** Free-form facts of a synch point (host, agent, frozen filesystem) are small. */
@@ -293,7 +295,7 @@ export class Volume {
       // Times name snapshot files: keep them unique and increasing even within a millisecond.
       const timeMs = Math.max(this.parts.clock.now(), this.lastSynchMs + 1);
       const info = { host: os.hostname(), ...request.info };
-      const point = await this.log.appendSynch({ timeMs, label, info });
+      const point = await this.log.appendSynch({ timeMs, label, info }, request.check);
       this.lastSynchMs = timeMs;
       this.catalog.append(point);
       this.log.shipTail();

@@ -143,11 +143,12 @@ export async function serveMount(dir: string, mountpoint: string, settings: Moun
   checkVolume(dir);
   await checkMountpoint(mountpoint);
   // heavy (volume engine, fuse-native): loaded only when a mount is served, not by `--daemon`'s parent (see main.ts)
-  const [{ openVolume }, { VolumeHistory }, { VolumeMount }, { drainArchive }] = await Promise.all([
+  const [{ openVolume }, { VolumeHistory }, { VolumeMount }, { drainArchive }, { synchFrozen }] = await Promise.all([
     import('../volume-access.js'),
     import('../../history/history.js'),
     import('../../fuse/mount.js'),
     import('../../volume/drain.js'),
+    import('../../agent/freeze.js'),
   ]);
   const socket = controlSocketPath(dir);
   await serveUntilStopped(
@@ -168,7 +169,7 @@ export async function serveMount(dir: string, mountpoint: string, settings: Moun
           control: { volume: path.resolve(dir), socket, pid: process.pid },
         });
         const server = await ControlServer.listen(socket, {
-          sync: (label, info) => volume.synch({ label, info }),
+          sync: (label, info, freeze) => (freeze ? synchFrozen(freeze, (check) => volume.synch({ label, info, check })) : volume.synch({ label, info })),
           status: async () => ({ ...volume.status(), ...history.status(), mountpoint: path.resolve(mountpoint), pid: process.pid, cpu: settings.cpu }),
           unmount: unmountRequest(() => mount!, mountpoint, shutdown, (drainSeconds) => drainArchive(volume, drainSeconds * 1000)),
         });
