@@ -36,8 +36,8 @@ const EXIT_BY_CODE: Partial<Record<VolumeErrorCode, number>> = {
  * what it does there; a command that does not take one refuses it.
  */
 const GLOBAL_OPTIONS = [
-  { flags: '--s3-endpoint <url>', name: 's3Endpoint', description: 'S3-compatible server of an s3:// archive (default: AWS_ENDPOINT_URL); for init, list, status, restore, verify' },
-  { flags: '--encrypt-key-file <file>', name: 'encryptKeyFile', description: 'key file: init encrypts the new archive with it; list, status, restore, verify read an encrypted archive with it' },
+  { flags: '--s3-endpoint <url>', name: 's3Endpoint', description: 'S3-compatible server of an s3:// archive (default: AWS_ENDPOINT_URL); for init, mount, list, status, restore, verify' },
+  { flags: '--encrypt-key-file <file>', name: 'encryptKeyFile', description: 'key file: init encrypts the new archive with it; mount, list, status, restore, verify read an encrypted archive with it' },
 ] as const;
 
 export function buildProgram(): Command {

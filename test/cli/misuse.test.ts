@@ -92,7 +92,7 @@ t.test('cli: mount refuses a busy volume, a non-empty or missing mountpoint; the
   oneLine(t, r.stderr, /mountpoint .* is not empty — mount on an empty directory/, '--daemon: a non-empty mountpoint');
   r = await salvo(['mount', path.join(root, 'nowhere'), path.join(root, 'missing'), '--daemon']);
   t.equal(r.code, 2);
-  oneLine(t, r.stderr, /NOT_FOUND: .*nowhere is not a salvo volume \(no volume.json\) — create one with `salvo init`/, '--daemon: a path that is not a volume');
+  oneLine(t, r.stderr, /NOT_FOUND: .*nowhere does not exist — give a volume directory, an archive directory, or s3:\/\/bucket\/prefix/, '--daemon: a path that is not a volume');
   t.notOk(fs.existsSync(path.join(root, 'nowhere')), 'and leaves nothing there');
 
   const mnt = path.join(root, 'mnt');

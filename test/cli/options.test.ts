@@ -84,7 +84,8 @@ const CHECKS: Record<string, Check> = {
     t.equal(init.s3Endpoint, endpoint, 'init keeps the endpoint in the volume’s config');
     const before = await cli(['--s3-endpoint', endpoint, 'init', path.join(ctx.root, 'v-s3-before'), ...SMALL_VOLUME, '--archive', `${location}-before`, '--json']);
     t.equal((JSON.parse(before.stdout) as { s3Endpoint: string }).s3Endpoint, endpoint, 'before the command too');
-    for (const command of [['mount', ctx.base.volume, ctx.base.mnt], ['unmount', ctx.base.mnt], ['sync', ctx.base.mnt], ['demo']]) {
+    // mount takes it for an archive given by path (its own check below); these refuse it.
+    for (const command of [['unmount', ctx.base.mnt], ['sync', ctx.base.mnt], ['demo']]) {
       const r = await cli(['--s3-endpoint', endpoint, ...command]);
       t.equal(r.code, 2, `salvo --s3-endpoint … ${command[0]}: refused`);
       oneLine(t, r.stderr, new RegExp(`--s3-endpoint does not apply to \`salvo ${command[0]}\``), `${command[0]}: one line`);
@@ -102,7 +103,7 @@ const CHECKS: Record<string, Check> = {
       const keyless = await cli(args);
       t.equal(keyless.code, 2, `${command} without the key: refused`);
     }
-    for (const command of [['mount', ctx.base.volume, ctx.base.mnt], ['unmount', ctx.base.mnt], ['sync', ctx.base.mnt], ['demo']]) {
+    for (const command of [['unmount', ctx.base.mnt], ['sync', ctx.base.mnt], ['demo']]) {
       const r = await cli(['--encrypt-key-file', ctx.key, ...command]);
       t.equal(r.code, 2, `salvo --encrypt-key-file … ${command[0]}: refused`);
       oneLine(t, r.stderr, new RegExp(`--encrypt-key-file does not apply to \`salvo ${command[0]}\``), `${command[0]}: one line`);
@@ -194,6 +195,55 @@ const CHECKS: Record<string, Check> = {
     const mnt = path.join(ctx.root, 'cpu-mnt');
     await cleanup.salvoMount(volume, mnt, ['--cpu', '0']);
     t.equal((await json<{ cpu: number }>(t, ['status', mnt], 'status')).cpu, 0, 'serving on CPU 0');
+  },
+
+  /** And the global option before the command's name. */
+  async 'mount --s3-endpoint'(t, ctx) {
+    const { location, endpoint } = ctx.s3;
+    const cleanup = new Cleanup(t);
+    const mnt = path.join(ctx.root, 's3-archive-mnt');
+    fs.mkdirSync(mnt);
+    const refused = await cli(['mount', location, mnt, '--daemon', '--s3-endpoint', 'http://127.0.0.1:1'], { timeoutMs: 120_000 });
+    t.not(refused.code, 0, 'another endpoint is used, and fails');
+    cleanup.add(() => cli(['unmount', mnt]));
+    for (const args of [['--s3-endpoint', endpoint, 'mount', location, mnt, '--daemon'], ['mount', location, mnt, '--daemon', '--s3-endpoint', endpoint]]) {
+      t.equal((await cli(args)).code, 0, `${args.join(' ')}`);
+      t.ok(fs.readdirSync(path.join(mnt, 'snapshots/by-label')).includes('s3.img'), 'the S3 archive is served through the endpoint');
+      t.equal((await cli(['unmount', mnt])).code, 0);
+    }
+  },
+  /** And the global option before the command's name. */
+  async 'mount --encrypt-key-file'(t, ctx) {
+    const cleanup = new Cleanup(t);
+    const mnt = path.join(ctx.root, 'enc-archive-mnt');
+    fs.mkdirSync(mnt);
+    cleanup.add(() => cli(['unmount', mnt]));
+    const keyless = await cli(['mount', ctx.encrypted, mnt, '--daemon']);
+    t.equal(keyless.code, 2, 'without the key: refused');
+    for (const args of [['--encrypt-key-file', ctx.key, 'mount', ctx.encrypted, mnt, '--daemon'], ['mount', ctx.encrypted, mnt, '--daemon', '--encrypt-key-file', ctx.key]]) {
+      t.equal((await cli(args)).code, 0, `${args.join(' ')}`);
+      t.ok(fs.readdirSync(path.join(mnt, 'snapshots/by-label')).includes('enc.img'), 'the encrypted archive is served with the key');
+      t.equal((await cli(['unmount', mnt])).code, 0);
+    }
+  },
+  async 'unmount --timeout'(t, ctx) {
+    const { volume, archive } = await initVolume(ctx.root, 'timeout');
+    const cleanup = new Cleanup(t);
+    const mnt = path.join(ctx.root, 'timeout-mnt');
+    await cleanup.salvoMount(volume, mnt);
+    const bad = await cli(['unmount', mnt, '--timeout', 'soon']);
+    t.equal(bad.code, 2, 'a bad duration is refused');
+    oneLine(t, bad.stderr, /--timeout 'soon' is not a duration/, 'in one line');
+    // The archive's disk goes away: what the next point adds cannot ship, and the wait for it is what --timeout bounds.
+    fs.renameSync(archive, `${archive}.away`);
+    cleanup.add(async () => fs.renameSync(`${archive}.away`, archive));
+    await must('dd', ['if=/dev/urandom', `of=${path.join(mnt, 'live/volume.img')}`, 'bs=1M', 'count=4', 'conv=notrunc,fsync', 'status=none']);
+    await syncPoint(mnt, ['--label', 'last']);
+    const started = Date.now();
+    const r = await cli(['unmount', mnt, '--timeout', '1s'], { timeoutMs: 60_000 });
+    t.equal(r.code, 1, 'not everything is off-site');
+    t.match(r.stderr, /the archive did not take everything within 1 s\): synch point .* \(last\) is on primary storage only/, 'the time ran out, and it says what is left');
+    t.ok(Date.now() - started < 4500, `before the 5 s a failing archive is given (${Date.now() - started} ms)`);
   },
 
   async 'sync --label'(t, ctx) {

@@ -85,7 +85,12 @@ interface Served {
  * Runs a mount until SIGINT, SIGTERM, `salvo unmount` or an unmount from outside: `start` mounts
  * and opens the control socket, given the shutdown to call on `salvo unmount`.
  */
-async function serveUntilStopped(mountpoint: string, start: (shutdown: (why: string) => void) => Promise<Served>, onReady: () => void): Promise<void> {
+async function serveUntilStopped(
+  mountpoint: string,
+  what: 'volume' | 'archive',
+  start: (shutdown: (why: string) => void) => Promise<Served>,
+  onReady: () => void,
+): Promise<void> {
   let served: Served | null = null;
   let finished!: (err?: unknown) => void;
   const done = new Promise<void>((resolve, reject) => (finished = (err) => (err ? reject(err) : resolve())));
@@ -110,7 +115,7 @@ async function serveUntilStopped(mountpoint: string, start: (shutdown: (why: str
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   mount.watchForUnmount(() => {
-    process.stderr.write(`salvo: ${mountpoint} was unmounted from outside salvo; closing it\n`);
+    process.stderr.write(`salvo: ${mountpoint} was unmounted from outside salvo; closing the ${what}\n`);
     void shutdown('unmounted from outside');
   });
   onReady();
@@ -153,6 +158,7 @@ export async function serveMount(dir: string, mountpoint: string, settings: Moun
   const socket = controlSocketPath(dir);
   await serveUntilStopped(
     mountpoint,
+    'volume',
     async (shutdown) => {
       const opened = await openVolume(dir, settings.rpoSeconds === null ? {} : { rpoSeconds: settings.rpoSeconds });
       const { volume } = opened;
@@ -195,6 +201,7 @@ export async function serveArchive(target: string, mountpoint: string, settings:
   const socket = path.join(os.tmpdir(), `salvo-archive-${process.pid}.sock`);
   await serveUntilStopped(
     mountpoint,
+    'archive',
     async (shutdown) => {
       const view = await openArchive(target, access, undefined, settings.cacheBytes);
       let mount: VolumeMount | null = null;
