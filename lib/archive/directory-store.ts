@@ -35,7 +35,9 @@ export class DirectoryStore implements ArchiveStore {
       if (key !== ArchiveKeys.descriptor && !(await exists(this.location))) {
         throw VolumeError.archiveUnavailable(`archive directory ${this.location} is missing (is its disk mounted?)`);
       }
-      await fs.mkdir(path.dirname(target), { recursive: true });
+      // A folder made now (segments/, tails/, catalog/ at the first object) is named in its parent, durably.
+      const made = await fs.mkdir(path.dirname(target), { recursive: true });
+      if (made !== undefined) await syncDirectory(path.dirname(made));
       const handle = await fs.open(temporary, 'wx', 0o644);
       try {
         // writev may write less than asked without an error (a disk filling up): the rest is

@@ -4,10 +4,12 @@
  * and nothing is written over an existing file.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { VolumeError, errnoCode } from '../errors.js';
 import { formatBytes } from '../format/units.js';
 import type { Snapshot } from './snapshot.js';
 import type { SegmentSource } from './segment-source.js';
+import { syncDirectory } from '../volume/files.js';
 
 /** Runs of blocks read at once, to hide archive latency. */
 const RUNS_IN_FLIGHT = 4;
@@ -122,6 +124,7 @@ export async function restoreSnapshot(
       ahead.stop();
     }
     fs.fsyncSync(fd);
+    syncDirectory(path.dirname(path.resolve(target))); // the image's name survives a power cut too
     complete = true;
     return { bytesWritten };
   } finally {

@@ -16,5 +16,6 @@ export function readVolumeConfig(dir: string): VolumeConfig {
 }
 
 export function writeConfig(files: VolumeFiles, config: VolumeConfig): void {
-  files.replace(CONFIG_FILE, Buffer.from(encodeVolumeConfig(config)));
+  // On disk, its name too, before init says the volume exists: a power cut must not leave a volume without it.
+  files.replace(CONFIG_FILE, Buffer.from(encodeVolumeConfig(config)), { durable: true });
 }

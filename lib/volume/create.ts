@@ -4,12 +4,13 @@
  * that holds one; on any failure (a Ctrl-C included) nothing is left behind.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { VolumeError, isVolumeError } from '../errors.js';
 import type { ObjectCipher } from '../format/object-cipher.js';
 import { encodeVolumeConfig, newVolumeConfig, resolvePolicy, type PolicyInput, type S3Settings, type VolumeConfig } from '../format/volume-config.js';
 import { ArchiveKeys, type ArchiveStore } from '../archive/archive-store.js';
 import { writeConfig } from './config-file.js';
-import { CONFIG_FILE, FsVolumeFiles, SLOTS_DIR, slotsDirectory } from './files.js';
+import { CONFIG_FILE, FsVolumeFiles, SLOTS_DIR, slotsDirectory, syncDirectory } from './files.js';
 import { slotDescriptors } from './open-files.js';
 
 /** Slot files made between two looks at the event loop (a signal, say). */
@@ -66,7 +67,10 @@ export async function createVolume(dir: string, options: CreateOptions, now = ne
     } catch (err) {
       throw isVolumeError(err, 'ARCHIVE_CONFLICT') ? archiveHoldsAVolume(store) : err;
     }
+    // The slot files' names before volume.json names the volume, and the volume directory's own name after.
+    syncDirectory(slotsDirectory(dir));
     writeConfig(files, config);
+    if (createdDir) syncDirectory(path.dirname(path.resolve(dir)));
   } catch (err) {
     // Leave nothing behind that would make a second attempt fail.
     if (registered) await store.delete(ArchiveKeys.descriptor).catch(() => undefined);

@@ -129,7 +129,7 @@ export class FsVolumeFiles extends FsSlotFiles implements VolumeFiles {
 }
 
 /** fsync of a directory: the names created, renamed or removed in it so far survive a power cut. */
-function syncDirectory(dir: string): void {
+export function syncDirectory(dir: string): void {
   const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
     fs.fsyncSync(fd);

@@ -7,11 +7,24 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { FsVolumeFiles } from '../../lib/volume/files.js';
-import { tempDir } from '../helpers/temp-volume.js';
+import { MemoryStore } from '../../lib/archive/memory-store.js';
+import { Volume } from '../../lib/volume/volume.js';
+import { SMALL_POLICY, tempDir } from '../helpers/temp-volume.js';
 
 /** Records the opens, syncs and renames `fs` sees while `run` runs, by path. */
 function traced(run: () => void): string[] {
   const calls: string[] = [];
+  const restore = trace(calls);
+  try {
+    run();
+  } finally {
+    restore();
+  }
+  return calls;
+}
+
+/** Starts recording into `calls`; returns what puts `fs` back. */
+function trace(calls: string[]): () => void {
   const paths = new Map<number, string>();
   const saved = { openSync: fs.openSync, fdatasyncSync: fs.fdatasyncSync, fsyncSync: fs.fsyncSync, renameSync: fs.renameSync };
   const mutable = fs as unknown as Record<string, unknown>;
@@ -32,12 +45,7 @@ function traced(run: () => void): string[] {
     calls.push(`rename ${path.basename(String(from))} ${path.basename(String(to))}`);
     saved.renameSync(from, to);
   };
-  try {
-    run();
-  } finally {
-    Object.assign(mutable, saved);
-  }
-  return calls;
+  return () => Object.assign(mutable, saved);
 }
 
 t.test('a durable append is fdatasynced, and the directory fsynced when it created the file', async (t) => {
@@ -58,4 +66,17 @@ t.test('a durable replace syncs the new file before the rename and the directory
   t.same(traced(() => files.replace('cat', Buffer.from('newer\n'))), ['rename cat.tmp cat'], 'not durable: no sync');
   t.equal(files.read('cat')?.toString(), 'newer\n');
   t.notOk(fs.existsSync(path.join(dir, 'cat.tmp')));
+});
+
+t.test('init: the slot files and volume.json are on disk, names and all, before it returns', async (t) => {
+  const root = tempDir(t);
+  const dir = path.join(root, 'vol');
+  const calls: string[] = [];
+  const restore = trace(calls);
+  try {
+    await Volume.create(dir, { ...SMALL_POLICY, archive: 'memory://test', store: new MemoryStore() });
+  } finally {
+    restore();
+  }
+  t.same(calls, ['fsync slots', 'fdatasync volume.json.tmp', 'rename volume.json.tmp volume.json', 'fsync vol', `fsync ${path.basename(root)}`]);
 });
