@@ -16,6 +16,7 @@ export class SlotRoster {
   readonly unsynced = new Set<SegmentSlot>();
   /** Since when a roll has waited for a blank slot (the archive is behind), or null. */
   stalledSinceMs: number | null = null;
+  private abandoned: Error | null = null;
   private waiters: (() => void)[] = [];
 
   constructor(
@@ -57,6 +58,16 @@ export class SlotRoster {
   }
 
   /**
+   * Ends every wait for a blank slot with `err`, and any later one: the volume closes, and a
+   * write that waits for an archive that does not come back must not hold the close (and the
+   * engine's lock) with it. Such a write was never acknowledged; it fails.
+   */
+  abandon(err: Error): void {
+    this.abandoned = err;
+    this.released();
+  }
+
+  /**
    * A blank slot for the next current segment, waiting (backpressure) while there is none:
    * `stalled` is told when a wait begins, `resumed` how long it lasted.
    */
@@ -70,6 +81,7 @@ export class SlotRoster {
         }
         return slot;
       }
+      if (this.abandoned) throw this.abandoned;
       if (this.stalledSinceMs === null) {
         this.stalledSinceMs = this.clock.now();
         stalled();

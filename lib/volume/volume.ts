@@ -382,6 +382,8 @@ export class Volume {
   /** Flushes, stops archiving (what is left waits on primary for the next open), releases the lock. */
   async close(): Promise<void> {
     await this.adopting;
+    // A write stalled for a blank slot (the archive away) holds the engine: it fails, and the close goes on.
+    this.log.roster.abandon(new VolumeError('CLOSED', `volume ${this.dir} closed while writes waited for the archive to free a segment slot; those writes were not acknowledged`));
     return this.mutex.run(async () => {
       if (this.closed) return;
       this.log.flush();
