@@ -22,10 +22,11 @@ import createDebug from 'debug';
 import { VolumeError } from '../errors.js';
 import type { History } from '../history/history.js';
 import type { Volume } from '../volume/volume.js';
-import { snapshotFileName, synchPointTime, type SynchPoint } from '../volume/synch-point.js';
+import { synchPointTime, type SynchPoint } from '../volume/synch-point.js';
 import { toErrno } from './errno.js';
 import { fuseDeviceDescriptors, isFuseDeviceOpen, isMountpoint, loopDevicesUnder } from './mount-table.js';
 import { ReadAhead } from './read-ahead.js';
+import { MountTree, type Node } from './tree.js';
 
 const debug = createDebug('salvo:fuse');
 const REQUEST_BYTES_MAX = 128 * 1024;
@@ -50,13 +51,6 @@ export interface MountOptions {
  */
 type Handle = { kind: 'live' } | { kind: 'snapshot'; point: SynchPoint };
 
-type Node =
-  | { kind: 'dir'; entries: () => string[] }
-  | { kind: 'live' }
-  | { kind: 'snapshot'; point: SynchPoint }
-  | { kind: 'link'; target: string; point: SynchPoint }
-  | { kind: 'control' };
-
 /** A history that can take in what was archived since it was opened (an archive read on its own). */
 interface Refreshable {
   refresh(): Promise<void>;
@@ -68,9 +62,7 @@ export class VolumeMount {
   private liveMtimeMs = Date.now();
   private readonly mountedAt = new Date();
   private readonly controlBytes: Buffer;
-  private byName = new Map<string, SynchPoint>();
-  private byLabel = new Map<string, SynchPoint>();
-  private indexedPoints = -1;
+  private readonly tree: MountTree;
   private readonly report: (message: string) => void;
   private readonly readAhead: ReadAhead | null;
   private readonly sizeBytes: number;
@@ -104,6 +96,7 @@ export class VolumeMount {
       defaultPermissions: true,
     });
     this.readAhead = volume ? new ReadAhead(volume) : null;
+    this.tree = new MountTree(history.catalog, volume !== null);
     this.sizeBytes = history.config.sizeBytes;
     this.controlBytes = Buffer.from(JSON.stringify(options.control, null, 2) + '\n');
     this.report = options.report ?? ((m) => process.stderr.write(`salvo: ${m}\n`));
@@ -185,46 +178,7 @@ export class VolumeMount {
     return this.refreshing;
   }
 
-  // --- the tree
-
-  private refreshPoints(): void {
-    const points = this.history.catalog.all;
-    if (points.length === this.indexedPoints) return;
-    this.byName = new Map(points.map((p) => [snapshotFileName(p), p]));
-    this.byLabel = new Map(points.filter((p) => p.label).map((p) => [`${p.label}.img`, p]));
-    this.indexedPoints = points.length;
-  }
-
-  private lookup(path: string): Node | null {
-    this.refreshPoints();
-    switch (path) {
-      case '/':
-        return { kind: 'dir', entries: () => ['.salvo.json', ...(this.volume ? ['live'] : []), 'snapshots'] };
-      case '/.salvo.json':
-        return { kind: 'control' };
-      case '/live':
-        return this.volume ? { kind: 'dir', entries: () => ['volume.img'] } : null;
-      case '/live/volume.img':
-        return this.volume ? { kind: 'live' } : null;
-      case '/snapshots':
-        return { kind: 'dir', entries: () => [...this.byName.keys(), ...(this.history.catalog.latest ? ['latest.img'] : []), 'by-label'] };
-      case '/snapshots/by-label':
-        return { kind: 'dir', entries: () => [...this.byLabel.keys()] };
-      case '/snapshots/latest.img': {
-        const latest = this.history.catalog.latest;
-        return latest ? { kind: 'link', target: snapshotFileName(latest), point: latest } : null;
-      }
-    }
-    if (path.startsWith('/snapshots/by-label/')) {
-      const point = this.byLabel.get(path.slice('/snapshots/by-label/'.length));
-      return point ? { kind: 'link', target: `../${snapshotFileName(point)}`, point } : null;
-    }
-    if (path.startsWith('/snapshots/')) {
-      const point = this.byName.get(path.slice('/snapshots/'.length));
-      return point ? { kind: 'snapshot', point } : null;
-    }
-    return null;
-  }
+  // --- what stat shows
 
   private stat(node: Node): Stat {
     const base = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, atime: this.mountedAt, ctime: this.mountedAt, mtime: this.mountedAt, nlink: 1 };
@@ -249,14 +203,14 @@ export class VolumeMount {
   // --- operations (each answers its callback exactly once)
 
   op_getattr(path: string, cb: (err: number, stat?: Stat) => void): void {
-    const node = this.lookup(path);
+    const node = this.tree.lookup(path);
     if (!node) return cb(Fuse.ENOENT);
     cb(0, this.stat(node));
   }
 
   op_readdir(path: string, cb: (err: number, names?: string[]) => void): void {
     const answer = () => {
-      const node = this.lookup(path);
+      const node = this.tree.lookup(path);
       if (!node) return cb(Fuse.ENOENT);
       if (node.kind !== 'dir') return cb(Fuse.ENOTDIR);
       cb(0, node.entries());
@@ -267,14 +221,14 @@ export class VolumeMount {
   }
 
   op_readlink(path: string, cb: (err: number, target?: string) => void): void {
-    const node = this.lookup(path);
+    const node = this.tree.lookup(path);
     if (!node) return cb(Fuse.ENOENT);
     if (node.kind !== 'link') return cb(Fuse.EINVAL);
     cb(0, node.target);
   }
 
   op_open(path: string, flags: number, cb: (err: number, fd?: number) => void): void {
-    const node = this.lookup(path);
+    const node = this.tree.lookup(path);
     if (!node) return cb(Fuse.ENOENT);
     const writing = (flags & O_ACCMODE) !== 0;
     if (node.kind === 'live') return cb(0, this.addHandle({ kind: 'live' }));
@@ -353,7 +307,7 @@ export class VolumeMount {
   }
 
   op_truncate(path: string, size: number, cb: (err: number) => void): void {
-    const node = this.lookup(path);
+    const node = this.tree.lookup(path);
     if (!node) return cb(Fuse.ENOENT);
     if (node.kind !== 'live') return cb(Fuse.EROFS);
     // The volume's size is fixed at init; truncating to it (as `O_TRUNC`-less tools do) is a no-op.
@@ -365,7 +319,7 @@ export class VolumeMount {
   }
 
   op_utimens(path: string, _atime: Date, _mtime: Date, cb: (err: number) => void): void {
-    const node = this.lookup(path);
+    const node = this.tree.lookup(path);
     if (!node) return cb(Fuse.ENOENT);
     cb(node.kind === 'live' || node.kind === 'dir' ? 0 : Fuse.EROFS);
   }

@@ -8,7 +8,7 @@ import createDebug from 'debug';
 import { VolumeError, isVolumeError } from '../errors.js';
 import { decodeVolumeConfig, type VolumeConfig } from '../format/volume-config.js';
 import type { CatalogContent } from '../format/archive-catalog.js';
-import { Catalog, type SynchPoint } from '../volume/synch-point.js';
+import { Catalog, synchPointFromEntry } from '../volume/synch-point.js';
 import { SegmentSource } from './segment-source.js';
 import { SnapshotCache } from './snapshot.js';
 import { cipherFor, type ObjectCipher } from '../format/object-cipher.js';
@@ -99,8 +99,7 @@ export class ArchiveView implements History {
     this.contents = contents;
     this.source.tailKeys.clear();
     for (const [sequence, keys] of contents.tails) this.source.tailKeys.set(sequence, [...keys]);
-    const points: SynchPoint[] = contents.points.map((p) => ({ timeMs: p.timeMs, label: p.label, info: p.info, sequence: p.sequence, offset: p.offset, recordSequence: p.recordSequence }));
-    this.catalog.reconcile(points, () => true);
+    this.catalog.reconcile(contents.points.map((p) => synchPointFromEntry(p.sequence, p)), () => true);
     debug('archive %s: %d segments, %d with tails only, %d synch points', this.store.location, contents.segments.length, contents.tails.size, this.catalog.all.length);
   }
 

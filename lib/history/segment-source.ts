@@ -37,7 +37,7 @@ import { ChunkCache } from './chunk-cache.js';
 import type { SpillOptions } from './chunk-spill.js';
 
 const debug = createDebug('salvo:snapshot');
-/** Largest first request for an object's index (a 64 MiB segment of 4 KiB writes has a ~200 KiB prologue). */
+/** Largest first request for an object's index: room for the prologue of a full segment of small writes (BENCHMARKS.md, "Figures behind the code"). */
 const PROLOGUE_GUESS_MAX = 1024 * 1024;
 /**
  * Chunks fetched ahead of a walk along a piece (restore's read-ahead keeps as many), and at most

@@ -3,7 +3,7 @@
  * how many are in each state, which segment each holds, which may hold writes not yet durable,
  * and the wait for a blank one. Every write asks for the working set's length, every read of the
  * past for the slot of a segment, every flush for the slots to sync: none of them walks every slot
- * (a 16 TiB volume has 32,777).
+ * (a 16 TiB volume has tens of thousands).
  */
 import type { Clock } from '../util/clock.js';
 import type { SegmentSlot, SegmentState } from './segment-slot.js';
