@@ -17,6 +17,7 @@ import type { SynchPoint } from '../../lib/volume/synch-point.js';
 import { Volume } from '../../lib/volume/volume.js';
 import { historyOf, prng, SMALL_POLICY, tempDir } from '../helpers/temp-volume.js';
 import { figures } from './figures.js';
+import { runSeeds } from './seeds.js';
 import { SimSlotFiles, SimulatedCrash, type CrashStats } from './sim-slot-files.js';
 
 const BS = 4096;
@@ -104,14 +105,8 @@ t.test('catalog crash: every acknowledged synch point is listed after a power cu
   const root = tempDir(t, 'salvo-catalog-crash-');
   const pool = new CompressionPool(1);
   t.teardown(() => pool.close());
-  const first = Number(process.env.SEED ?? 1);
-  const seeds = process.env.SEED ? 1 : Number(process.env.CATALOG_CRASH_SEEDS ?? 200);
   const stats: Stats = { pendingWrites: 0, kept: 0, torn: 0, points: 0, crashes: 0, pointsChecked: 0, archiveOnly: 0, reconstructed: 0 };
-  const failures: string[] = [];
-  for (let seed = first; seed < first + seeds; seed++) {
-    const failure = await runSeed(seed, root, pool, stats).catch((err: Error) => `seed ${seed}: ${err.message}`);
-    if (failure) failures.push(failure);
-  }
+  const { failures, seeds, first } = await runSeeds('CATALOG_CRASH_SEEDS', 200, (seed) => runSeed(seed, root, pool, stats));
   t.same(failures, [], `${seeds} seeds from ${first}`);
   // The test means something only if points in the archive alone were checked after crashes.
   if (seeds >= 50) t.ok(stats.archiveOnly > 0, 'points whose segments are in the archive only were checked after crashes');

@@ -17,6 +17,7 @@ import { Volume } from '../../lib/volume/volume.js';
 import { prng, SMALL_POLICY, tempDir, historyOf } from '../helpers/temp-volume.js';
 import { SimSlotFiles, SimulatedCrash, type CrashStats } from './sim-slot-files.js';
 import { figures } from './figures.js';
+import { runSeeds } from './seeds.js';
 
 const BS = 4096;
 const BLOCKS = 32;
@@ -122,15 +123,8 @@ t.test('crash-anywhere: no durable write or synch point is lost, whatever the cr
   const root = tempDir(t, 'salvo-crash-');
   const pool = new CompressionPool(1);
   t.teardown(() => pool.close());
-  const first = Number(process.env.SEED ?? 1);
-  const seeds = process.env.SEED ? 1 : Number(process.env.CRASH_SEEDS ?? 1000);
   const stats = { pendingWrites: 0, kept: 0, torn: 0, operations: 0, crashes: 0, checkedWrites: 0, checkedPoints: 0, copiedAhead: 0 };
-  const failures: string[] = [];
-  for (let seed = first; seed < first + seeds; seed++) {
-    // A seed that throws (a corrupt block read after a crash) names itself like one that fails a check.
-    const failure = await runSeed(seed, root, pool, stats).catch((err: Error) => `seed ${seed}: ${err.message}`);
-    if (failure) failures.push(failure);
-  }
+  const { failures, seeds, first } = await runSeeds('CRASH_SEEDS', 1000, (seed) => runSeed(seed, root, pool, stats));
   t.same(failures, [], `${seeds} seeds from ${first}`);
   if (seeds >= 100) t.ok(stats.copiedAhead > 0, 'copy-forward ran ahead of retirement in idle pauses, crashes included');
   figures(t, 'crash-anywhere', {
