@@ -108,8 +108,9 @@ export async function restoreSnapshot(
     let next = 0;
     let done = 0;
     const ahead = new ChunkReadAhead(snapshot, starts);
+    let failed = false;
     const worker = async (): Promise<void> => {
-      while (next < starts.length) {
+      while (next < starts.length && !failed) {
         const run = next++;
         ahead.reading(run);
         const bytes = await snapshot.read(starts[run]! * blockSizeBytes, lengths[run]! * blockSizeBytes);
@@ -118,11 +119,19 @@ export async function restoreSnapshot(
         onProgress(done, total);
       }
     };
-    try {
-      await Promise.all([...Array.from({ length: RUNS_IN_FLIGHT }, worker), ahead.run()]);
-    } finally {
-      ahead.stop();
-    }
+    // On a failure the other workers stop, and all settle before the descriptor is closed: a
+    // worker still reading then would write through a number the next open may reuse.
+    const workers = Array.from({ length: RUNS_IN_FLIGHT }, () =>
+      worker().catch((err: unknown) => {
+        failed = true;
+        ahead.stop();
+        throw err;
+      }),
+    );
+    const settled = await Promise.allSettled([...workers, ahead.run()]);
+    ahead.stop();
+    const failure = settled.find((r) => r.status === 'rejected');
+    if (failure) throw failure.reason;
     fs.fsyncSync(fd);
     syncDirectory(path.dirname(path.resolve(target))); // the image's name survives a power cut too
     complete = true;

@@ -76,3 +76,31 @@ t.test('restore from the archive alone fetches chunks ahead, several at once, an
   t.ok(read.equals(model.subarray(0, 32 * BS)), 'a 128 KiB snapshot read returns the blocks of the point');
   t.ok(store.maxInFlight >= 4, `its chunks were fetched at once (up to ${store.maxInFlight} in flight)`);
 });
+
+t.test('a restore that fails writes nothing after it returns (found by the simulation)', async (t) => {
+  // Run 0's read fails at once; the others answer later. Before the fix the other workers went on
+  // after the failure and wrote their blocks through the closed descriptor, whose number the
+  // next open took: into whatever file that was.
+  const runs = 8;
+  const snapshot = {
+    geometry: { version: 2, sizeBytes: runs * BS, blockSizeBytes: BS, workingSetSegments: 4 },
+    runsInLogOrder: () => ({ starts: Uint32Array.from({ length: runs }, (_, i) => i), lengths: new Uint32Array(runs).fill(1) }),
+    chunkOf: async () => null,
+    read: async (position: number) => {
+      if (position === 0) throw new Error('injected read failure');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return Buffer.alloc(BS, 0xab);
+    },
+  };
+  const dir = tempDir(t, 'salvo-restore-fail-');
+  await t.rejects(restoreSnapshot(snapshot as never, path.join(dir, 'failed.img')), /injected read failure/);
+  t.notOk(fs.existsSync(path.join(dir, 'failed.img')), 'the partial image is removed');
+  const next = path.join(dir, 'next.img');
+  const fd = fs.openSync(next, 'w+');
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    t.equal(fs.fstatSync(fd).size, 0, 'no late write reached the file opened next');
+  } finally {
+    fs.closeSync(fd);
+  }
+});
