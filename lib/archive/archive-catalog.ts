@@ -277,6 +277,10 @@ export class CatalogWriter {
     if (!this.pending) {
       const read = await readArchiveContents(this.store, this.volumeId, this.cipher);
       if (read.problem) debug('rewriting the catalog past a damaged object: %s', read.problem);
+      // A catalog written past an object whose summary did not read (a damaged answer, or rot)
+      // would hide its points from every reader for good: the summaries past the chain stay the truth.
+      const [damaged] = read.damaged;
+      if (damaged) throw new VolumeError('CORRUPT_ARCHIVE', `the catalog is not extended past segment ${damaged.sequence}: ${damaged.message}`);
       this.chain = read.chain;
       // What the chain does not cover is this flush's object (all of it, for an archive without one).
       this.pending = read.after;

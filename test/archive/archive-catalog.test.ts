@@ -6,6 +6,7 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { MemoryStore } from '../../lib/archive/memory-store.js';
+import type { ByteRange } from '../../lib/archive/archive-store.js';
 import { catalogChain, readArchiveContents } from '../../lib/archive/archive-catalog.js';
 import {
   catalogKey,
@@ -154,6 +155,40 @@ t.test('a damaged catalog object costs time, never points; the next mount replac
   const read = await readArchiveContents(store, volume.config.volumeId, null);
   t.equal(read.problem, null, 'the next mount rewrote the catalog past the damage');
   t.equal(read.content.points.length, 41);
+});
+
+t.test('a damaged answer while the writer reads the archive is no reason to leave points out of the catalog (found by the simulation)', async (t) => {
+  // A store that answers reads of one segment's prologue with a flipped byte, while told to.
+  class Flaky extends MemoryStore {
+    flaky: string | null = null;
+    damagedAnswers = 0;
+    override async get(key: string, range?: ByteRange): Promise<Buffer> {
+      const bytes = await super.get(key, range);
+      if (key !== this.flaky || range?.offset !== 0) return bytes;
+      this.damagedAnswers++;
+      bytes[20]! ^= 0x01;
+      return bytes;
+    }
+  }
+  const store = new Flaky();
+  const { volume, reopen } = await createTempVolume(t, {}, { store });
+  await history(volume, 12);
+  const before = await ArchiveView.open(store);
+  const expected = names(before);
+  await before.close();
+  await volume.close();
+  // No catalog yet: the next writer reads every summary, and one comes back damaged.
+  for (const key of await store.list('catalog/')) await store.delete(key);
+  store.flaky = (await store.list('segments/'))[1]!; // long gone from primary storage: never shipped again
+  const reopened = await reopen();
+  t.teardown(() => reopened.close());
+  await history(reopened, 1, 'after');
+  t.ok(store.damagedAnswers > 0, 'damaged answers were given');
+  store.flaky = null;
+  const view = await ArchiveView.open(store);
+  t.same(names(view).slice(0, expected.length), expected, 'every point is still listed');
+  t.equal(view.catalog.all.length, expected.length + 1);
+  await view.close();
 });
 
 t.test('a merge cut short leaves a chain a reader can use; the writer clears what is off it', async (t) => {
