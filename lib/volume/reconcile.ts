@@ -8,6 +8,7 @@
 import createDebug from 'debug';
 import { VolumeError } from '../errors.js';
 import type { ObjectCipher } from '../format/object-cipher.js';
+import { archiveObjectSize } from '../format/archive-object.js';
 import { SEGMENT_HEADER_SIZE } from '../format/segment-header.js';
 import { fetchArchiveIndex } from '../archive/archive-reader.js';
 import { ArchiveKeys, tailChain, type ArchiveStore } from '../archive/archive-store.js';
@@ -81,8 +82,10 @@ async function queueUnarchived({ archiver, sealed }: Reconciled, listed: Set<str
 
 /**
  * Learns which tail pieces earlier runs shipped: where the current segment's shipping resumes,
- * and which pieces to delete once their segments are whole. An unreadable piece only means
- * the next tail starts from the segment's beginning.
+ * and which pieces to delete once their segments are whole. Each piece of the current segment's
+ * chain is checked whole: one cut short (an upload a crash interrupted before the archiver could
+ * see it) is deleted, and shipping resumes where it starts; one unreadable now ends the chain
+ * there too. Either way the tail is shipped again from that point, and nothing is lost.
  */
 async function adoptShippedTails({ store, archiver, cipher, current }: Reconciled, keys: string[]): Promise<void> {
   const bySequence = new Map<number, string[]>();
@@ -91,28 +94,36 @@ async function adoptShippedTails({ store, archiver, cipher, current }: Reconcile
     if (tail) bySequence.set(tail.sequence, [...(bySequence.get(tail.sequence) ?? []), key]);
   }
   for (const [sequence, tails] of bySequence) archiver.adoptTails(sequence, tails);
-  const chain = tailChain(bySequence.get(current.sequence) ?? [], SEGMENT_HEADER_SIZE);
-  const last = chain.keys[chain.keys.length - 1];
-  if (last && chain.end <= current.tail) {
+  let resume: { end: number; nextRecordSequence: number } | null = null;
+  for (const key of tailChain(bySequence.get(current.sequence) ?? [], SEGMENT_HEADER_SIZE).keys) {
     try {
-      const shipped = await fetchArchiveIndex(store, last, cipher);
-      current.shippedTo = chain.end;
-      current.shippedRecordSequence = shipped.summary.nextRecordSequence;
+      const index = await fetchArchiveIndex(store, key, cipher);
+      if ((await store.head(key)) !== archiveObjectSize(index)) {
+        debug('tail piece %s was cut short; it is deleted and shipped again', key);
+        await store.delete(key);
+        break;
+      }
+      resume = { end: index.header.rawEnd, nextRecordSequence: index.summary.nextRecordSequence };
     } catch (err) {
-      debug('cannot read tail piece %s (%s); the next tail is shipped whole', last, (err as Error).message);
+      debug('cannot read tail piece %s (%s); the tail is shipped again from its start', key, (err as Error).message);
+      break;
     }
+  }
+  if (resume && resume.end <= current.tail) {
+    current.shippedTo = resume.end;
+    current.shippedRecordSequence = resume.nextRecordSequence;
   }
 }
 
 /**
- * The synch points the archive holds in segments older than `oldestOnPrimary` that `catalog`
- * lacks: on primary such points live only in catalog.jsonl. A few requests through the archive's
+ * The synch points the archive holds in segments gone from primary storage (`inArchiveOnly`) that
+ * `catalog` lacks: on primary such points live only in catalog.jsonl. A few requests through the archive's
  * catalog; an archive out of reach gives none (the catalog stays as it was).
  */
 export async function pointsOnlyInArchive(
   { store, config, cipher }: { store: ArchiveStore; config: { volumeId: string }; cipher: ObjectCipher | null },
   catalog: Catalog,
-  oldestOnPrimary: number,
+  inArchiveOnly: (sequence: number) => boolean,
 ): Promise<SynchPoint[]> {
   let points;
   try {
@@ -122,5 +133,5 @@ export async function pointsOnlyInArchive(
     return [];
   }
   const known = new Set(catalog.all.map((p) => p.recordSequence));
-  return points.filter((p) => p.sequence < oldestOnPrimary && !known.has(p.recordSequence)).map((p) => synchPointFromEntry(p.sequence, p));
+  return points.filter((p) => inArchiveOnly(p.sequence) && !known.has(p.recordSequence)).map((p) => synchPointFromEntry(p.sequence, p));
 }

@@ -150,9 +150,11 @@ export class Volume {
       if (!options.pool) undo.push(() => pool.close());
       const catalog = Catalog.load(files);
       const logEnd = new Map(recovered.slots.filter((s) => s.sequence > 0).map((s) => [s.sequence, s.tail]));
-      const oldestOnPrimary = Math.min(...logEnd.keys());
-      // Points past the end of the recovered log were torn off with it; older ones live in the archive.
-      catalog.reconcile(recovered.points, (p) => p.sequence < oldestOnPrimary || (logEnd.has(p.sequence) && p.offset < logEnd.get(p.sequence)!));
+      // A segment before the current one on no slot was archived before its slot was recycled.
+      // Not the ones older than the oldest on primary: slots are not always recycled in log order.
+      const inArchiveOnly = (sequence: number) => sequence < recovered.current.sequence && !logEnd.has(sequence);
+      // Points past the end of the recovered log were torn off with it; the others live on primary or in the archive.
+      catalog.reconcile(recovered.points, (p) => inArchiveOnly(p.sequence) || (logEnd.has(p.sequence) && p.offset < logEnd.get(p.sequence)!));
       const warn = options.onWarning ?? ((message: string) => process.stderr.write(`salvo: warning: ${message}\n`));
       const onStall = options.onStall ?? ((message: string) => process.stderr.write(`salvo: ${message}\n`));
       let log: Log | undefined;
@@ -185,7 +187,7 @@ export class Volume {
       // left unshipped, acknowledged points among it) ships now, not at the next synch point.
       log.shipTail();
       volume.shipTailsEvery(options.rpoSeconds ?? config.rpoSeconds);
-      volume.adopting = volume.adoptArchivedPoints(oldestOnPrimary, warn);
+      volume.adopting = volume.adoptArchivedPoints(inArchiveOnly, warn);
       return volume;
     } catch (err) {
       for (const step of undo.reverse()) await Promise.resolve(step()).catch((e: unknown) => debug('releasing after a failed open: %s', (e as Error).message));
@@ -342,8 +344,8 @@ export class Volume {
    * Adds the points catalog.jsonl lost (the file deleted, or cut short) that the archive holds in
    * segments gone from primary storage: recovery finds only the points of the log on primary.
    */
-  private async adoptArchivedPoints(oldestOnPrimary: number, warn: (message: string) => void): Promise<void> {
-    const lost = await pointsOnlyInArchive(this.parts, this.catalog, oldestOnPrimary);
+  private async adoptArchivedPoints(inArchiveOnly: (sequence: number) => boolean, warn: (message: string) => void): Promise<void> {
+    const lost = await pointsOnlyInArchive(this.parts, this.catalog, inArchiveOnly);
     if (lost.length === 0) return;
     await this.mutex.run(() => {
       if (this.closed) return;
