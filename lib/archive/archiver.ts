@@ -146,6 +146,11 @@ export class Archiver implements ArchiveQueue {
     return true;
   }
 
+  /** Ends a wait between retries now: someone waits for the archive (unmount), which may be back. */
+  retryNow(): void {
+    this.wakeSleep?.();
+  }
+
   /** The oldest piece of the log not yet in the archive, or null when everything queued is there. */
   firstPending(): { sequence: number; rawStart: number } | null {
     const first = this.queue[0];

@@ -25,17 +25,21 @@ export interface DrainReport {
 }
 
 export async function drainArchive(volume: Volume, timeoutMs: number, stuckMs = STUCK_MS): Promise<DrainReport> {
-  const started = Date.now();
+  const { clock } = volume;
+  const started = clock.monotonic();
   let failingSince: number | null = null;
   await volume.shipTail();
   const { archiver } = volume.internals;
+  // After failures the archiver waits up to 30 s before it tries again: the drain's few seconds
+  // must see a try, or an archive that is back would be reported as failing.
+  archiver.retryNow();
   for (;;) {
     if (archiver.firstPending() === null) return report(volume, null, null);
-    const now = Date.now();
+    const now = clock.monotonic();
     failingSince = archiver.stats.failingCause === null ? null : (failingSince ?? now);
     if (failingSince !== null && now - failingSince >= stuckMs) return report(volume, archiver.stats.failingCause, archiver.stats.lastError);
     if (now - started >= timeoutMs) return report(volume, 'timeout', `the archive did not take everything within ${Math.round(timeoutMs / 1000)} s`);
-    await new Promise((r) => setTimeout(r, LOOK_EVERY_MS));
+    await new Promise<void>((resolve) => clock.after(LOOK_EVERY_MS, resolve));
   }
 }
 

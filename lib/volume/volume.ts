@@ -208,6 +208,11 @@ export class Volume {
     return this.log.index;
   }
 
+  /** Times and timers (the system's, or a simulation's): what waits on the volume waits by them. */
+  get clock(): Clock {
+    return this.parts.clock;
+  }
+
   /** Counts since the volume was opened: bytes written and copied forward, segments sealed, retired and recycled, write stalls. */
   get counters(): Readonly<Log['counters']> {
     return this.log.counters;
