@@ -16,7 +16,7 @@ import { ARCHIVE_HEADER_SIZE, archiveObjectSize, decodeArchiveHeader, encodeArch
 import type { ObjectCipher } from '../format/object-cipher.js';
 import type { SegmentSummary } from '../format/summary.js';
 import { ArchiveKeys, type ArchiveStore } from './archive-store.js';
-import { chunksBound, releasePages, sharedBuffer, type CompressionPool } from './compression-pool.js';
+import { chunksBound, sharedBuffer, type CompressionPool } from './compression-pool.js';
 import { fetchArchiveIndex } from './archive-reader.js';
 import { CatalogWriter } from './archive-catalog.js';
 import { troubleCause, troubleLine, type TroubleCause } from './archive-trouble.js';
@@ -273,7 +273,8 @@ export class Archiver implements ArchiveQueue {
   private async releaseScratch(): Promise<void> {
     if (!this.scratch) return;
     try {
-      await Promise.all([releasePages(this.scratch.raw), releasePages(this.scratch.compressed)]);
+      const { pool } = this.options;
+      await Promise.all([pool.releasePages(this.scratch.raw), pool.releasePages(this.scratch.compressed)]);
     } catch (err) {
       debug('giving back the archive scratch memory failed: %s', (err as Error).message);
     }

@@ -187,6 +187,11 @@ export class CompressionPool {
     return this.submit({ op: 'readFile', fd, dst, position, pieceBytes: READ_PIECE_BYTES }) as Promise<number>;
   }
 
+  /** releasePages, asked of the pool whose workers share the memory (the simulation's pool, which has none, clears it inline). */
+  releasePages(bytes: Buffer): Promise<void> {
+    return releasePages(bytes);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     // Tasks in flight are ended too: their workers are terminated, and an answer never comes.

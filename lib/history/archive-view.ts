@@ -35,6 +35,8 @@ export class ArchiveView implements History {
     private contents: CatalogContent,
     cacheBytesMax: number,
     readonly cipher: ObjectCipher | null,
+    /** False when the caller lent the pool (and closes it). */
+    private readonly ownsPool: boolean,
   ) {
     this.snapshots = new SnapshotCache(config, source, cacheBytesMax / 2);
     this.adopt(contents);
@@ -58,22 +60,22 @@ export class ArchiveView implements History {
 
   static async open(
     store: ArchiveStore,
-    options: { cacheBytesMax?: number; onProgress?: (done: number, total: number) => void; cipher?: ObjectCipher } = {},
+    options: { cacheBytesMax?: number; onProgress?: (done: number, total: number) => void; cipher?: ObjectCipher; pool?: CompressionPool } = {},
   ): Promise<ArchiveView> {
     const config = await ArchiveView.descriptor(store);
     const cipher = cipherFor(config, options.cipher, `archive ${store.location}`);
-    const pool = new CompressionPool();
+    const pool = options.pool ?? new CompressionPool();
     const cacheBytesMax = options.cacheBytesMax ?? 256 * 1024 * 1024;
     const source = new SegmentSource(store, pool, null, cacheBytesMax / 2, config.volumeId, cipher);
     try {
       const read = await readArchiveContents(store, config.volumeId, cipher, { onProgress: options.onProgress });
-      const view = new ArchiveView(config, store, pool, source, Catalog.inMemory([]), read.content, cacheBytesMax, cipher);
+      const view = new ArchiveView(config, store, pool, source, Catalog.inMemory([]), read.content, cacheBytesMax, cipher, !options.pool);
       view.damaged.push(...read.damaged);
       view.catalogProblem = read.problem;
       for (const d of read.damaged) debug('%s', d.message);
       return view;
     } catch (err) {
-      await pool.close();
+      if (!options.pool) await pool.close();
       throw err;
     }
   }
@@ -105,7 +107,7 @@ export class ArchiveView implements History {
 
   async close(): Promise<void> {
     this.source.close();
-    await this.pool.close();
+    if (this.ownsPool) await this.pool.close();
     await this.store.close();
   }
 }
