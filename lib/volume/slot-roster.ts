@@ -18,6 +18,7 @@ export class SlotRoster {
   stalledSinceMs: number | null = null;
   private abandoned: Error | null = null;
   private waiters: (() => void)[] = [];
+  private readonly stallListeners = new Set<() => void>();
 
   constructor(
     private readonly slots: readonly SegmentSlot[],
@@ -68,6 +69,20 @@ export class SlotRoster {
   }
 
   /**
+   * Calls `listener` once a roll waits for a blank slot (at once if one waits now); returns the
+   * function that forgets it. What waits behind the engine's lock learns so that it would wait
+   * as long as the archive takes (Volume.flush, Volume.synch).
+   */
+  whenStalled(listener: () => void): () => void {
+    if (this.stalledSinceMs !== null) {
+      listener();
+      return () => undefined;
+    }
+    this.stallListeners.add(listener);
+    return () => this.stallListeners.delete(listener);
+  }
+
+  /**
    * A blank slot for the next current segment, waiting (backpressure) while there is none:
    * `stalled` is told when a wait begins, `resumed` how long it lasted.
    */
@@ -85,6 +100,9 @@ export class SlotRoster {
       if (this.stalledSinceMs === null) {
         this.stalledSinceMs = this.clock.now();
         stalled();
+        const listeners = [...this.stallListeners];
+        this.stallListeners.clear();
+        for (const listener of listeners) listener();
       }
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }

@@ -33,6 +33,7 @@ import type { SegmentSlot } from './segment-slot.js';
 import { checkSlots, type Problem, type VerifyCounts } from './slot-check.js';
 import { volumeStatus, type VolumeStatus } from './status.js';
 import { Catalog, checkLabel, duplicateLabel, type SynchPoint } from './synch-point.js';
+import { untilStalled } from './stall-wait.js';
 import { VolumeLock } from './volume-lock.js';
 
 const debug = createDebug('salvo:volume');
@@ -295,28 +296,47 @@ export class Volume {
     if (infoBytes > Math.min(SYNCH_INFO_BYTES_MAX, this.config.segmentSizeBytes / 8)) {
       return Promise.reject(VolumeError.badInput(`synch point info of ${infoBytes} bytes is too large`, `keep it under ${Math.min(SYNCH_INFO_BYTES_MAX, this.config.segmentSizeBytes / 8)} bytes`));
     }
-    return this.mutex.run(async () => {
+    let refused: VolumeError | null = null;
+    const check = () => {
+      if (refused) throw refused;
+      request.check?.();
+    };
+    const taking = this.mutex.run(async () => {
       this.checkOpen();
+      if (refused) throw refused;
       const taken = label === null ? undefined : this.catalog.labelled(label);
       if (taken) throw duplicateLabel(label!, taken);
       // Times name snapshot files: keep them unique and increasing even within a millisecond.
       const timeMs = Math.max(this.parts.clock.now(), this.lastSynchMs + 1);
       const info = { host: os.hostname(), ...request.info };
-      const point = await this.log.appendSynch({ timeMs, label, info }, request.check);
+      const point = await this.log.appendSynch({ timeMs, label, info }, check);
       this.lastSynchMs = timeMs;
       this.catalog.append(point);
       this.log.shipTail();
       debug('synch point %s%s', new Date(timeMs).toISOString(), label ? ` (${label})` : '');
       return point;
     });
+    // Behind writes that wait for a failing archive, the point would wait as long as it fails:
+    // it is refused instead (and never placed later), with the archive's trouble.
+    return untilStalled(this.log, this.parts.clock, taking, () => {
+      const { failingCause, lastError } = this.archiver.stats;
+      if (failingCause === null) return null;
+      refused = new VolumeError('ARCHIVE_UNAVAILABLE', `no synch point while writes wait for the archive, which is failing (${failingCause}): ${lastError}`, {
+        hint: '`salvo status` shows the archive’s trouble; take the point once writes resume',
+      });
+      return Promise.reject(refused);
+    });
   }
 
   /** Makes every acknowledged write durable (fdatasync). */
   flush(): Promise<void> {
-    return this.mutex.run(async () => {
+    const flushing = this.mutex.run(async () => {
       this.checkOpen();
       await this.log.flushAsync();
     });
+    // A write waiting for a blank slot holds the lock as long as the archive takes; every
+    // acknowledged write is in a slot already, so the flush syncs them without the lock.
+    return untilStalled(this.log, this.parts.clock, flushing, () => this.log.flushAsync());
   }
 
   /** Ships the current segment's records not yet in the archive, now. */
