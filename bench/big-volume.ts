@@ -40,7 +40,7 @@ import { formatBytes } from '../lib/format/units.js';
 import { ArchiveView } from '../lib/history/archive-view.js';
 import { SegmentSource } from '../lib/history/segment-source.js';
 import { Snapshot } from '../lib/history/snapshot.js';
-import { VolumeLock, isProcessAlive } from '../lib/volume/volume-lock.js';
+import { VolumeLock } from '../lib/volume/volume-lock.js';
 import {
   MiB,
   GiB,
@@ -49,6 +49,7 @@ import {
   exec,
   fuseLoopUnavailable,
   isMounted,
+  isProcessAlive,
   mountExisting,
   num,
   residentBytes,

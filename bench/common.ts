@@ -13,8 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { controlRequest } from '../lib/agent/control.js';
+import { errnoCode } from '../lib/errors.js';
 import { isMountpoint } from '../lib/fuse/mount-table.js';
-import { isProcessAlive } from '../lib/volume/volume-lock.js';
 
 export interface BenchOptions {
   /** Tiny inputs, one run: a smoke test that the benchmark still works. */
@@ -531,4 +531,19 @@ export function runIfMain(moduleUrl: string, bench: Benchmark, child?: { flag: s
       process.exit(1);
     },
   );
+}
+
+/** Whether process `pid` runs (another user's counts). A killed mount may linger as a zombie until its parent reaps it: that does not count as alive. */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return errnoCode(err) === 'EPERM';
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
 }

@@ -31,6 +31,7 @@
 #include "args.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -225,7 +226,34 @@ static napi_value read_entries(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * flock(fd, LOCK_EX | LOCK_NB): true when taken, false when another open file holds it. The
+ * kernel releases it when the file is closed, or the process ends however it ends: a lock no
+ * process holds is never taken for one a live process holds.
+ */
+static napi_value lock_file(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "lockFile(fd): fd must be a file descriptor");
+    return NULL;
+  }
+  int rc;
+  do rc = flock(fd, LOCK_EX | LOCK_NB);
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0 && errno != EWOULDBLOCK) {
+    napi_throw(env, errno_error(env, errno, "flock"));
+    return NULL;
+  }
+  napi_value result;
+  napi_get_boolean(env, rc == 0, &result);
+  return result;
+}
+
 void register_file_ops(napi_env env, napi_value exports) {
+  export_function(env, exports, "lockFile", lock_file);
   export_function(env, exports, "dropCache", drop_cache);
   export_function(env, exports, "punchHole", punch_hole);
   export_function(env, exports, "prefetch", prefetch);

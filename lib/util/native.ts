@@ -18,6 +18,8 @@ export interface NativeAddon {
   punchHole(fd: number, offset: number, length: number): Promise<void>;
   /** One preadv of consecutive block entries at `position`: blocks into `blocks`, CRCs into `crcs`; the bytes read. */
   readEntries(fd: number, blocks: Uint8Array, crcs: Uint8Array, blockSize: number, position: number): number;
+  /** flock(fd, LOCK_EX | LOCK_NB): true when taken, false when another open file holds it; the kernel drops it when the file closes or the process ends. */
+  lockFile(fd: number): boolean;
   /** madvise(MADV_DONTNEED) over the whole pages inside `bytes`, on the thread pool: they read as zeros after. */
   releasePages(bytes: Uint8Array): Promise<void>;
   /** sched_setaffinity of the calling thread to the one CPU `cpu`; throws (code EINVAL) for a CPU this process may not run on. */

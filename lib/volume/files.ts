@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { errnoCode } from '../errors.js';
+import { native } from '../util/native.js';
 import type { DescriptorPool } from './descriptor-pool.js';
 import { FsSlotFiles, slotFileName, type SlotFiles } from './slot-file.js';
 
@@ -36,6 +37,11 @@ export interface SmallFileWrite {
   durable?: boolean;
 }
 
+export interface HeldLock {
+  /** Removes the file and lets the lock go. */
+  release(): void;
+}
+
 export interface VolumeFiles extends SlotFiles {
   /** The volume directory, for messages. */
   readonly dir: string;
@@ -48,8 +54,11 @@ export interface VolumeFiles extends SlotFiles {
   /** Replaces a small file whole: a reader sees the old bytes or the new, never a mix. */
   replace(name: string, bytes: Buffer, options?: SmallFileWrite): void;
   append(name: string, bytes: Buffer, options?: SmallFileWrite): void;
-  /** Creates a small file that must not exist yet; false, writing nothing, when it does. */
-  create(name: string, bytes: Buffer): boolean;
+  /**
+   * Takes the lock of small file `name` (made if need be) and writes `bytes` in it; null when
+   * another process holds it. Held until released or the process ends.
+   */
+  lock(name: string, bytes: Buffer): HeldLock | null;
   /** Removes a small file; a missing one is not an error. */
   remove(name: string): void;
 }
@@ -113,18 +122,44 @@ export class FsVolumeFiles extends FsSlotFiles implements VolumeFiles {
     if (options.durable && created) syncDirectory(path.dirname(target));
   }
 
-  create(name: string, bytes: Buffer): boolean {
-    try {
-      fs.writeFileSync(this.path(name), bytes, { flag: 'wx', mode: 0o600 });
-      return true;
-    } catch (err) {
-      if (errnoCode(err) === 'EEXIST') return false;
-      throw err;
+  lock(name: string, bytes: Buffer): HeldLock | null {
+    const target = this.path(name);
+    for (;;) {
+      const fd = fs.openSync(target, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+      let held = false;
+      try {
+        if (!native().lockFile(fd)) return null;
+        // Its last holder may have removed the file between this open and this lock: the lock
+        // is then on a file no one else sees. Open the name again.
+        if (!sameFile(fd, target)) continue;
+        fs.ftruncateSync(fd, 0);
+        fs.writeSync(fd, bytes, 0, bytes.length, 0);
+        held = true;
+        return {
+          // Removed before the lock goes: whoever locks the old file next finds it gone.
+          release: () => {
+            fs.rmSync(target, { force: true });
+            fs.closeSync(fd);
+          },
+        };
+      } finally {
+        if (!held) fs.closeSync(fd);
+      }
     }
   }
 
   remove(name: string): void {
     fs.rmSync(this.path(name), { force: true });
+  }
+}
+
+/** Whether `name` is the file open as `fd`. */
+function sameFile(fd: number, name: string): boolean {
+  try {
+    return fs.statSync(name).ino === fs.fstatSync(fd).ino;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return false;
+    throw err;
   }
 }
 

@@ -1,26 +1,24 @@
 /**
- * One process at a time per volume: `lock` in the volume directory holds the owner's pid.
- * A lock whose process is gone (a killed mount) is stale and is taken over.
+ * One process at a time per volume: the kernel's lock (flock) on `lock` in the volume directory,
+ * which holds the owner's pid for messages. The kernel drops the lock when its process ends,
+ * however it ends, so a killed mount leaves nothing to take over, and two processes starting at
+ * once cannot both take it.
  */
-import fs from 'node:fs';
-import { VolumeError, errnoCode } from '../errors.js';
-import { FsVolumeFiles, LOCK_FILE, type VolumeFiles } from './files.js';
+import { VolumeError } from '../errors.js';
+import { FsVolumeFiles, LOCK_FILE, type HeldLock, type VolumeFiles } from './files.js';
 
 export class VolumeLock {
-  private constructor(private readonly files: VolumeFiles) {}
+  private constructor(private readonly held: HeldLock) {}
 
   static acquire(files: VolumeFiles): VolumeLock {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      if (files.create(LOCK_FILE, Buffer.from(`${process.pid}\n`))) return new VolumeLock(files);
-      const owner = VolumeLock.owner(files);
-      if (owner !== null && owner !== process.pid && isProcessAlive(owner)) {
-        throw new VolumeError('LOCKED', `volume ${files.dir} is in use by process ${owner}`, {
-          hint: 'unmount it first (`salvo unmount <mountpoint>`), or read its archive instead',
-        });
-      }
-      files.remove(LOCK_FILE); // stale: its process is gone
-    }
-    throw new VolumeError('LOCKED', `volume ${files.dir}: could not take the lock`);
+    const held = files.lock(LOCK_FILE, Buffer.from(`${process.pid}\n`));
+    if (!held) throw inUse(files.dir, VolumeLock.owner(files));
+    return new VolumeLock(held);
+  }
+
+  /** LOCKED, naming the process, when another process holds the volume in `dir`: the check before a mount. */
+  static check(dir: string): void {
+    VolumeLock.acquire(new FsVolumeFiles(dir)).release();
   }
 
   /** Pid written in the volume's lock, or null when there is none. */
@@ -35,21 +33,12 @@ export class VolumeLock {
   }
 
   release(): void {
-    this.files.remove(LOCK_FILE);
+    this.held.release();
   }
 }
 
-/** Whether process `pid` runs (another user's counts). A killed mount may linger as a zombie until its parent reaps it: that does not count as alive. */
-export function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return errnoCode(err) === 'EPERM';
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
+function inUse(dir: string, owner: number | null): VolumeError {
+  return new VolumeError('LOCKED', `volume ${dir} is in use${owner === null ? '' : ` by process ${owner}`}`, {
+    hint: 'unmount it first (`salvo unmount <mountpoint>`), or read its archive instead',
+  });
 }

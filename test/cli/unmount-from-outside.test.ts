@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { openVolume } from '../../lib/cli/volume-access.js';
-import { isProcessAlive } from '../../lib/volume/volume-lock.js';
+import { isProcessAlive } from '../../bench/common.js';
 import { Cleanup, must, run, salvo, systemReady } from '../helpers/system.js';
 import { tempDir } from '../helpers/temp-volume.js';
 

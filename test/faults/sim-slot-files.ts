@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FileReader } from '../../lib/archive/archiver.js';
-import { FsVolumeFiles, slotsDirectory, type SmallFileWrite, type VolumeFiles } from '../../lib/volume/files.js';
+import { FsVolumeFiles, slotsDirectory, type HeldLock, type SmallFileWrite, type VolumeFiles } from '../../lib/volume/files.js';
 import type { SlotFile } from '../../lib/volume/slot-file.js';
 import { slotFileName } from '../../lib/volume/slot-file.js';
 
@@ -207,12 +207,10 @@ class SimSmallFiles {
     if (options.durable) this.syncDirectory(name);
   }
 
-  create(name: string, bytes: Buffer): boolean {
-    const entry = this.name(name);
-    if (bound(entry)) return false;
-    this.trigger.tick();
-    entry.since.push({ durable: Buffer.alloc(0), pending: Buffer.from(bytes) });
-    return this.disk.create(name, bytes);
+  /** One simulated process at a time, and a power cut ends the one that held it: the lock is always free. */
+  lock(name: string, bytes: Buffer): HeldLock {
+    this.replace(name, bytes);
+    return { release: () => this.remove(name) };
   }
 
   remove(name: string): void {
@@ -315,8 +313,8 @@ export class SimSlotFiles implements VolumeFiles {
     this.small.append(name, bytes, options);
   }
 
-  create(name: string, bytes: Buffer): boolean {
-    return this.small.create(name, bytes);
+  lock(name: string, bytes: Buffer): HeldLock {
+    return this.small.lock(name, bytes);
   }
 
   remove(name: string): void {

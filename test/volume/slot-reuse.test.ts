@@ -62,7 +62,7 @@ t.test('slot reuse: a record header over the previous segment’s entries is cut
   await volume.close();
   const warnings: string[] = [];
   const onWarning = (m: string) => warnings.push(m);
-  (await reopen({ onWarning })).close();
+  await (await reopen({ onWarning })).close();
   t.same(warnings, [], 'a clean close leaves nothing for recovery to cut, stale bytes behind the tail or not');
 
   // Which older segment last held the slot depends on when the archive freed slots: try them all.

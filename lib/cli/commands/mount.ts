@@ -11,7 +11,7 @@ import { ControlServer, controlSocketPath } from '../../agent/control.js';
 import { isSalvoMount, mountAtPath } from '../../fuse/mount-table.js';
 import { parseCpu, pinServingThreads } from '../../fuse/serving-cpu.js';
 import type { VolumeMount } from '../../fuse/mount.js';
-import { VolumeLock, isProcessAlive } from '../../volume/volume-lock.js';
+import { VolumeLock } from '../../volume/volume-lock.js';
 import { print } from '../output.js';
 import type { TargetKind } from '../target.js';
 import { parseRpo, type ArchiveAccess } from './options.js';
@@ -47,10 +47,7 @@ function parseOptions(options: MountCommandOptions): MountSettings {
 /** What the mount needs of the volume directory, checked in the command itself (`--daemon` too). */
 function checkVolume(dir: string): void {
   readVolumeConfig(dir); // a damaged volume.json is refused here, in one line, before anything is mounted
-  const owner = VolumeLock.owner(dir);
-  if (owner !== null && owner !== process.pid && isProcessAlive(owner)) {
-    throw new VolumeError('LOCKED', `volume ${dir} is in use by process ${owner}`, { hint: 'unmount it first (`salvo unmount <mountpoint>`), or read its archive instead' });
-  }
+  VolumeLock.check(dir);
 }
 
 /** The mountpoint must be an empty directory, or a dead FUSE mount a killed salvo left behind. */

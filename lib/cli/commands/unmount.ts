@@ -13,7 +13,7 @@ import { print } from '../output.js';
 
 const run = promisify(execFile);
 
-/** Until the process is reaped, not only until it exits (unlike VolumeLock's isProcessAlive): "unmounted" means it is gone. */
+/** Until the process is reaped, not only until it exits: "unmounted" means it is gone. */
 function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
