@@ -104,6 +104,10 @@ export class Retirement {
   async copyAhead(budgetBytes: number, horizon: number): Promise<boolean> {
     const { log } = this;
     assert(horizon >= 1 && horizon <= log.copyAheadHorizonMax);
+    // A retirement left unfinished (its copy failed: a full disk) is the next write's to finish,
+    // in the room its roll left: copies made now would take that room, and a roll now would leave
+    // two segments outside the working set, one more than recovery scans.
+    if (log.roster.workingSetLength() > log.config.workingSetSegments) return false;
     const workingSet = log.workingSet();
     // The next `horizon` rolls retire this many of the oldest (fewer while the working set fills).
     const due = Math.min(workingSet.length + horizon - log.config.workingSetSegments, workingSet.length - 1);

@@ -1,5 +1,6 @@
 /** Copy-ahead (lib/volume/copy-ahead.ts): copies made while writes pause, as far as recent bursts reach. */
 import t from 'tap';
+import { FLAG_COPY_FORWARD, RECORD_HEADER_SIZE, RECORD_MAGIC } from '../../lib/format/record.js';
 import type { Volume } from '../../lib/volume/volume.js';
 import { createTempVolume, slotFilesWith, SMALL_POLICY, historyOf } from '../helpers/temp-volume.js';
 
@@ -120,4 +121,43 @@ t.test('volume: a write slower than the idle time is part of the burst: no copy-
   t.ok(volume.counters.bytesCopiedForward > 0, 'the rolls retired segments holding cold blocks');
   t.equal(volume.counters.bytesCopiedAhead, 0, 'nothing was copied ahead while the writes went on');
   for (let cold = 4; cold < 64; cold++) t.same(volume.read(cold * BS, BS), Buffer.alloc(BS, cold));
+});
+
+t.test('volume: after a retirement that failed, copy-ahead leaves the working set to the next write (issue #27)', async (t) => {
+  const { dir, volume: first, reopen } = await createTempVolume(t, {}, { copyAheadIdleMs: 3_600_000 });
+  await first.close();
+  // Slot writes of copy-forward records fail with ENOSPC while armed: a full disk under a retirement.
+  let full = false;
+  const files = slotFilesWith(dir, (file) => ({
+    write(parts, position) {
+      const head = parts[0]!;
+      if (full && head.length >= RECORD_HEADER_SIZE && head.readUInt32LE(0) === RECORD_MAGIC && (head[5]! & FLAG_COPY_FORWARD) !== 0) {
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      }
+      return file.write(parts, position);
+    },
+  }));
+  const volume = await reopen({ files, copyAheadIdleMs: 3_600_000 });
+  t.teardown(() => volume.close());
+  const { log } = volume.internals;
+  const W = SMALL_POLICY.workingSetSegments;
+  // Cold blocks first, then hot rewrites until the working set is full: the next roll retires the cold blocks' segment.
+  await volume.write(Buffer.alloc(16 * BS, 7), 0);
+  let n = 0;
+  while (log.workingSet().length < W) await volume.write(Buffer.alloc(BS, (n++ % 250) + 1), (32 + (n % 4)) * BS);
+  full = true;
+  const sealed = volume.counters.segmentsSealed;
+  let failed: Error | null = null;
+  while (!failed) await volume.write(Buffer.alloc(BS, (n++ % 250) + 1), (32 + (n % 4)) * BS).catch((err: Error) => (failed = err));
+  t.match(failed, { code: 'NO_SPACE' }, 'the write whose roll could not retire the oldest segment fails');
+  t.equal(volume.counters.segmentsSealed, sealed + 1, 'after its roll');
+  t.equal(log.roster.workingSetLength(), W + 1, 'the working set is one segment long');
+  full = false;
+  const copied = volume.counters.bytesCopiedAhead;
+  t.equal(await log.retirement.copyAhead(1024 * 1024, 1), false, 'copy-ahead has nothing to do then');
+  t.equal(volume.counters.bytesCopiedAhead, copied, 'and copies nothing into the room the retirement needs');
+  t.equal(volume.counters.segmentsSealed, sealed + 1, 'nor rolls');
+  await volume.write(Buffer.alloc(BS, 99), 40 * BS);
+  t.equal(log.roster.workingSetLength(), W, 'the next write finishes the retirement');
+  t.same(volume.read(0, 16 * BS), Buffer.alloc(16 * BS, 7), 'and the cold blocks are where they were');
 });
