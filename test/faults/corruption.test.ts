@@ -53,7 +53,8 @@ t.test('corruption: verify finds each flipped byte; reads refuse the damaged dat
   const snapshot = await historyOf(volume).snapshots.open(first);
   await t.rejects(snapshot.read(0, SMALL_POLICY.sizeBytes), { code: 'CORRUPT_ARCHIVE' }, 'the damaged chunk is refused');
   const damagedWindow = volume.catalog.all.find((p) => p.sequence - SMALL_POLICY.workingSetSegments <= first.sequence + 2 && p.sequence >= first.sequence + 2 && !onPrimary(first.sequence + 2));
-  if (damagedWindow) await t.rejects(historyOf(volume).snapshots.open(damagedWindow), { code: 'CORRUPT_ARCHIVE' }, 'a window with a damaged summary is refused');
+  t.ok(damagedWindow, 'a point’s window needs the damaged summary');
+  await t.rejects(historyOf(volume).snapshots.open(damagedWindow!), { code: 'CORRUPT_ARCHIVE' }, 'a window with a damaged summary is refused');
   const latest = await historyOf(volume).snapshots.open(volume.catalog.latest!);
   t.same(await latest.read(7 * BS, BS), Buffer.alloc(BS, ((11 * 64 + 7) % 251) + 1), 'the newest point still reads');
   await volume.close();

@@ -93,6 +93,12 @@ async function story(t: Tap.Test, archiveAt: (root: string) => string): Promise<
   const restore = await salvo(['restore', archive, '--at', 'round-1', restored]);
   t.equal(restore.code, 0, `restore from the archive alone: ${restore.stderr}`);
   t.equal(sha256(restored), sha256(copy), 'restore from the archive equals cp of the snapshot file');
+  // And against what was written, not only against salvo's own snapshot: the files as they were.
+  const restoredDevice = await cleanup.loop(restored, true);
+  const fromArchive = await cleanup.mount(restoredDevice, path.join(root, 'restored'), ['-o', 'ro,noload']);
+  for (const [file, digest] of Object.entries(taken[1]!.files)) t.equal(sha256(path.join(fromArchive, file)), digest, `restored round-1: ${file} as it was written`);
+  await must('umount', [fromArchive]);
+  await must('losetup', ['--detach', restoredDevice]);
 
   const fsckAll = await salvo(['verify', '--fsck', mnt]);
   t.equal(fsckAll.code, 0, `verify --fsck: ${fsckAll.stdout}${fsckAll.stderr}`);
