@@ -3,11 +3,14 @@
  * every queued piece, so that once it says so the archive alone restores every synch point; when
  * the archive cannot take them (full), it still ends within seconds, exits 1 and names the points
  * on primary only; the mount's log says once why, status shows it, and the next mount ships them.
+ * With writes stalled by a full archive, sync is refused with the reason and SIGTERM still ends
+ * the mount within seconds.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { Cleanup, must, salvo, systemReady } from '../helpers/system.js';
+import { Cleanup, must, run, salvo, systemReady } from '../helpers/system.js';
 import { tempDir } from '../helpers/temp-volume.js';
 
 const listArchive = async (archive: string) => (JSON.parse((await salvo(['list', archive, '--json'])).stdout) as { label: string | null }[]).map((p) => p.label);
@@ -72,4 +75,59 @@ t.test('unmount with a full archive: ends within seconds, exits 1, names what is
   const done = await salvo(['unmount', mnt], { timeoutMs: 120_000 });
   t.equal(done.code, 0, `the next mount ships it: ${done.stderr}`);
   t.same(await listArchive(archive), ['fits', 'too-big'], 'the archive alone lists both');
+});
+
+t.test('writes stalled by a full archive: sync is refused with the reason, SIGTERM ends the mount within seconds, nothing acknowledged is lost', async (t) => {
+  if (!systemReady(t)) return;
+  const root = tempDir(t, 'salvo-stalled-');
+  const cleanup = new Cleanup(t);
+  const small = await cleanup.mount('tmpfs', path.join(root, 'small'), ['-t', 'tmpfs', '-o', 'size=4m']);
+  const volume = path.join(root, 'volume');
+  const archive = path.join(small, 'archive');
+  const mnt = path.join(root, 'mnt');
+  // 24 slots of 1 MiB: the working set and its spares fill after a few dozen MiB the archive cannot take.
+  await must(process.execPath, [path.resolve('dist/bin/salvo.js'), 'init', volume, '--size', '16M', '--segment-size', '1M', '--segments', '24', '--archive', archive]);
+  await cleanup.salvoMount(volume, mnt);
+  const live = path.join(mnt, 'live/volume.img');
+  await must('dd', ['if=/dev/urandom', `of=${live}`, 'bs=1M', 'count=8', 'conv=notrunc,fsync', 'status=none']);
+  t.equal((await salvo(['sync', mnt, '--label', 'acknowledged'])).code, 0, 'a point is taken before the archive fills');
+  const expected = fs.readFileSync(live).subarray(0, 8 * 1024 * 1024);
+  const { pid } = JSON.parse((await salvo(['status', mnt, '--json'])).stdout) as { pid: number };
+
+  // Writes until they stall: dd blocks in the kernel, waiting for the mount.
+  const dd = spawn('bash', ['-c', `while dd if=/dev/urandom of=${live} bs=1M count=8 seek=8 conv=notrunc status=none; do :; done`], { stdio: 'ignore', detached: true });
+  const stopWriting = () => {
+    try {
+      process.kill(-dd.pid!, 'SIGKILL');
+    } catch {
+      // gone already: its dd failed once the mount was
+    }
+  };
+  t.teardown(stopWriting);
+  let status = { writesStalledSince: null as string | null };
+  for (let waited = 0; waited < 60_000 && !status.writesStalledSince; waited += 500) {
+    await new Promise((r) => setTimeout(r, 500));
+    status = JSON.parse((await salvo(['status', mnt, '--json'])).stdout) as typeof status;
+  }
+  t.ok(status.writesStalledSince, 'writes stall: every slot waits for the full archive');
+
+  const started = Date.now();
+  const sync = await salvo(['sync', mnt, '--label', 'behind-the-stall'], { timeoutMs: 60_000 });
+  t.ok(Date.now() - started < 10_000, `sync answers within seconds (${Date.now() - started} ms)`);
+  t.not(sync.code, 0, 'and fails');
+  t.match(sync.stderr, /no synch point while writes wait for the archive, which is failing \(full\)/, 'saying why');
+
+  const killed = Date.now();
+  process.kill(pid, 'SIGTERM');
+  for (let waited = 0; waited < 30_000 && fs.existsSync(`/proc/${pid}`); waited += 100) await new Promise((r) => setTimeout(r, 100));
+  t.notOk(fs.existsSync(`/proc/${pid}`), `SIGTERM ends the mount within seconds (${Date.now() - killed} ms)`);
+  stopWriting();
+  if ((await run('umount', [mnt])).code !== 0) await run('fusermount', ['-u', '-z', mnt]);
+
+  await must('mount', ['-o', 'remount,size=200m', small]);
+  await cleanup.salvoMount(volume, mnt);
+  t.ok(fs.readFileSync(live).subarray(0, 8 * 1024 * 1024).equals(expected), 'what was acknowledged is all there');
+  const done = await salvo(['unmount', mnt], { timeoutMs: 120_000 });
+  t.equal(done.code, 0, `the next mount ships what waited: ${done.stderr}`);
+  t.same(await listArchive(archive), ['acknowledged'], 'the refused point was never taken; the acknowledged one is in the archive');
 });
