@@ -124,8 +124,18 @@ export class Archiver implements ArchiveQueue {
     this.queuedAt.set(item, this.clock.now());
     this.stats.pendingItems = this.queue.length;
     this.stats.bytesWaiting += item.summary.rawEnd - item.rawStart;
+    this.startDraining();
+  }
+
+  /**
+   * Starts the loop that ships the queue, unless it runs. An item queued after the loop's last
+   * look at the queue and before it counts as ended would wait for the next enqueue: the loop
+   * that ends looks once more.
+   */
+  private startDraining(): void {
     this.running ??= this.drain().finally(() => {
       this.running = null;
+      if (this.queue.length > 0 && !this.stopping) this.startDraining();
     });
   }
 
@@ -319,8 +329,10 @@ export class Archiver implements ArchiveQueue {
       if (!isVolumeError(err, 'ARCHIVE_CONFLICT')) throw err;
       const there = await this.existing(key, item);
       if (there !== 'whole') {
+        // Cut short (or gone since): put afresh now, not after a retry's wait, which an unmount's
+        // drain would count as the archive failing.
         if (there === 'partial') await this.replacePartial(key);
-        throw err; // retried: the next try puts it afresh
+        await store.put(key, parts);
       }
     }
     // Durable before recycle: the store must show the whole object.
