@@ -233,6 +233,28 @@ function noteObject(content: CatalogContent, key: string, sequence: number, rawE
 }
 
 /**
+ * What `content` lacks between its ends, or null. The archiver ships in log order: every segment
+ * between the ends is there whole, and the tail pieces of a segment not whole reach, without a
+ * gap, from where the content starts in it (its header, or `from`); pieces may overlap (a tail
+ * shipped again from an earlier offset after a restart).
+ */
+function gapIn(content: CatalogContent): string | null {
+  const { from, to } = content;
+  const whole = new Set(content.segments);
+  for (let s = Math.max(1, from.sequence + 1); s < to.sequence; s++) if (!whole.has(s)) return `segment ${s}`;
+  for (const [sequence, keys] of content.tails) {
+    if (whole.has(sequence)) continue;
+    let reach = sequence === from.sequence ? from.offset : SEGMENT_HEADER_SIZE;
+    const pieces = keys.map((k) => ArchiveKeys.parseTail(k)!).sort((a, b) => a.rawStart - b.rawStart);
+    for (const piece of pieces) {
+      if (piece.rawStart > reach) return `the tail of segment ${sequence} from ${reach} to ${piece.rawStart}`;
+      reach = Math.max(reach, piece.rawEnd);
+    }
+  }
+  return null;
+}
+
+/**
  * Keeps the archive's catalog as the archiver ships: the objects shipped since the last flush
  * become one catalog object at the next (when the queue empties, or every few objects), which
  * merges into the one before it once it is a quarter of its size, so a reader's chain stays
@@ -287,6 +309,13 @@ export class CatalogWriter {
       for (const key of read.stale) await this.deleteQuietly(key);
     }
     if (comparePositions(this.pending.to, this.pending.from) <= 0) return;
+    // A listing that lagged (a store that lists what it stored a moment ago only later) would make
+    // a catalog that skips an object for good: the next flush lists again instead.
+    const gap = gapIn(this.pending);
+    if (gap) {
+      this.pending = null;
+      throw VolumeError.archiveUnavailable(`the catalog is not extended: ${gap} is missing from the listing of ${this.store.location}`);
+    }
     const written = await this.write(this.pending);
     this.chain.push(written);
     this.pending = emptyCatalog(written.to);

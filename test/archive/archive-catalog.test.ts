@@ -191,6 +191,32 @@ t.test('a damaged answer while the writer reads the archive is no reason to leav
   await view.close();
 });
 
+t.test('a listing that lags is no reason to leave a segment out of the catalog (found by the simulation)', async (t) => {
+  // A store whose listings leave out one segment, as an eventually consistent store lists what it stored a moment ago.
+  class Lagging extends MemoryStore {
+    hidden: string | null = null;
+    override async list(prefix: string, startAfter?: string): Promise<string[]> {
+      return (await super.list(prefix, startAfter)).filter((k) => k !== this.hidden);
+    }
+  }
+  const store = new Lagging();
+  const { volume, reopen } = await createTempVolume(t, {}, { store });
+  await history(volume, 12);
+  const before = await ArchiveView.open(store);
+  const expected = names(before);
+  await before.close();
+  await volume.close();
+  for (const key of await store.list('catalog/')) await store.delete(key);
+  store.hidden = (await store.list('segments/'))[1]!; // long gone from primary storage
+  const reopened = await reopen();
+  t.teardown(() => reopened.close());
+  await history(reopened, 1, 'after');
+  store.hidden = null;
+  const view = await ArchiveView.open(store);
+  t.same(names(view).slice(0, expected.length), expected, 'every point is still listed once the listing catches up');
+  await view.close();
+});
+
 t.test('a merge cut short leaves a chain a reader can use; the writer clears what is off it', async (t) => {
   const { volume, store, reopen } = await createTempVolume(t);
   await history(volume, 30);
