@@ -5,9 +5,8 @@
  * - a put stored whole but never confirmed (the connection dropped after the upload);
  * - a put cut short: a prefix stored, then an error (a disk that filled, a writer that died);
  * - a read that fails, comes back truncated, or with a byte flipped (a broken proxy or disk);
+ * - a listing that lags, missing the newest objects (an eventually consistent store);
  * - an object that rots at rest (`rot`), which only a checksum can tell.
- * Listings are consistent, as S3 (since 2020), radosgw and a directory list: the catalog's writer
- * trusts a listing to show what was stored (an eventually consistent store would need more).
  * A prefix shorter than an object's header is never stored: salvo cannot tell whose such an
  * object is and leaves it for the admin (archiver.ts), which no retry would end.
  */
@@ -27,9 +26,10 @@ export interface Weather {
   readFails: number;
   readTruncated: number;
   readCorrupt: number;
+  staleList: number;
 }
 
-export const CALM: Weather = { refused: 0, full: 0, denied: 0, slow: 0, unconfirmed: 0, cutShort: 0, readFails: 0, readTruncated: 0, readCorrupt: 0 };
+export const CALM: Weather = { refused: 0, full: 0, denied: 0, slow: 0, unconfirmed: 0, cutShort: 0, readFails: 0, readTruncated: 0, readCorrupt: 0, staleList: 0 };
 
 /** One to three kinds of fault, each striking a tenth to a half of the requests. */
 export function randomWeather(random: () => number): Weather {
@@ -45,6 +45,8 @@ export class SimStore implements ArchiveStore {
   readonly inner = new MemoryStore('memory://simulated-archive');
   readonly location = this.inner.location;
   weather: Weather = CALM;
+  /** Keys in the order they were stored: a lagging listing leaves out the newest. */
+  private readonly stored: string[] = [];
   /** Objects stored cut short and not yet deleted: a read of one fails until the archiver replaces it. */
   readonly cut = new Set<string>();
   /** Faults injected, by kind: the figures, and what a check may blame a failed read on. */
@@ -79,10 +81,12 @@ export class SimStore implements ArchiveStore {
     if (bytes.length > ARCHIVE_HEADER_SIZE && this.strikes('cutShort')) {
       const kept = ARCHIVE_HEADER_SIZE + Math.floor(this.random() * (bytes.length - ARCHIVE_HEADER_SIZE));
       await this.inner.put(key, [bytes.subarray(0, kept)]);
+      this.stored.push(key);
       this.cut.add(key);
       throw VolumeError.archiveUnavailable(`put ${key}: connection reset after ${kept} of ${bytes.length} bytes (simulated)`);
     }
     await this.inner.put(key, [bytes]);
+    this.stored.push(key);
     if (this.strikes('unconfirmed')) throw VolumeError.archiveUnavailable(`put ${key}: timed out waiting for the reply (simulated)`);
   }
 
@@ -103,7 +107,10 @@ export class SimStore implements ArchiveStore {
 
   async list(prefix: string, startAfter?: string): Promise<string[]> {
     if (this.strikes('readFails')) throw VolumeError.archiveUnavailable(`list ${prefix}: timed out (simulated)`);
-    return this.inner.list(prefix, startAfter);
+    const keys = await this.inner.list(prefix, startAfter);
+    if (!this.strikes('staleList')) return keys;
+    const newest = new Set(this.stored.slice(-1 - Math.floor(this.random() * 4)));
+    return keys.filter((k) => !newest.has(k));
   }
 
   async delete(key: string): Promise<void> {

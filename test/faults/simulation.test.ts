@@ -16,10 +16,11 @@
  *   it never returns wrong data;
  * - an unmount's drain either empties the queue or names every point not yet off-site;
  * - no operation hangs.
- * Nothing in a run waits on the machine (files in memory, compression inline, timers on the
- * simulated clock), so a failing seed replays exactly with SEED=<n>; SIM_SEEDS sets how many run
+ * Nothing in a run waits on the machine (files in memory, compression and gzip inline, timers on
+ * the simulated clock), so a failing seed replays exactly with SEED=<n>; SIM_SEEDS sets how many run
  * (a longer run: `SIM_SEEDS=50000 npx tap test/faults/simulation.test.ts`).
  */
+import './sim-zlib.js'; // first: before the engine's modules take zlib's functions
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
@@ -208,7 +209,7 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
       if (calm && !report.drained) return `the drain in calm weather did not finish: ${report.reason}`;
       if (!report.drained) stats.drainsIncomplete++;
       const notOffSite = new Set(report.pointsNotOffSite.map((p) => p.time));
-      store.weather = { ...store.weather, readFails: 0 };
+      store.weather = { ...store.weather, staleList: 0, readFails: 0 };
       const faultsBefore = store.readFaults;
       const view = await ArchiveView.open(store, { pool });
       try {
@@ -335,6 +336,7 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
     for (const [kind, n] of store.injected) stats.faults.set(kind, (stats.faults.get(kind) ?? 0) + n);
     stats.copiedAhead += volume.counters.bytesCopiedAhead;
     await volume.internals.archiver.stop();
+    clock.clear(); // nothing of this seed runs into the next: each replays alone as in a run
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
