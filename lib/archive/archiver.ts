@@ -15,7 +15,8 @@ import { VolumeError, isVolumeError } from '../errors.js';
 import { ARCHIVE_HEADER_SIZE, archiveObjectSize, decodeArchiveHeader, encodeArchiveObject } from '../format/archive-object.js';
 import type { ObjectCipher } from '../format/object-cipher.js';
 import type { SegmentSummary } from '../format/summary.js';
-import { ArchiveKeys, type ArchiveStore } from './archive-store.js';
+import { SEGMENT_HEADER_SIZE } from '../format/segment-header.js';
+import { ArchiveKeys, tailChain, type ArchiveStore } from './archive-store.js';
 import { chunksBound, sharedBuffer, type CompressionPool } from './compression-pool.js';
 import { fetchArchiveIndex } from './archive-reader.js';
 import { CatalogWriter } from './archive-catalog.js';
@@ -161,10 +162,16 @@ export class Archiver implements ArchiveQueue {
     this.wakeSleep?.();
   }
 
-  /** The oldest piece of the log not yet in the archive, or null when everything queued is there. */
+  /**
+   * Where the log stops being in the archive: the first queued item, past what tail pieces of its
+   * segment hold already (a segment waiting to be archived whole is off-site as far as its tails
+   * reach); null when everything queued is there.
+   */
   firstPending(): { sequence: number; rawStart: number } | null {
     const first = this.queue[0];
-    return first ? { sequence: first.sequence, rawStart: first.rawStart } : null;
+    if (!first) return null;
+    const tails = first.kind === 'segment' ? tailChain(this.tails.get(first.sequence) ?? [], SEGMENT_HEADER_SIZE).end : first.rawStart;
+    return { sequence: first.sequence, rawStart: Math.max(first.rawStart, tails) };
   }
 
   /** When the oldest item still waiting was queued, or null. */
