@@ -4,15 +4,17 @@
  * the archive cannot take them (full), it still ends within seconds, exits 1 and names the points
  * on primary only; the mount's log says once why, status shows it, and the next mount ships them.
  * With writes stalled by a full archive, sync is refused with the reason and SIGTERM still ends
- * the mount within seconds.
+ * the mount within seconds. The same with radosgw stopped under an S3 archive.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { Cleanup, must, run, salvo, systemReady } from '../helpers/system.js';
+import { s3TestLocation } from '../helpers/s3.js';
+import { Cleanup, must, ROOT, run, salvo, systemReady } from '../helpers/system.js';
 import { tempDir } from '../helpers/temp-volume.js';
 
+const SERVER = path.join(ROOT, 'scripts/s3-test-server');
 const listArchive = async (archive: string) => (JSON.parse((await salvo(['list', archive, '--json'])).stdout) as { label: string | null }[]).map((p) => p.label);
 
 t.test('unmount drains: every point acknowledged by sync is in the archive once unmount returns', async (t) => {
@@ -130,4 +132,48 @@ t.test('writes stalled by a full archive: sync is refused with the reason, SIGTE
   const done = await salvo(['unmount', mnt], { timeoutMs: 120_000 });
   t.equal(done.code, 0, `the next mount ships what waited: ${done.stderr}`);
   t.same(await listArchive(archive), ['acknowledged'], 'the refused point was never taken; the acknowledged one is in the archive');
+});
+
+t.test('unmount with radosgw stopped: ends within seconds, exits 1, names the point on primary only; the next mount ships it', async (t) => {
+  if (!systemReady(t)) return;
+  const location = await s3TestLocation(t, 'unmount-down');
+  if (!location) return;
+  const state = process.env.S3_TEST_STATE;
+  if (!state) return t.fail('S3_TEST_STATE is not set: scripts/test names the server to stop and start');
+  const root = tempDir(t, 'salvo-s3-down-');
+  const cleanup = new Cleanup(t);
+  const volume = path.join(root, 'volume');
+  const mnt = path.join(root, 'mnt');
+  await must(process.execPath, [path.resolve('dist/bin/salvo.js'), 'init', volume, '--size', '64M', '--segment-size', '1M', '--segments', '100', '--archive', location]);
+  await cleanup.salvoMount(volume, mnt);
+  const live = path.join(mnt, 'live/volume.img');
+  await must('dd', ['if=/dev/urandom', `of=${live}`, 'bs=1M', 'count=1', 'conv=notrunc,fsync', 'status=none']);
+  t.equal((await salvo(['sync', mnt, '--label', 'before'])).code, 0);
+  let archived: (string | null)[] = [];
+  for (let waited = 0; waited < 30_000 && !archived.includes('before'); waited += 250) {
+    await new Promise((r) => setTimeout(r, 250));
+    archived = await listArchive(location);
+  }
+  t.same(archived, ['before'], 'the first point reaches S3');
+
+  await must(SERVER, ['stop', state], { timeoutMs: 120_000 });
+  let running = false;
+  t.teardown(async () => {
+    if (!running) await must(SERVER, ['start', state], { timeoutMs: 300_000 });
+  });
+  await must('dd', ['if=/dev/urandom', `of=${live}`, 'bs=1M', 'count=4', 'seek=8', 'conv=notrunc,fsync', 'status=none']);
+  t.equal((await salvo(['sync', mnt, '--label', 'during'])).code, 0, 'a point is taken while the archive is down: it is on primary storage');
+  const started = Date.now();
+  const r = await salvo(['unmount', mnt, '--timeout', '5m'], { timeoutMs: 180_000 });
+  t.ok(Date.now() - started < 60_000, `unmount ended within seconds (${Date.now() - started} ms)`);
+  t.equal(r.code, 1, 'exit 1: not everything is off-site');
+  t.match(r.stderr, /synch point .* \(during\) is on primary storage only — nothing is lost: it ships at the next `salvo mount`/, 'naming the point');
+  t.notMatch(r.stderr, /\(before\)/, 'and not the one S3 holds already (in a tail piece of a segment not yet archived whole)');
+
+  await must(SERVER, ['start', state], { timeoutMs: 300_000 });
+  running = true;
+  await cleanup.salvoMount(volume, mnt);
+  const done = await salvo(['unmount', mnt], { timeoutMs: 120_000 });
+  t.equal(done.code, 0, `the next mount ships it: ${done.stderr}`);
+  t.same(await listArchive(location), ['before', 'during'], 'S3 alone lists both');
 });
