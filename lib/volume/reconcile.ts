@@ -93,7 +93,6 @@ async function adoptShippedTails({ store, archiver, cipher, current }: Reconcile
     const tail = ArchiveKeys.parseTail(key);
     if (tail) bySequence.set(tail.sequence, [...(bySequence.get(tail.sequence) ?? []), key]);
   }
-  for (const [sequence, tails] of bySequence) archiver.adoptTails(sequence, tails);
   let resume: { end: number; nextRecordSequence: number } | null = null;
   for (const key of tailChain(bySequence.get(current.sequence) ?? [], SEGMENT_HEADER_SIZE).keys) {
     try {
@@ -101,6 +100,7 @@ async function adoptShippedTails({ store, archiver, cipher, current }: Reconcile
       if ((await store.head(key)) !== archiveObjectSize(index)) {
         debug('tail piece %s was cut short; it is deleted and shipped again', key);
         await store.delete(key);
+        bySequence.set(current.sequence, bySequence.get(current.sequence)!.filter((k) => k !== key));
         break;
       }
       resume = { end: index.header.rawEnd, nextRecordSequence: index.summary.nextRecordSequence };
@@ -113,6 +113,7 @@ async function adoptShippedTails({ store, archiver, cipher, current }: Reconcile
     current.shippedTo = resume.end;
     current.shippedRecordSequence = resume.nextRecordSequence;
   }
+  for (const [sequence, tails] of bySequence) archiver.adoptTails(sequence, tails);
 }
 
 /**
