@@ -3,7 +3,7 @@
  * opens a long history in a few requests and lists exactly what the summaries list, and a
  * missing, damaged or half-merged catalog costs time, never points.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
 import { MemoryStore } from '../../lib/archive/memory-store.js';
 import type { ByteRange } from '../../lib/archive/archive-store.js';
@@ -157,8 +157,32 @@ t.test('a damaged catalog object costs time, never points; the next mount replac
   t.equal(read.content.points.length, 41);
 });
 
+/**
+ * A history of 12 segments whose catalog is gone: the next writer rebuilds it while `fault` acts on
+ * the second segment (long gone from primary storage: never shipped again). Once the fault is
+ * gone, every point must still be listed: the catalog left none out.
+ */
+async function rebuiltUnder(t: Test, store: MemoryStore, fault: { on(key: string): void; off(): void }): Promise<void> {
+  const { volume, reopen } = await createTempVolume(t, {}, { store });
+  await history(volume, 12);
+  const before = await ArchiveView.open(store);
+  const expected = names(before);
+  await before.close();
+  await volume.close();
+  for (const key of await store.list('catalog/')) await store.delete(key);
+  fault.on((await store.list('segments/'))[1]!);
+  const reopened = await reopen();
+  t.teardown(() => reopened.close());
+  await history(reopened, 1, 'after');
+  fault.off();
+  const view = await ArchiveView.open(store);
+  t.same(names(view).slice(0, expected.length), expected, 'every point is still listed');
+  t.equal(view.catalog.all.length, expected.length + 1);
+  await view.close();
+}
+
 t.test('a damaged answer while the writer reads the archive is no reason to leave points out of the catalog (found by the simulation)', async (t) => {
-  // A store that answers reads of one segment's prologue with a flipped byte, while told to.
+  // Reads of one segment's prologue come back with a flipped byte, while on.
   class Flaky extends MemoryStore {
     flaky: string | null = null;
     damagedAnswers = 0;
@@ -171,28 +195,12 @@ t.test('a damaged answer while the writer reads the archive is no reason to leav
     }
   }
   const store = new Flaky();
-  const { volume, reopen } = await createTempVolume(t, {}, { store });
-  await history(volume, 12);
-  const before = await ArchiveView.open(store);
-  const expected = names(before);
-  await before.close();
-  await volume.close();
-  // No catalog yet: the next writer reads every summary, and one comes back damaged.
-  for (const key of await store.list('catalog/')) await store.delete(key);
-  store.flaky = (await store.list('segments/'))[1]!; // long gone from primary storage: never shipped again
-  const reopened = await reopen();
-  t.teardown(() => reopened.close());
-  await history(reopened, 1, 'after');
+  await rebuiltUnder(t, store, { on: (key) => (store.flaky = key), off: () => (store.flaky = null) });
   t.ok(store.damagedAnswers > 0, 'damaged answers were given');
-  store.flaky = null;
-  const view = await ArchiveView.open(store);
-  t.same(names(view).slice(0, expected.length), expected, 'every point is still listed');
-  t.equal(view.catalog.all.length, expected.length + 1);
-  await view.close();
 });
 
 t.test('a listing that lags is no reason to leave a segment out of the catalog (found by the simulation)', async (t) => {
-  // A store whose listings leave out one segment, as an eventually consistent store lists what it stored a moment ago.
+  // Listings leave out one segment, while on: an eventually consistent store lists what it stored a moment ago only later.
   class Lagging extends MemoryStore {
     hidden: string | null = null;
     override async list(prefix: string, startAfter?: string): Promise<string[]> {
@@ -200,21 +208,7 @@ t.test('a listing that lags is no reason to leave a segment out of the catalog (
     }
   }
   const store = new Lagging();
-  const { volume, reopen } = await createTempVolume(t, {}, { store });
-  await history(volume, 12);
-  const before = await ArchiveView.open(store);
-  const expected = names(before);
-  await before.close();
-  await volume.close();
-  for (const key of await store.list('catalog/')) await store.delete(key);
-  store.hidden = (await store.list('segments/'))[1]!; // long gone from primary storage
-  const reopened = await reopen();
-  t.teardown(() => reopened.close());
-  await history(reopened, 1, 'after');
-  store.hidden = null;
-  const view = await ArchiveView.open(store);
-  t.same(names(view).slice(0, expected.length), expected, 'every point is still listed once the listing catches up');
-  await view.close();
+  await rebuiltUnder(t, store, { on: (key) => (store.hidden = key), off: () => (store.hidden = null) });
 });
 
 t.test('a merge cut short leaves a chain a reader can use; the writer clears what is off it', async (t) => {

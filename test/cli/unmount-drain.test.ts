@@ -9,13 +9,26 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { s3TestLocation } from '../helpers/s3.js';
 import { Cleanup, must, ROOT, run, salvo, systemReady } from '../helpers/system.js';
 import { tempDir } from '../helpers/temp-volume.js';
 
 const SERVER = path.join(ROOT, 'scripts/s3-test-server');
 const listArchive = async (archive: string) => (JSON.parse((await salvo(['list', archive, '--json'])).stdout) as { label: string | null }[]).map((p) => p.label);
+
+/** A volume of 1 MiB segments (`init` options besides), mounted, archiving to a tmpfs of `archiveSize`. */
+async function mountOnSmallArchive(t: Test, archiveSize: string, init: string[]) {
+  const root = tempDir(t, 'salvo-small-archive-');
+  const cleanup = new Cleanup(t);
+  const small = await cleanup.mount('tmpfs', path.join(root, 'small'), ['-t', 'tmpfs', '-o', `size=${archiveSize}`]);
+  const volume = path.join(root, 'volume');
+  const archive = path.join(small, 'archive');
+  const mnt = path.join(root, 'mnt');
+  await must(process.execPath, [path.resolve('dist/bin/salvo.js'), 'init', volume, '--segment-size', '1M', ...init, '--archive', archive]);
+  await cleanup.salvoMount(volume, mnt);
+  return { cleanup, small, volume, archive, mnt, live: path.join(mnt, 'live/volume.img') };
+}
 
 t.test('unmount drains: every point acknowledged by sync is in the archive once unmount returns', async (t) => {
   if (!systemReady(t)) return;
@@ -41,15 +54,7 @@ t.test('unmount drains: every point acknowledged by sync is in the archive once 
 
 t.test('unmount with a full archive: ends within seconds, exits 1, names what is on primary only; the next mount ships it', async (t) => {
   if (!systemReady(t)) return;
-  const root = tempDir(t, 'salvo-full-');
-  const cleanup = new Cleanup(t);
-  const small = await cleanup.mount('tmpfs', path.join(root, 'small'), ['-t', 'tmpfs', '-o', 'size=6m']);
-  const volume = path.join(root, 'volume');
-  const archive = path.join(small, 'archive');
-  const mnt = path.join(root, 'mnt');
-  await must(process.execPath, [path.resolve('dist/bin/salvo.js'), 'init', volume, '--size', '64M', '--segment-size', '1M', '--segments', '100', '--archive', archive]);
-  await cleanup.salvoMount(volume, mnt);
-  const live = path.join(mnt, 'live/volume.img');
+  const { cleanup, small, volume, archive, mnt, live } = await mountOnSmallArchive(t, '6m', ['--size', '64M', '--segments', '100']);
   await must('dd', ['if=/dev/urandom', `of=${live}`, 'bs=1M', 'count=1', 'conv=notrunc,fsync', 'status=none']);
   t.equal((await salvo(['sync', mnt, '--label', 'fits'])).code, 0);
   await must('dd', ['if=/dev/urandom', `of=${live}`, 'bs=1M', 'count=24', 'seek=8', 'conv=notrunc,fsync', 'status=none']);
@@ -81,16 +86,8 @@ t.test('unmount with a full archive: ends within seconds, exits 1, names what is
 
 t.test('writes stalled by a full archive: sync is refused with the reason, SIGTERM ends the mount within seconds, nothing acknowledged is lost', async (t) => {
   if (!systemReady(t)) return;
-  const root = tempDir(t, 'salvo-stalled-');
-  const cleanup = new Cleanup(t);
-  const small = await cleanup.mount('tmpfs', path.join(root, 'small'), ['-t', 'tmpfs', '-o', 'size=4m']);
-  const volume = path.join(root, 'volume');
-  const archive = path.join(small, 'archive');
-  const mnt = path.join(root, 'mnt');
   // 24 slots of 1 MiB: the working set and its spares fill after a few dozen MiB the archive cannot take.
-  await must(process.execPath, [path.resolve('dist/bin/salvo.js'), 'init', volume, '--size', '16M', '--segment-size', '1M', '--segments', '24', '--archive', archive]);
-  await cleanup.salvoMount(volume, mnt);
-  const live = path.join(mnt, 'live/volume.img');
+  const { cleanup, small, volume, archive, mnt, live } = await mountOnSmallArchive(t, '4m', ['--size', '16M', '--segments', '24']);
   await must('dd', ['if=/dev/urandom', `of=${live}`, 'bs=1M', 'count=8', 'conv=notrunc,fsync', 'status=none']);
   t.equal((await salvo(['sync', mnt, '--label', 'acknowledged'])).code, 0, 'a point is taken before the archive fills');
   const expected = fs.readFileSync(live).subarray(0, 8 * 1024 * 1024);
