@@ -6,6 +6,7 @@
  * - a put cut short: a prefix stored, then an error (a disk that filled, a writer that died);
  * - a read that fails, comes back truncated, or with a byte flipped (a broken proxy or disk);
  * - a listing that lags, missing the newest objects (an eventually consistent store);
+ * - an outage: the next `outage` requests of any kind fail, long enough for writes to stall;
  * - an object that rots at rest (`rot`), which only a checksum can tell.
  * A prefix shorter than an object's header is never stored: salvo cannot tell whose such an
  * object is and leaves it for the admin (archiver.ts), which no retry would end.
@@ -39,12 +40,14 @@ export function randomWeather(random: () => number): Weather {
   return weather;
 }
 
-export type FaultKind = keyof Weather | 'rot';
+export type FaultKind = keyof Weather | 'rot' | 'outage';
 
 export class SimStore implements ArchiveStore {
   readonly inner = new MemoryStore('memory://simulated-archive');
   readonly location = this.inner.location;
   weather: Weather = CALM;
+  /** Requests still to fail in the outage under way (0: none). */
+  outage = 0;
   /** Keys in the order they were stored: a lagging listing leaves out the newest. */
   private readonly stored: string[] = [];
   /** Objects stored cut short and not yet deleted: a read of one fails until the archiver replaces it. */
@@ -61,9 +64,9 @@ export class SimStore implements ArchiveStore {
     return this.inner.stats;
   }
 
-  /** Read faults injected so far: a read may fail only when this grew while it ran. */
+  /** Faults a read may meet, injected so far: a read may fail only when this grew while it ran. */
   get readFaults(): number {
-    return (['readFails', 'readTruncated', 'readCorrupt'] as const).reduce((n, k) => n + (this.injected.get(k) ?? 0), 0);
+    return (['readFails', 'readTruncated', 'readCorrupt', 'outage'] as const).reduce((n, k) => n + (this.injected.get(k) ?? 0), 0);
   }
 
   /** Whether an object rotted: reads of it fail from then on. */
@@ -72,6 +75,7 @@ export class SimStore implements ArchiveStore {
   }
 
   async put(key: string, parts: readonly Buffer[]): Promise<void> {
+    this.down(`put ${key}`);
     // Slow, not hung: within the few seconds unmount's drain gives an archive that is failing.
     if (this.strikes('slow')) await this.clock.sleep(100 + Math.floor(this.random() * 2000));
     if (this.strikes('refused')) throw VolumeError.archiveUnavailable(`put ${key}: connection refused (simulated)`);
@@ -91,6 +95,7 @@ export class SimStore implements ArchiveStore {
   }
 
   async get(key: string, range?: ByteRange): Promise<Buffer> {
+    this.down(`get ${key}`);
     if (this.strikes('readFails')) throw VolumeError.archiveUnavailable(`get ${key}: timed out (simulated)`);
     const bytes = await this.inner.get(key, range);
     // The descriptor is read before anything else and checked by its own parser; its faults are the fuzzers' business.
@@ -101,11 +106,13 @@ export class SimStore implements ArchiveStore {
   }
 
   async head(key: string): Promise<number | null> {
+    this.down(`head ${key}`);
     if (this.strikes('readFails')) throw VolumeError.archiveUnavailable(`head ${key}: timed out (simulated)`);
     return this.inner.head(key);
   }
 
   async list(prefix: string, startAfter?: string): Promise<string[]> {
+    this.down(`list ${prefix}`);
     if (this.strikes('readFails')) throw VolumeError.archiveUnavailable(`list ${prefix}: timed out (simulated)`);
     const keys = await this.inner.list(prefix, startAfter);
     if (!this.strikes('staleList')) return keys;
@@ -114,6 +121,7 @@ export class SimStore implements ArchiveStore {
   }
 
   async delete(key: string): Promise<void> {
+    this.down(`delete ${key}`);
     if (this.strikes('refused')) throw VolumeError.archiveUnavailable(`delete ${key}: connection refused (simulated)`);
     this.cut.delete(key);
     return this.inner.delete(key);
@@ -135,6 +143,13 @@ export class SimStore implements ArchiveStore {
     this.inner.objects.set(key, copy);
     this.count('rot');
     return key;
+  }
+
+  private down(what: string): void {
+    if (this.outage === 0) return;
+    this.outage--;
+    this.count('outage');
+    throw VolumeError.archiveUnavailable(`${what}: connection refused (simulated outage)`);
   }
 
   private strikes(kind: keyof Weather): boolean {

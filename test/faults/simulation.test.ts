@@ -4,9 +4,9 @@
  * (sim-store.ts) and a simulated clock (sim-clock.ts), all drawn from one seed. The workload
  * writes, overwrites and zeroes blocks, flushes, takes synch points, idles for milliseconds or
  * days, restarts cleanly, loses power (at any I/O call of any file, or between operations,
- * losing and tearing what was not durable), changes the archive's weather, lets an archived
- * object rot, steps the wall clock, and restores points from primary storage and from the
- * archive alone. An independent model (block stamps, not the engine's reads) says what each
+ * losing and tearing what was not durable), changes the archive's weather or takes it down
+ * until writes wait for it, lets an archived object rot, steps the wall clock, and restores
+ * points from primary storage and from the archive alone. An independent model (block stamps, not the engine's reads) says what each
  * read must return:
  * - a block holds a stamp it was written with, a durable one or newer; never bytes no write put there;
  * - every acknowledged synch point stays listed and reconstructs to the model's image, from the
@@ -123,6 +123,7 @@ interface Stats extends CrashStats {
   crashes: number;
   restarts: number;
   pointsAcknowledged: number;
+  synchsRefused: number;
   pointsReadFromVolume: number;
   pointsRestoredFromArchive: number;
   archiveOnlyPoints: number;
@@ -130,6 +131,7 @@ interface Stats extends CrashStats {
   drainsIncomplete: number;
   wallSteps: number;
   copiedAhead: number;
+  writeStalls: number;
   faults: Map<string, number>;
 }
 
@@ -148,7 +150,7 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
   const trail: string[] = [];
   const fail = (what: string) => `seed ${seed}: ${what} (after ${trail.slice(-6).join(', ')})`;
 
-  /** Reads `point` through `history` and checks it; a failure only when the archive gave a damaged answer or an object rotted. */
+  /** Reads `point` through `history` and checks it; a failure only for a damaged answer, a rotten object or an upload cut short. */
   const checkPoint = async (history: History, point: SynchPoint, how: 'read' | 'restore', drained = false): Promise<string | null> => {
     const faultsBefore = store.readFaults;
     let image: Buffer;
@@ -203,18 +205,25 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
   /** Unmount's drain, then the archive alone: what it lists is right, and it lists every point the drain did not name. */
   const checkArchive = async (calm: boolean): Promise<string | null> => {
     const weather = store.weather;
-    if (calm) store.weather = CALM;
+    if (calm) {
+      store.weather = CALM;
+      store.outage = 0;
+    }
     try {
       const report = await drainArchive(volume, 600_000);
       if (calm && !report.drained) return `the drain in calm weather did not finish: ${report.reason}`;
       if (!report.drained) stats.drainsIncomplete++;
       const notOffSite = new Set(report.pointsNotOffSite.map((p) => p.time));
       store.weather = { ...store.weather, staleList: 0, readFails: 0 };
+      const outage = store.outage;
+      store.outage = 0; // the listing is read whole: what it leaves out is judged below
       const faultsBefore = store.readFaults;
       const view = await ArchiveView.open(store, { pool });
       try {
-        // A point may be missing only where the view says an object was damaged, for a damaged answer or a rotten object.
-        const excused = view.damaged.length > 0 && (store.readFaults > faultsBefore || store.rotten);
+        // A point may be missing only where the view says an object was damaged: for a damaged
+        // answer, a rotten object, or an upload cut short that the archiver has yet to replace.
+        const cutShort = !report.drained && view.damaged.some((d) => [...store.cut].some((key) => d.message.includes(key)));
+        const excused = view.damaged.length > 0 && (store.readFaults > faultsBefore || store.rotten || cutShort);
         const listed = new Set(view.catalog.all.map((p) => p.recordSequence));
         for (const [record, { point }] of model.points) {
           if (listed.has(record) || notOffSite.has(synchPointTime(point))) continue;
@@ -223,6 +232,7 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
         }
         if (view.catalog.all.length > model.synchsAsked) return `the archive lists ${view.catalog.all.length} points after ${model.synchsAsked} synchs`;
         store.weather = weather;
+        store.outage = outage;
         for (const point of view.catalog.all.filter(() => random() < (calm ? 0.5 : 0.2))) {
           stats.pointsRestoredFromArchive++;
           const problem = await checkPoint(view, point, random() < 0.3 ? 'restore' : 'read', report.drained);
@@ -246,7 +256,16 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
     } else if (r < 0.6) {
       trail.push('synch');
       model.synchsAsked++;
-      const point = await volume.synch(random() < 0.3 ? { label: `p${model.synchsAsked}` } : {});
+      let point: SynchPoint;
+      try {
+        point = await volume.synch(random() < 0.3 ? { label: `p${model.synchsAsked}` } : {});
+      } catch (err) {
+        // Its own roll waited for a failing archive: refused, and never placed later.
+        if (!isVolumeError(err, 'ARCHIVE_UNAVAILABLE') || !/no synch point while writes wait/.test(err.message)) throw err;
+        trail.push('synch refused');
+        stats.synchsRefused++;
+        return null;
+      }
       model.acknowledged(point);
       stats.pointsAcknowledged++;
     } else if (r < 0.64) {
@@ -258,12 +277,19 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
       trail.push(`idle ${ms} ms`);
       await clock.sleep(ms);
     } else if (r < 0.75) {
+      if (random() < 0.2) {
+        // An outage of a few dozen requests: the spare slots fill and writes wait for it to end.
+        store.outage = 10 + Math.floor(random() * 60);
+        trail.push(`outage of ${store.outage} requests`);
+        return null;
+      }
       store.weather = random() < 0.4 ? CALM : randomWeather(random);
       trail.push(`weather ${JSON.stringify(Object.fromEntries(Object.entries(store.weather).filter(([, p]) => p > 0)))}`);
     } else if (r < 0.78) {
       trail.push('restart');
       stats.restarts++;
       stats.copiedAhead += volume.counters.bytesCopiedAhead;
+      stats.writeStalls += volume.counters.writeStalls;
       await volume.close();
       volume = await open();
       return checkRecovered();
@@ -317,6 +343,7 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
         // The machine is gone: nothing of this process's memory survives, only the disk and the archive.
         stats.crashes++;
         stats.copiedAhead += volume.counters.bytesCopiedAhead;
+        stats.writeStalls += volume.counters.writeStalls;
         await volume.internals.archiver.stop();
         clock.clear(); // the old process's timers die with it
         files = files.crash(random, stats);
@@ -335,6 +362,7 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
   } finally {
     for (const [kind, n] of store.injected) stats.faults.set(kind, (stats.faults.get(kind) ?? 0) + n);
     stats.copiedAhead += volume.counters.bytesCopiedAhead;
+    stats.writeStalls += volume.counters.writeStalls;
     await volume.internals.archiver.stop();
     clock.clear(); // nothing of this seed runs into the next: each replays alone as in a run
     fs.rmSync(dir, { recursive: true, force: true });
@@ -345,8 +373,8 @@ t.test('simulation: no acknowledged write or synch point is lost, and no read is
   const root = tempDir(t, 'salvo-sim-');
   const pool = new InlinePool();
   const stats: Stats = {
-    pendingWrites: 0, kept: 0, torn: 0, operations: 0, crashes: 0, restarts: 0, pointsAcknowledged: 0, pointsReadFromVolume: 0,
-    pointsRestoredFromArchive: 0, archiveOnlyPoints: 0, readsRefusedClearly: 0, drainsIncomplete: 0, wallSteps: 0, copiedAhead: 0, faults: new Map(),
+    pendingWrites: 0, kept: 0, torn: 0, operations: 0, crashes: 0, restarts: 0, pointsAcknowledged: 0, synchsRefused: 0, pointsReadFromVolume: 0,
+    pointsRestoredFromArchive: 0, archiveOnlyPoints: 0, readsRefusedClearly: 0, drainsIncomplete: 0, wallSteps: 0, copiedAhead: 0, writeStalls: 0, faults: new Map(),
   };
   const { failures, seeds, first } = await runSeeds('SIM_SEEDS', 2000, (seed) => runSeed(seed, root, pool, stats));
   t.same(failures, [], `${seeds} seeds from ${first}`);
@@ -354,6 +382,7 @@ t.test('simulation: no acknowledged write or synch point is lost, and no read is
   if (seeds >= 100) {
     t.ok(stats.archiveOnlyPoints > 0, 'points whose segments are in the archive only were read after crashes and restarts');
     t.ok(stats.copiedAhead > 0, 'copy-forward ran ahead of retirement in idle time, crashes included');
+    t.ok(stats.writeStalls > 0, 'outages filled the spare slots: writes waited for the archive');
     t.ok(stats.readsRefusedClearly > 0 && stats.pointsRestoredFromArchive > 0, 'reads from the archive alone were checked, damaged answers among them');
   }
   figures(t, 'simulation', {
@@ -365,6 +394,7 @@ t.test('simulation: no acknowledged write or synch point is lost, and no read is
     'of them landed': stats.kept,
     'torn writes': stats.torn,
     'synch points acknowledged': stats.pointsAcknowledged,
+    'refused behind writes waiting for a failing archive': stats.synchsRefused,
     'points read from the volume': stats.pointsReadFromVolume,
     'of them from the archive': stats.archiveOnlyPoints,
     'points restored from the archive alone': stats.pointsRestoredFromArchive,
@@ -372,6 +402,7 @@ t.test('simulation: no acknowledged write or synch point is lost, and no read is
     'drains that named what stayed on primary': stats.drainsIncomplete,
     'wall clock steps': stats.wallSteps,
     'blocks copied ahead in idle time': stats.copiedAhead / BS,
+    'writes that waited for the archive': stats.writeStalls,
     ...Object.fromEntries([...stats.faults].map(([kind, n]) => [`archive faults: ${kind}`, n])),
     'data lost': failures.length,
   });
