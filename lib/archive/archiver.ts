@@ -12,14 +12,14 @@
  */
 import createDebug from 'debug';
 import { VolumeError, isVolumeError } from '../errors.js';
-import { ARCHIVE_HEADER_SIZE, archiveObjectSize, decodeArchiveHeader, encodeArchiveObject } from '../format/archive-object.js';
+import { encodeArchiveObject } from '../format/archive-object.js';
 import type { ObjectCipher } from '../format/object-cipher.js';
 import type { SegmentSummary } from '../format/summary.js';
 import { SEGMENT_HEADER_SIZE } from '../format/segment-header.js';
 import { ArchiveKeys, tailChain, type ArchiveStore } from './archive-store.js';
 import { chunksBound, sharedBuffer, type CompressionPool } from './compression-pool.js';
-import { fetchArchiveIndex } from './archive-reader.js';
 import { CatalogWriter } from './archive-catalog.js';
+import { whatKeyHolds } from './key-holds.js';
 import { troubleCause, troubleLine, type TroubleCause } from './archive-trouble.js';
 import { systemClock, type Clock } from '../util/clock.js';
 
@@ -370,36 +370,10 @@ export class Archiver implements ArchiveQueue {
     this.tails.delete(sequence);
   }
 
-  /**
-   * What the archive holds under `key` already: this volume's copy of the item whole, or cut
-   * short or damaged (an upload of ours a crash or a full disk interrupted: to be replaced), or
-   * nothing. Another volume's object there, or one too damaged to say whose it is, is an error
-   * that says which and what to do; the archiver retries it, never replaces it.
-   */
-  private async existing(key: string, item: ArchiveItem): Promise<'whole' | 'partial' | null> {
-    const { store, volumeId } = this.options;
-    const size = await store.head(key);
-    if (size === null) return null;
-    let header;
-    try {
-      header = decodeArchiveHeader(await store.get(key, { offset: 0, length: ARCHIVE_HEADER_SIZE }), key);
-    } catch (err) {
-      if (!isVolumeError(err, 'CORRUPT_ARCHIVE')) throw err;
-      throw new VolumeError('CORRUPT_ARCHIVE', `${err.message}; salvo cannot tell whose object it is, so it does not replace it`, {
-        hint: `if ${store.location} is this volume's archive alone, delete ${key} there: salvo then uploads it again`,
-      });
-    }
-    if (header.volumeId !== volumeId || header.sequence !== item.sequence || header.rawStart !== item.rawStart || header.rawEnd !== item.summary.rawEnd) {
-      throw new VolumeError('ARCHIVE_CONFLICT', `archive ${store.location} holds under ${key} ${header.volumeId === volumeId ? 'a different copy of' : `segment ${header.sequence} of volume ${header.volumeId}, not`} this volume's segment ${item.sequence}`, {
-        hint: 'another volume (or a copy of this one) is archiving to the same place; give each volume its own archive',
-      });
-    }
-    try {
-      return size === archiveObjectSize(await fetchArchiveIndex(store, key, this.options.cipher ?? null)) ? 'whole' : 'partial';
-    } catch (err) {
-      if (isVolumeError(err, 'CORRUPT_ARCHIVE')) return 'partial';
-      throw err;
-    }
+  /** What the archive holds under `key` already (key-holds.ts). */
+  private existing(key: string, item: ArchiveItem): Promise<'whole' | 'partial' | null> {
+    const { store, volumeId, cipher } = this.options;
+    return whatKeyHolds(store, key, { volumeId, sequence: item.sequence, rawStart: item.rawStart, rawEnd: item.summary.rawEnd }, cipher ?? null);
   }
 
   /** Deletes an upload of ours that was cut short, so that it can be made again. */
