@@ -10,15 +10,13 @@
  * body is compressed by the caller (lib/archive/archive-catalog.ts), off the event loop.
  */
 import { VolumeError } from '../errors.js';
-import { crc32c } from './checksum.js';
-import { volumeIdBytes } from './bytes.js';
+import { FRAME_HEADER_SIZE, decodeFramed, encodeFramed, type FrameKind, type FrameSeal } from './framed-object.js';
 import type { ObjectCipher } from './object-cipher.js';
 import type { SynchEntry } from './summary.js';
 
 export const CATALOG_MAGIC = Buffer.from('SALVOCAT', 'latin1');
 export const CATALOG_VERSION = 1;
-export const CATALOG_HEADER_SIZE = 48;
-const FLAG_SEALED = 1;
+export const CATALOG_HEADER_SIZE = FRAME_HEADER_SIZE;
 
 /** A place in the log: raw offset `offset` of segment `sequence` (everything before it, in log order). */
 export interface LogPosition {
@@ -154,40 +152,19 @@ export function decodeCatalogBody(bytes: Buffer, key: string, expected: { from: 
   return { from, to, segments, tails, points };
 }
 
+const CATALOG_FRAME: FrameKind = { magic: CATALOG_MAGIC, version: CATALOG_VERSION, noun: 'catalog' };
+
 /** The sealing context of a catalog body: bound to its volume and the end it names. */
-function sealContext(volumeId: string, to: LogPosition) {
-  return { volumeId, sequence: to.sequence, rawStart: to.offset, rawEnd: 0, part: 'catalog' as const };
+function catalogSeal(to: LogPosition): FrameSeal {
+  return { sequence: to.sequence, rawStart: to.offset, part: 'catalog' };
 }
 
 /** Header and body (the compressed body bytes, sealed when the archive is encrypted). */
 export function encodeCatalogObject(volumeId: string, to: LogPosition, compressedBody: Buffer, cipher: ObjectCipher | null): Buffer {
-  const body = cipher ? cipher.seal(compressedBody, sealContext(volumeId, to)) : compressedBody;
-  const header = Buffer.alloc(CATALOG_HEADER_SIZE);
-  CATALOG_MAGIC.copy(header, 0);
-  header.writeUInt16LE(CATALOG_VERSION, 8);
-  header.writeUInt16LE(CATALOG_HEADER_SIZE, 10);
-  header.writeUInt32LE(cipher ? FLAG_SEALED : 0, 12);
-  volumeIdBytes(volumeId).copy(header, 16);
-  header.writeUInt32LE(body.length, 32);
-  header.writeUInt32LE(crc32c(body), 36);
-  header.writeUInt32LE(crc32c(header.subarray(0, 44)), 44);
-  return Buffer.concat([header, body]);
+  return encodeFramed(CATALOG_FRAME, volumeId, catalogSeal(to), compressedBody, cipher);
 }
 
 /** The compressed body of the object named `key`, checked (and opened); CORRUPT_ARCHIVE when it is not this volume's, whole. */
 export function decodeCatalogObject(bytes: Buffer, key: string, volumeId: string, to: LogPosition, cipher: ObjectCipher | null): Buffer {
-  const bad = (what: string) => VolumeError.corruptArchive(key, what);
-  if (bytes.length < CATALOG_HEADER_SIZE || !bytes.subarray(0, 8).equals(CATALOG_MAGIC)) throw bad('is not a salvo catalog object (bad magic)');
-  if (bytes.readUInt32LE(44) !== crc32c(bytes.subarray(0, 44))) throw bad('catalog header checksum mismatch');
-  const version = bytes.readUInt16LE(8);
-  if (version !== CATALOG_VERSION) throw bad(`catalog format version ${version} is not supported (this salvo reads ${CATALOG_VERSION})`);
-  if (bytes.readUInt16LE(10) !== CATALOG_HEADER_SIZE) throw bad('catalog header size is not 48');
-  if (!bytes.subarray(16, 32).equals(volumeIdBytes(volumeId))) throw bad(`is the catalog of volume ${bytes.subarray(16, 32).toString('hex')}, not of ${volumeId}`);
-  const length = bytes.readUInt32LE(32);
-  if (bytes.length !== CATALOG_HEADER_SIZE + length) throw bad(`catalog body is ${bytes.length - CATALOG_HEADER_SIZE} bytes, its header says ${length} (truncated?)`);
-  const body = bytes.subarray(CATALOG_HEADER_SIZE);
-  if (crc32c(body) !== bytes.readUInt32LE(36)) throw bad('catalog body checksum mismatch');
-  const sealed = (bytes.readUInt32LE(12) & FLAG_SEALED) !== 0;
-  if (sealed !== (cipher !== null)) throw bad(sealed ? 'catalog is encrypted, and no key was given' : 'catalog is not encrypted, in an encrypted archive');
-  return cipher ? cipher.open(body, sealContext(volumeId, to), key) : body;
+  return decodeFramed(CATALOG_FRAME, bytes, key, volumeId, catalogSeal(to), cipher);
 }

@@ -17,14 +17,17 @@ const TAG_SIZE = 16;
 /** Bytes a sealed part takes beyond its plaintext. */
 export const SEAL_OVERHEAD = NONCE_SIZE + TAG_SIZE;
 
-/** What a part is, bound into its authentication: `summary`, chunk `n`, or an archive catalog's body. */
+/** What a part is, bound into its authentication: `summary`, chunk `n`, an archive catalog's body or a retention record's. */
 export interface PartContext {
   volumeId: string;
   sequence: number;
   rawStart: number;
   rawEnd: number;
-  part: 'summary' | 'catalog' | number;
+  part: 'summary' | 'catalog' | 'retention' | number;
 }
+
+/** The parts that are not chunks, marked by numbers no chunk reaches. */
+const PART_MARKS = { summary: 0xffff_ffff, catalog: 0xffff_fffe, retention: 0xffff_fffd } as const;
 
 function associatedData(context: PartContext): Buffer {
   const bytes = Buffer.alloc(16 + 8 + 4 + 4 + 4);
@@ -32,7 +35,7 @@ function associatedData(context: PartContext): Buffer {
   writeU64(bytes, 16, context.sequence);
   bytes.writeUInt32LE(context.rawStart, 24);
   bytes.writeUInt32LE(context.rawEnd, 28);
-  bytes.writeUInt32LE(context.part === 'summary' ? 0xffff_ffff : context.part === 'catalog' ? 0xffff_fffe : context.part, 32);
+  bytes.writeUInt32LE(typeof context.part === 'number' ? context.part : PART_MARKS[context.part], 32);
   return bytes;
 }
 
