@@ -32,6 +32,8 @@ import type { SynchEntry } from '../format/summary.js';
 import { fetchArchiveIndex } from './archive-reader.js';
 import { SEGMENT_HEADER_SIZE } from '../format/segment-header.js';
 import { ArchiveKeys, tailChain, type ArchiveStore } from './archive-store.js';
+import { readRetention } from './retention-records.js';
+import { rangesHold } from '../format/retention-record.js';
 
 const debug = createDebug('salvo:catalog');
 const gzip = promisify(zlib.gzip);
@@ -236,12 +238,12 @@ function noteObject(content: CatalogContent, key: string, sequence: number, rawE
  * What `content` lacks between its ends, or null. The archiver ships in log order: every segment
  * between the ends is there whole, and the tail pieces of a segment not whole reach, without a
  * gap, from where the content starts in it (its header, or `from`); pieces may overlap (a tail
- * shipped again from an earlier offset after a restart).
+ * shipped again from an earlier offset after a restart); segments a prune deleted are no gap.
  */
-function gapIn(content: CatalogContent): string | null {
+function gapIn(content: CatalogContent, pruned: readonly [number, number][]): string | null {
   const { from, to } = content;
   const whole = new Set(content.segments);
-  for (let s = Math.max(1, from.sequence + 1); s < to.sequence; s++) if (!whole.has(s)) return `segment ${s}`;
+  for (let s = Math.max(1, from.sequence + 1); s < to.sequence; s++) if (!whole.has(s) && !rangesHold(pruned, s)) return `segment ${s}`;
   for (const [sequence, keys] of content.tails) {
     if (whole.has(sequence)) continue;
     let reach = sequence === from.sequence ? from.offset : SEGMENT_HEADER_SIZE;
@@ -264,6 +266,8 @@ function gapIn(content: CatalogContent): string | null {
 export class CatalogWriter {
   private chain: ChainLink[] = [];
   private pending: CatalogContent | null = null;
+  /** Segments pruned (FORMAT.md §3.15), as of the last read of the archive. */
+  private pruned: [number, number][] = [];
 
   constructor(
     private readonly store: ArchiveStore,
@@ -304,6 +308,7 @@ export class CatalogWriter {
       const [damaged] = read.damaged;
       if (damaged) throw new VolumeError('CORRUPT_ARCHIVE', `the catalog is not extended past segment ${damaged.sequence}: ${damaged.message}`);
       this.chain = read.chain;
+      this.pruned = (await readRetention({ store: this.store, volumeId: this.volumeId, cipher: this.cipher })).pruned;
       // What the chain does not cover is this flush's object (all of it, for an archive without one).
       this.pending = read.after;
       for (const key of read.stale) await this.deleteQuietly(key);
@@ -311,7 +316,7 @@ export class CatalogWriter {
     if (comparePositions(this.pending.to, this.pending.from) <= 0) return;
     // A listing that lagged (a store that lists what it stored a moment ago only later) would make
     // a catalog that skips an object for good: the next flush lists again instead.
-    const gap = gapIn(this.pending);
+    const gap = gapIn(this.pending, this.pruned);
     if (gap) {
       this.pending = null;
       throw VolumeError.archiveUnavailable(`the catalog is not extended: ${gap} is missing from the listing of ${this.store.location}`);

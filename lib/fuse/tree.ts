@@ -17,6 +17,7 @@ export type Node =
 export class MountTree {
   private byName = new Map<string, SynchPoint>();
   private byLabel = new Map<string, SynchPoint>();
+  private indexed: readonly SynchPoint[] | null = null;
   private indexedPoints = -1;
 
   constructor(
@@ -57,12 +58,13 @@ export class MountTree {
     return null;
   }
 
-  /** The names of the points, rebuilt only when the catalog has grown (points are only added). */
+  /** The names of the points, rebuilt only when the catalog changed: it grew, or a retention record hid points. */
   private index(): void {
     const points = this.catalog.all;
-    if (points.length === this.indexedPoints) return;
+    if (points === this.indexed && points.length === this.indexedPoints) return;
     this.byName = new Map(points.map((p) => [snapshotFileName(p), p]));
     this.byLabel = new Map(points.filter((p) => p.label).map((p) => [`${p.label}.img`, p]));
+    this.indexed = points;
     this.indexedPoints = points.length;
   }
 }

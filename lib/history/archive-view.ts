@@ -8,6 +8,7 @@ import createDebug from 'debug';
 import { VolumeError, isVolumeError } from '../errors.js';
 import { decodeVolumeConfig, type VolumeConfig } from '../format/volume-config.js';
 import type { CatalogContent } from '../format/archive-catalog.js';
+import { initialRetention, type RetentionState } from '../format/retention-record.js';
 import { Catalog, synchPointFromEntry } from '../volume/synch-point.js';
 import { SegmentSource } from './segment-source.js';
 import { SnapshotCache } from './snapshot.js';
@@ -16,6 +17,8 @@ import { ArchiveKeys, type ArchiveStore } from '../archive/archive-store.js';
 import { readArchiveContents } from '../archive/archive-catalog.js';
 import { CompressionPool } from '../archive/compression-pool.js';
 import type { History } from './history.js';
+import { Retention } from './retention.js';
+import { readRetention } from '../archive/retention-records.js';
 
 const debug = createDebug('salvo:archive');
 
@@ -25,6 +28,12 @@ export class ArchiveView implements History {
   readonly damaged: { sequence: number; message: string }[] = [];
   /** Why the archive's catalog could not be used whole (a damaged object), or null. */
   catalogProblem: string | null = null;
+  /** The retention record in force: which points show, which segments are pruned. */
+  retention: Retention;
+  /** False when the caller lent the store (and closes it). */
+  private ownsStore = true;
+  /** Why the retention record in force could not be read (then every point shows), or null. */
+  retentionProblem: string | null = null;
 
   private constructor(
     readonly config: VolumeConfig,
@@ -39,6 +48,7 @@ export class ArchiveView implements History {
     private readonly ownsPool: boolean,
   ) {
     this.snapshots = new SnapshotCache(config, source, cacheBytesMax / 2);
+    this.retention = Retention.none(config.workingSetSegments);
     this.adopt(contents);
   }
 
@@ -60,7 +70,7 @@ export class ArchiveView implements History {
 
   static async open(
     store: ArchiveStore,
-    options: { cacheBytesMax?: number; onProgress?: (done: number, total: number) => void; cipher?: ObjectCipher; pool?: CompressionPool } = {},
+    options: { cacheBytesMax?: number; onProgress?: (done: number, total: number) => void; cipher?: ObjectCipher | null; pool?: CompressionPool; lentStore?: boolean } = {},
   ): Promise<ArchiveView> {
     const config = await ArchiveView.descriptor(store);
     const cipher = cipherFor(config, options.cipher, `archive ${store.location}`);
@@ -70,6 +80,8 @@ export class ArchiveView implements History {
     try {
       const read = await readArchiveContents(store, config.volumeId, cipher, { onProgress: options.onProgress });
       const view = new ArchiveView(config, store, pool, source, Catalog.inMemory([]), read.content, cacheBytesMax, cipher, !options.pool);
+      view.ownsStore = !options.lentStore;
+      await view.readRetention();
       view.damaged.push(...read.damaged);
       view.catalogProblem = read.problem;
       for (const d of read.damaged) debug('%s', d.message);
@@ -80,9 +92,36 @@ export class ArchiveView implements History {
     }
   }
 
-  /** Sequences of the segments archived whole, oldest first. */
+  /** Sequences of the segments archived whole and not pruned, oldest first. */
   get segments(): readonly number[] {
-    return this.contents.segments;
+    return this.contents.segments.filter((s) => !this.retention.isPruned(s));
+  }
+
+  /** Sequences of the segments the archive holds, whole or in tail pieces, not pruned. */
+  get archivedSegments(): number[] {
+    return [...this.contents.segments, ...this.contents.tails.keys()].filter((s) => !this.retention.isPruned(s));
+  }
+
+  /**
+   * Reads the retention record in force. A damaged one is reported (retentionProblem) and every
+   * point shows: better a forgotten point listed than the history unreadable.
+   */
+  private async readRetention(): Promise<void> {
+    try {
+      this.adoptRetention(await readRetention({ store: this.store, volumeId: this.config.volumeId, cipher: this.cipher }));
+      this.retentionProblem = null;
+    } catch (err) {
+      if (!isVolumeError(err, 'CORRUPT_ARCHIVE')) throw err;
+      this.retentionProblem = err.message;
+      this.adoptRetention(initialRetention());
+    }
+  }
+
+  /** Takes a retention record in: the catalog shows only the points it keeps. */
+  adoptRetention(state: RetentionState): void {
+    this.retention = new Retention(state, this.config.workingSetSegments);
+    const retention = this.retention;
+    this.catalog.showOnly((p) => retention.shows(p));
   }
 
   /**
@@ -91,6 +130,7 @@ export class ArchiveView implements History {
    */
   async refresh(): Promise<void> {
     const read = await readArchiveContents(this.store, this.config.volumeId, this.cipher, { known: this.contents });
+    await this.readRetention();
     this.damaged.push(...read.damaged);
     // A segment that gained pieces or became whole must be read afresh.
     for (const s of [...read.after.segments, ...read.after.tails.keys()]) this.source.forget(s);
@@ -108,6 +148,6 @@ export class ArchiveView implements History {
   async close(): Promise<void> {
     this.source.close();
     if (this.ownsPool) await this.pool.close();
-    await this.store.close();
+    if (this.ownsStore) await this.store.close();
   }
 }

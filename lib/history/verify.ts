@@ -13,6 +13,8 @@ import { synchPointTime, type SynchPoint } from '../volume/synch-point.js';
 import type { SnapshotCache } from './snapshot.js';
 import { fetchArchiveIndex, fetchChunk } from '../archive/archive-reader.js';
 import { readArchiveContents } from '../archive/archive-catalog.js';
+import { readRetention } from '../archive/retention-records.js';
+import { rangesHold } from '../format/retention-record.js';
 import { ArchiveKeys, type ArchiveStore } from '../archive/archive-store.js';
 import type { CompressionPool } from '../archive/compression-pool.js';
 import type { ObjectCipher } from '../format/object-cipher.js';
@@ -89,15 +91,23 @@ export async function verifyArchive(
 async function verifyCatalog(store: ArchiveStore, cipher: ObjectCipher | null, volumeId: string, whole: Set<number>, points: Map<number, number>): Promise<Problem[]> {
   const problems: Problem[] = [];
   const read = await readArchiveContents(store, volumeId, cipher);
+  let pruned: [number, number][] = [];
+  try {
+    pruned = (await readRetention({ store, volumeId, cipher })).pruned;
+  } catch (err) {
+    if (!isVolumeError(err, 'CORRUPT_ARCHIVE')) throw err;
+    problems.push({ where: 'retention/', segment: null, offset: null, message: err.message });
+  }
   const where = read.chain.length > 0 ? 'catalog/' : null;
   if (read.problem) problems.push({ where: 'catalog/', segment: null, offset: null, message: `${read.problem} (readers read the summaries past it; the volume's next mount rewrites it)` });
   if (where === null) return problems;
+  // The catalog keeps listing what a prune deleted (FORMAT.md §3.15): that is no problem.
   for (const s of read.content.segments) {
-    if (!whole.has(s)) problems.push({ where, segment: s, offset: null, message: `the catalog lists segment ${s}, which the archive does not hold` });
+    if (!whole.has(s) && !rangesHold(pruned, s)) problems.push({ where, segment: s, offset: null, message: `the catalog lists segment ${s}, which the archive does not hold` });
   }
   const listed = new Set(read.content.points.map((p) => p.recordSequence));
   for (const p of read.content.points) {
-    if (!points.has(p.recordSequence)) problems.push({ where, segment: p.sequence, offset: p.offset, message: `the catalog lists synch point ${synchPointTime(p)}, which no archived summary holds` });
+    if (!points.has(p.recordSequence) && !rangesHold(pruned, p.sequence)) problems.push({ where, segment: p.sequence, offset: p.offset, message: `the catalog lists synch point ${synchPointTime(p)}, which no archived summary holds` });
   }
   for (const [record, sequence] of points) {
     if (!listed.has(record)) problems.push({ where, segment: sequence, offset: null, message: `the catalog omits synch point ${record} of segment ${sequence}` });

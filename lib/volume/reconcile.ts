@@ -133,6 +133,6 @@ export async function pointsOnlyInArchive(
     debug('reading the archive for points the catalog lacks: %s', (err as Error).message);
     return [];
   }
-  const known = new Set(catalog.all.map((p) => p.recordSequence));
+  const known = new Set(catalog.everything.map((p) => p.recordSequence));
   return points.filter((p) => inArchiveOnly(p.sequence) && !known.has(p.recordSequence)).map((p) => synchPointFromEntry(p.sequence, p));
 }

@@ -80,6 +80,11 @@ export function parseTimeSpec(spec: string): number | null {
 }
 
 export class Catalog {
+  /** Whether a point shows (retention: not forgotten, window whole); null shows every point. */
+  private shows: ((p: SynchPoint) => boolean) | null = null;
+  /** The points that show, worked out when first asked for after a change. */
+  private showing: SynchPoint[] | null = null;
+
   private constructor(
     /** Where the catalog is kept; null for one in memory only. */
     private readonly files: VolumeFiles | null,
@@ -111,12 +116,27 @@ export class Catalog {
     return new Catalog(files, sortPoints(points));
   }
 
+  /** The points that show: those a retention record forgot or pruned away are left out. */
   get all(): readonly SynchPoint[] {
+    if (!this.shows) return this.points;
+    this.showing ??= this.points.filter(this.shows);
+    return this.showing;
+  }
+
+  /** Every point the catalog holds, shown or not. */
+  get everything(): readonly SynchPoint[] {
     return this.points;
   }
 
   get latest(): SynchPoint | undefined {
-    return this.points[this.points.length - 1];
+    const all = this.all;
+    return all[all.length - 1];
+  }
+
+  /** Hides the points `shows` says no to (a retention record's), from now on. */
+  showOnly(shows: ((p: SynchPoint) => boolean) | null): void {
+    this.shows = shows;
+    this.showing = null;
   }
 
   /**
@@ -128,6 +148,7 @@ export class Catalog {
   append(point: SynchPoint): void {
     this.files?.append(CATALOG_FILE, Buffer.from(JSON.stringify(point) + '\n'), { durable: true });
     this.points.push(point);
+    this.showing = null;
   }
 
   /**
@@ -139,6 +160,7 @@ export class Catalog {
     for (const p of this.points) if (keep(p)) byRecord.set(p.recordSequence, p);
     for (const p of fromLog) byRecord.set(p.recordSequence, p);
     this.points = sortPoints([...byRecord.values()]);
+    this.showing = null;
     // Durable for the same reason as append, and because the appends that follow go to the new
     // file: a rename a power cut undid would take them with it.
     this.files?.replace(CATALOG_FILE, Buffer.from(this.points.map((p) => JSON.stringify(p) + '\n').join('')), { durable: true });
@@ -146,7 +168,7 @@ export class Catalog {
 
   /** The newest point labelled `label`, if any. */
   labelled(label: string): SynchPoint | undefined {
-    return [...this.points].reverse().find((p) => p.label === label);
+    return [...this.all].reverse().find((p) => p.label === label);
   }
 
   /**
@@ -159,15 +181,15 @@ export class Catalog {
       throw new VolumeError('NOT_FOUND', 'there are no synch points yet', { hint: 'take one with `salvo sync`' });
     }
     const named = spec.replace(/\.img$/, '');
-    const found = this.points.find((p) => synchPointTime(p) === named) ?? this.labelled(spec) ?? this.labelled(named);
+    const found = this.all.find((p) => synchPointTime(p) === named) ?? this.labelled(spec) ?? this.labelled(named);
     if (found) return found;
     const at = parseTimeSpec(spec);
     if (at === null) {
       throw new VolumeError('NOT_FOUND', `no synch point '${spec}'`, { hint: 'give latest, a label or a time (`salvo list` shows them)' });
     }
-    const before = this.points.filter((p) => p.timeMs <= at).pop();
+    const before = this.all.filter((p) => p.timeMs <= at).pop();
     if (!before) {
-      const oldest = this.points[0];
+      const oldest = this.all[0];
       throw new VolumeError('NOT_FOUND', `no synch point at or before ${new Date(at).toISOString()}`, {
         hint: oldest ? `the oldest is ${synchPointTime(oldest)}` : 'there are no synch points yet; take one with `salvo sync`',
       });

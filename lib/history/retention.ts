@@ -1,0 +1,94 @@
+/**
+ * What a retention record means for a history: which synch points show (not forgotten, and
+ * their whole window still there) and which segments a prune may delete. A point's image is the
+ * backward scan over its window, segments `[p.sequence − W, p.sequence]` (FORMAT.md §6), so a
+ * segment is needed exactly by the kept points whose window holds it, and by every point to
+ * come: nothing from the newest point's window on is ever pruned.
+ */
+import { initialRetention, rangesHold, type RetentionState } from '../format/retention-record.js';
+import type { Catalog } from '../volume/synch-point.js';
+import { describePolicy } from '../format/retention-policy.js';
+
+export interface PointPlace {
+  recordSequence: number;
+  /** The segment that holds the point's SYNCH record. */
+  sequence: number;
+}
+
+export class Retention {
+  /** When each forgotten point was forgotten, by record sequence. */
+  private readonly forgotten: Map<number, number>;
+
+  constructor(
+    readonly state: RetentionState,
+    /** W: a point's window reaches this many segments back (workingSetSegments). */
+    readonly window: number,
+  ) {
+    this.forgotten = new Map(state.forgotten.flatMap((b) => b.points.map((r) => [r, b.sinceMs] as const)));
+  }
+
+  static none(window: number): Retention {
+    return new Retention(initialRetention(), window);
+  }
+
+  isForgotten(point: PointPlace): boolean {
+    return this.forgotten.has(point.recordSequence);
+  }
+
+  /** When the point was forgotten, or null. */
+  forgottenAt(point: PointPlace): number | null {
+    return this.forgotten.get(point.recordSequence) ?? null;
+  }
+
+  isPruned(segment: number): boolean {
+    return rangesHold(this.state.pruned, segment);
+  }
+
+  /** Whether a point of the window lost its segments to a prune (such a point is gone for good). */
+  lostWindow(point: PointPlace): boolean {
+    const first = Math.max(1, point.sequence - this.window);
+    return this.state.pruned.some(([a, b]) => a <= point.sequence && b >= first);
+  }
+
+  /** A point shows in lists and /snapshots while it is not forgotten and its window is whole. */
+  shows(point: PointPlace): boolean {
+    return !this.isForgotten(point) && !this.lostWindow(point);
+  }
+}
+
+/**
+ * The segments among `archived` that no point of `kept` needs and no point to come will: below
+ * the newest kept point's window, and in no kept point's window. `kept` must hold the newest point.
+ */
+export function unneededSegments(kept: readonly PointPlace[], archived: Iterable<number>, window: number): number[] {
+  if (kept.length === 0) return [];
+  const windows = kept.map((p) => [Math.max(1, p.sequence - window), p.sequence] as const).sort((a, b) => a[0] - b[0]);
+  const floor = Math.max(...kept.map((p) => p.sequence)) - window;
+  const out: number[] = [];
+  for (const s of [...new Set(archived)].sort((a, b) => a - b)) {
+    if (s >= floor) break;
+    if (!windows.some(([a, b]) => a <= s && s <= b)) out.push(s);
+  }
+  return out;
+}
+
+export interface RetentionStatus {
+  record: number;
+  policy: string;
+  forgotten: number;
+  /** The last run of the policy: when, what it forgot and pruned, or why it failed. */
+  lastRun: { at: string; forgot: number; prunedSegments: number; prunedBytes: number } | null;
+  problem: string | null;
+}
+
+/** What status shows of a retention record. */
+export function retentionSummary(state: RetentionState, problem: string | null): Omit<RetentionStatus, 'lastRun'> {
+  const forgotten = state.forgotten.reduce((n, b) => n + b.points.length, 0);
+  return { record: state.n, policy: describePolicy(state.policy), forgotten, problem };
+}
+
+/** Makes `catalog` show only the points `state` keeps. */
+export function showKept(catalog: Catalog, state: RetentionState, window: number): void {
+  const retention = new Retention(state, window);
+  catalog.showOnly(state.n === 0 ? null : (p) => retention.shows(p));
+}

@@ -1,0 +1,101 @@
+/**
+ * Pruning (restic's `prune`): deletes the archived objects of segments that no point that shows
+ * needs (FORMAT.md §3.15). In three steps, each one a retention record or after one, so that a
+ * crash or an archive fault at any step leaves an archive where every kept point restores, and a
+ * re-run finishes the job: (1) record the segments as pruned and pending — from then on no reader
+ * shows a point that needs them; (2) wait out the grace period, so that a reader that opened such
+ * a point before it refreshed (an archive mount refreshes every 30 s) has let go; (3) delete the
+ * objects, then record that nothing is pending.
+ */
+import { VolumeError } from '../errors.js';
+import type { ArchiveView } from '../history/archive-view.js';
+import type { PendingDelete } from '../format/retention-record.js';
+import { ArchiveKeys } from '../archive/archive-store.js';
+import { archiveRef, objectBytes } from './forget.js';
+import { changeRetention } from '../archive/retention-records.js';
+import { addToRanges } from '../format/retention-record.js';
+import { Retention, unneededSegments } from '../history/retention.js';
+
+/** How long readers get before a pruned segment's objects go: twice an archive mount's refresh. */
+export const PRUNE_GRACE_MS = 60_000;
+const DELETES_AT_ONCE = 8;
+
+export interface PruneResult {
+  /** Segments whose objects this run deleted, and those objects' bytes. */
+  segments: number;
+  bytes: number;
+}
+
+export interface PruneOptions {
+  graceMs: number;
+  /** Points forgotten less than this long ago are left for an undo (0: prune everything forgotten). */
+  undoMs: number;
+  now: () => number;
+  sleep: (ms: number) => Promise<void>;
+  /** Told before the wait for readers, with how long it is. */
+  onWait?: (ms: number) => void;
+}
+
+export async function prune(view: ArchiveView, options: PruneOptions): Promise<PruneResult> {
+  // A point whose summary did not read is unknown, and so is its window: nothing may go then.
+  const [damaged] = view.damaged;
+  if (damaged) {
+    throw new VolumeError('CORRUPT_ARCHIVE', `prune refuses to run while the summary of segment ${damaged.sequence} cannot be read: ${damaged.message}`, {
+      hint: 'run `salvo verify` on the archive',
+    });
+  }
+  const window = view.config.workingSetSegments;
+  const state = await changeRetention(
+    archiveRef(view),
+    (current) => {
+      const retention = new Retention(current, window);
+      // Points forgotten less than undoMs ago count as kept: they can still come back.
+      const undoFrom = options.now() - options.undoMs;
+      const kept = view.catalog.everything.filter((p) => !retention.lostWindow(p) && (retention.forgottenAt(p) ?? Infinity) > undoFrom);
+      const fresh = unneededSegments(kept, view.archivedSegments.filter((s) => !retention.isPruned(s)), window);
+      if (fresh.length === 0) return null;
+      const pruned = addToRanges(current.pruned, fresh);
+      const pending = [...current.pending, ...addToRanges([], fresh).map(([first, last]) => ({ first, last, sinceMs: options.now() }))];
+      // A forgotten point whose window lost a segment is gone for good: the record need not name it.
+      const after = new Retention({ ...current, pruned }, window);
+      const places = new Map(view.catalog.everything.map((p) => [p.recordSequence, p]));
+      const forgotten = current.forgotten
+        .map((b) => ({ ...b, points: b.points.filter((r) => !places.has(r) || !after.lostWindow(places.get(r)!)) }))
+        .filter((b) => b.points.length > 0);
+      return { ...current, forgotten, pruned, pending };
+    },
+    options.now(),
+  );
+  view.adoptRetention(state);
+  if (state.pending.length === 0) return { segments: 0, bytes: 0 };
+  const due = Math.max(...state.pending.map((p) => p.sinceMs + options.graceMs)) - options.now();
+  if (due > 0) {
+    options.onWait?.(due);
+    await options.sleep(due);
+  }
+  const result = await deletePending(view, state.pending);
+  const done = new Set(state.pending.map(pendingName));
+  const cleared = await changeRetention(
+    archiveRef(view),
+    (current) => (current.pending.some((p) => done.has(pendingName(p))) ? { ...current, pending: current.pending.filter((p) => !done.has(pendingName(p))) } : null),
+    options.now(),
+  );
+  view.adoptRetention(cleared);
+  return result;
+}
+
+function pendingName(p: PendingDelete): string {
+  return `${p.first}-${p.last}-${p.sinceMs}`;
+}
+
+/** Deletes every object of the pending segments: segment objects and tail pieces (found by one listing of `tails/`). */
+async function deletePending(view: ArchiveView, pending: readonly PendingDelete[]): Promise<PruneResult> {
+  const segments = pending.flatMap((p) => Array.from({ length: p.last - p.first + 1 }, (_, i) => p.first + i));
+  const bytes = await objectBytes(view, segments);
+  const doomed = new Set(segments);
+  const tails = (await view.store.list('tails/')).filter((k) => doomed.has(ArchiveKeys.parseTail(k)?.sequence ?? -1));
+  const keys = [...segments.map((s) => ArchiveKeys.segment(s)), ...tails];
+  for (let i = 0; i < keys.length; i += DELETES_AT_ONCE) await Promise.all(keys.slice(i, i + DELETES_AT_ONCE).map((k) => view.store.delete(k)));
+  for (const s of segments) view.source.forget(s);
+  return { segments: segments.length, bytes };
+}
