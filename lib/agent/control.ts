@@ -7,6 +7,7 @@
  *   {"cmd":"sync","label":"before-upgrade","info":{"agent":"salvo sync"}}  → {"ok":true,"point":{...}}
  *   {"cmd":"status"}                                                       → {"ok":true,"status":{...}}
  *   {"cmd":"unmount"}                                                      → {"ok":true} and the mount exits
+ *   {"cmd":"retention"}                                                    → {"ok":true,"retention":{...}} after reading the archive's record
  *   failures                                                               → {"ok":false,"error":{"code","message","hint"}}
  */
 import fs from 'node:fs';
@@ -26,7 +27,8 @@ export const DRAIN_SECONDS_DEFAULT = 600;
 export type ControlRequest =
   | { cmd: 'sync'; label?: string | null; info?: Record<string, string>; freeze?: string }
   | { cmd: 'status' }
-  | { cmd: 'unmount'; drainSeconds?: number };
+  | { cmd: 'unmount'; drainSeconds?: number }
+  | { cmd: 'retention' };
 
 export interface ControlHandlers {
   /** Takes a synch point; with `freeze`, with the filesystem mounted there frozen (agent/freeze.ts). */
@@ -34,6 +36,8 @@ export interface ControlHandlers {
   status(): Promise<unknown>;
   /** Stops the mount once the archive has taken what is queued, waiting at most `drainSeconds`; says what it did not take. */
   unmount(drainSeconds: number): Promise<unknown>;
+  /** Takes in the retention record in force in the archive (a `salvo forget` or `prune` changed it); says what it holds. */
+  retention(): Promise<unknown>;
 }
 
 export function controlSocketPath(volumeDir: string): string {
@@ -65,13 +69,15 @@ function parseRequest(text: string): ControlRequest {
     }
     case 'status':
       return { cmd: 'status' };
+    case 'retention':
+      return { cmd: 'retention' };
     case 'unmount': {
       const { drainSeconds } = request;
       if (!(drainSeconds === undefined || (typeof drainSeconds === 'number' && drainSeconds >= 0 && Number.isFinite(drainSeconds)))) throw VolumeError.badInput('drainSeconds must be a number of seconds');
       return { cmd: 'unmount', drainSeconds: drainSeconds ?? DRAIN_SECONDS_DEFAULT };
     }
     default:
-      throw VolumeError.badInput(`unknown command ${JSON.stringify(request.cmd)}`, 'the commands are sync, status and unmount');
+      throw VolumeError.badInput(`unknown command ${JSON.stringify(request.cmd)}`, 'the commands are sync, status, unmount and retention');
   }
 }
 
@@ -125,6 +131,8 @@ async function answer(text: string, handlers: ControlHandlers): Promise<unknown>
         return { ok: true, status: await handlers.status() };
       case 'unmount':
         return { ok: true, archive: await handlers.unmount(request.drainSeconds ?? DRAIN_SECONDS_DEFAULT) };
+      case 'retention':
+        return { ok: true, retention: await handlers.retention() };
     }
   } catch (err) {
     const e = err instanceof VolumeError ? err : new VolumeError('COMMAND_FAILED', (err as Error).message);

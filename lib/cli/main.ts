@@ -15,6 +15,7 @@ import { registerInit } from './commands/init.js';
 import { registerList } from './commands/list.js';
 import { registerMount } from './commands/mount.js';
 import { registerRestore } from './commands/restore.js';
+import { registerRetention } from './commands/retention.js';
 import { registerStatus } from './commands/status.js';
 import { registerSync } from './commands/sync.js';
 import { registerUnmount } from './commands/unmount.js';
@@ -36,8 +37,8 @@ const EXIT_BY_CODE: Partial<Record<VolumeErrorCode, number>> = {
  * what it does there; a command that does not take one refuses it.
  */
 const GLOBAL_OPTIONS = [
-  { flags: '--s3-endpoint <url>', name: 's3Endpoint', description: 'S3-compatible server of an s3:// archive (default: AWS_ENDPOINT_URL); for init, mount, list, status, restore, verify' },
-  { flags: '--encrypt-key-file <file>', name: 'encryptKeyFile', description: 'key file: init encrypts the new archive with it; mount, list, status, restore, verify read an encrypted archive with it' },
+  { flags: '--s3-endpoint <url>', name: 's3Endpoint', description: 'S3-compatible server of an s3:// archive (default: AWS_ENDPOINT_URL); for init, mount, list, status, restore, verify, forget, prune, policy' },
+  { flags: '--encrypt-key-file <file>', name: 'encryptKeyFile', description: 'key file: init encrypts the new archive with it; mount, list, status, restore, verify, forget, prune, policy read an encrypted archive with it' },
 ] as const;
 
 export function buildProgram(): Command {
@@ -57,6 +58,7 @@ export function buildProgram(): Command {
   registerStatus(program);
   registerRestore(program);
   registerVerify(program);
+  registerRetention(program);
   registerDemo(program);
   for (const command of [program, ...program.commands]) command.exitOverride();
   return program;

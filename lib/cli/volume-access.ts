@@ -9,6 +9,9 @@ import type { ArchiveStore } from '../archive/archive-store.js';
 import { openArchiveStore } from '../archive/open-store.js';
 import { readVolumeConfig } from '../volume/config-file.js';
 import { Volume, type OpenOptions } from '../volume/volume.js';
+import { FsVolumeFiles } from '../volume/files.js';
+import { loadLocalRetention } from '../retention/local-record.js';
+import { showKept } from '../history/retention.js';
 
 export interface OpenedVolume {
   volume: Volume;
@@ -29,6 +32,8 @@ export async function openVolume(dir: string, options: Omit<OpenOptions, 'store'
     await store.close();
     throw err;
   }
+  // The points a retention record forgot stay hidden, as in the mount (lib/retention/keeper.ts).
+  showKept(volume.catalog, loadLocalRetention(new FsVolumeFiles(dir)), config.workingSetSegments);
   return {
     volume,
     store,

@@ -33,6 +33,10 @@ t.test('control: only documented commands, only the owner; garbage gets an error
     unmount: async () => {
       calls.push('unmount');
     },
+    retention: async () => {
+      calls.push('retention');
+      return { record: 1 };
+    },
   });
   t.teardown(() => server.close());
   t.equal(fs.statSync(socket).mode & 0o777, 0o600, 'the socket is private to its owner');
@@ -52,4 +56,5 @@ t.test('control: only documented commands, only the owner; garbage gets an error
   t.match(await controlRequest(socket, { cmd: 'status' }), { ok: true, status: { ok: 1 } }, 'and the server still answers');
   await controlRequest(socket, { cmd: 'sync', label: 'x', info: { agent: 'test' } });
   t.same(calls, ['sync x {"agent":"test"}'], 'a well-formed request goes through');
+  t.match(await controlRequest(socket, { cmd: 'retention' }), { ok: true, retention: { record: 1 } }, 'retention: the mount takes in the record and says what it holds');
 });

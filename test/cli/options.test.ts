@@ -64,18 +64,45 @@ async function bothPositions(t: Tap.Test, flag: string, value: string, command: 
   }
 }
 
-const ARCHIVE_COMMANDS = ['list', 'status', 'restore', 'verify'] as const;
+const ARCHIVE_COMMANDS = ['list', 'status', 'restore', 'verify', 'forget', 'prune', 'policy'] as const;
+
+/** A command of ARCHIVE_COMMANDS run on `archive`, with what it needs beyond the archive (and changing nothing). */
+function archiveArgs(command: (typeof ARCHIVE_COMMANDS)[number], archive: string, root: string, name: string): string[] {
+  if (command === 'restore') return ['restore', archive, path.join(root, `${name}.img`), '--dry-run'];
+  if (command === 'forget') return ['forget', archive, '--keep-last', '1', '--dry-run'];
+  return [command, archive];
+}
+
+const KEEP_OPTIONS = ['--keep-within', '36h', '--keep-last', '3', '--keep-hourly', '4', '--keep-daily', '5', '--keep-weekly', '6', '--keep-monthly', '7', '--keep-yearly', '8', '--keep-label', 'one'];
+const KEEP_WORDS = 'keep-within 36h, keep-last 3, keep-hourly 4, keep-daily 5, keep-weekly 6, keep-monthly 7, keep-yearly 8, keep-label one';
+
+/** A volume whose archive holds three unlabelled points, each after 6 MiB of writes (8 MiB in 1 MiB segments, the shortest window: 13 segments). */
+async function unlabelledPoints(t: Tap.Test, ctx: Context, name: string): Promise<{ volume: string; archive: string }> {
+  const volume = path.join(ctx.root, name);
+  const archive = `${volume}-archive`;
+  const mnt = `${volume}-mnt`;
+  await ok(t, ['init', volume, '--size', '8M', '--segment-size', '1M', '--segments', '12', '--archive', archive], 'init');
+  await new Cleanup(t).salvoMount(volume, mnt);
+  for (let i = 0; i < 3; i++) {
+    await must('dd', ['if=/dev/urandom', `of=${path.join(mnt, 'live/volume.img')}`, 'bs=1M', 'count=6', 'conv=notrunc,fsync', 'status=none']);
+    await syncPoint(mnt);
+  }
+  await ok(t, ['unmount', mnt], 'unmount');
+  return { volume, archive };
+}
+
+const listedCount = async (target: string) => (JSON.parse((await salvo(['list', target, '--json'])).stdout) as unknown[]).length;
 
 const CHECKS: Record<string, Check> = {
   async 'salvo --version'(t) {
     t.match((await cli(['--version'])).stdout, /^\d+\.\d+\.\d+\n$/, 'prints the version');
   },
 
-  /** Also init's, list's, status's, restore's and verify's own --s3-endpoint: the position after the command's name. */
+  /** Also init's, list's, status's, restore's, verify's, forget's, prune's and policy's own --s3-endpoint: the position after the command's name. */
   async 'salvo --s3-endpoint'(t, ctx) {
     const { location, endpoint } = ctx.s3;
     for (const command of ARCHIVE_COMMANDS) {
-      const args = command === 'restore' ? ['restore', location, path.join(ctx.root, 's3.img'), '--dry-run'] : [command, location];
+      const args = archiveArgs(command, location, ctx.root, 's3');
       await bothPositions(t, '--s3-endpoint', endpoint, args, (out) => t.match(out, command === 'verify' ? /^ok: / : /\S/, `${command} reads the archive through the endpoint`));
       const wrong = await cli([...args, '--s3-endpoint', 'http://127.0.0.1:1'], { timeoutMs: 120_000 });
       t.not(wrong.code, 0, `${command}: another endpoint is used, and fails`);
@@ -95,10 +122,10 @@ const CHECKS: Record<string, Check> = {
     }
   },
 
-  /** Also list's, status's, restore's and verify's own; init's has its own check. */
+  /** Also list's, status's, restore's, verify's, forget's, prune's and policy's own; init's has its own check. */
   async 'salvo --encrypt-key-file'(t, ctx) {
     for (const command of ARCHIVE_COMMANDS) {
-      const args = command === 'restore' ? ['restore', ctx.encrypted, path.join(ctx.root, 'enc.img'), '--dry-run'] : [command, ctx.encrypted];
+      const args = archiveArgs(command, ctx.encrypted, ctx.root, 'enc');
       await bothPositions(t, '--encrypt-key-file', ctx.key, args, (out) => t.match(out, command === 'status' ? /encrypted \(AES-256-GCM\)/ : /\S/, `${command} reads the encrypted archive with the key`));
       const keyless = await cli(args);
       t.equal(keyless.code, 2, `${command} without the key: refused`);
@@ -305,6 +332,58 @@ const CHECKS: Record<string, Check> = {
   async 'verify --json'(t, ctx) {
     t.match(await json(t, ['verify', ctx.base.archive], 'verify'), { ok: true, synchPoints: Number });
   },
+  /** Also init's other --keep-* options: all are saved as the volume's policy. */
+  async 'init --keep-within'(t, ctx) {
+    const config = await initWith(t, ctx, [...SMALL_VOLUME, ...KEEP_OPTIONS]);
+    t.equal((await ok(t, ['policy', config.dir], 'policy')).trim(), `policy: ${KEEP_WORDS}`, 'init saved every rule');
+  },
+  /** Also policy's other --keep-* options. */
+  async 'policy --keep-within'(t, ctx) {
+    const config = await initWith(t, ctx, SMALL_VOLUME);
+    t.match(await ok(t, ['policy', config.dir, ...KEEP_OPTIONS], 'policy --keep-*'), `saved policy: ${KEEP_WORDS}`);
+    t.equal((await ok(t, ['policy', `${config.dir}-archive`], 'policy of the archive')).trim(), `policy: ${KEEP_WORDS}`, 'the archive holds it');
+  },
+  async 'policy --keep-everything'(t, ctx) {
+    const config = await initWith(t, ctx, [...SMALL_VOLUME, '--keep-last', '2']);
+    await ok(t, ['policy', config.dir, '--keep-everything'], 'policy --keep-everything');
+    t.equal((await ok(t, ['policy', config.dir], 'policy')).trim(), 'policy: keep everything');
+  },
+  /** Also forget's other --keep-* options, --dry-run and --json: every rule is a reason, and nothing changes. */
+  async 'forget --keep-within'(t, ctx) {
+    const decisions = async (archive: string) =>
+      (await ok(t, ['forget', archive, ...KEEP_OPTIONS, '--dry-run', '--json'], 'forget --dry-run --json'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { label: string | null; keep: boolean; reason: string });
+    const { archive } = await unlabelledPoints(t, ctx, 'rules');
+    t.match((await decisions(archive)).at(-1), { keep: true, reason: /^newest, within 36h, last 1\/3, hourly \S+, daily \S+, weekly \S+, monthly \S+, yearly \S+$/ }, 'each rule gives its reason');
+    t.equal(await listedCount(archive), 3, 'a dry run forgets nothing');
+    t.match((await decisions(ctx.base.archive)).find((d) => d.label === 'one'), { keep: true, reason: /^keep-label one/ }, '--keep-label names the rule');
+  },
+  async 'forget --undo'(t, ctx) {
+    const { volume, archive } = await unlabelledPoints(t, ctx, 'undo');
+    await ok(t, ['forget', volume, '--keep-last', '1'], 'forget --keep-last 1');
+    t.equal(await listedCount(archive), 1, 'two points forgotten');
+    t.match(await ok(t, ['forget', volume, '--undo'], 'forget --undo'), /brought back 2 forgotten points/);
+    t.equal(await listedCount(archive), 3, 'and back');
+  },
+  /** Also forget --grace: 0 deletes at once. */
+  async 'forget --prune'(t, ctx) {
+    const { volume, archive } = await unlabelledPoints(t, ctx, 'prune');
+    const out = await ok(t, ['forget', volume, '--keep-last', '1', '--prune', '--grace', '0'], 'forget --prune --grace 0');
+    t.match(out, /pruned \d+ segments, freed /, 'forget --prune prunes');
+    t.notMatch(out, /waiting/, 'without waiting');
+    t.equal(await listedCount(archive), 1);
+  },
+  /** Also prune --json. */
+  async 'prune --grace'(t, ctx) {
+    const { volume, archive } = await unlabelledPoints(t, ctx, 'grace');
+    await ok(t, ['forget', archive, '--keep-last', '1'], 'forget on the archive');
+    const started = Date.now();
+    const out = await ok(t, ['prune', volume, '--grace', '2s', '--json'], 'prune --grace 2s --json');
+    t.ok(Date.now() - started >= 2000, 'prune waited the grace');
+    t.match(JSON.parse(out), { prunedSegments: Number, freedBytes: Number }, 'and printed what it freed as JSON');
+  },
   async 'demo --keep'(t) {
     const out = await ok(t, ['demo', '--keep'], 'demo --keep');
     const kept = /^kept (\/\S+)$/m.exec(out)?.[1];
@@ -325,6 +404,21 @@ const COVERED_BY: Record<string, string> = {
   'restore --encrypt-key-file': 'salvo --encrypt-key-file',
   'verify --encrypt-key-file': 'salvo --encrypt-key-file',
   'sync --post': 'sync --pre',
+  ...Object.fromEntries(
+    ['init', 'policy', 'forget'].flatMap((command) =>
+      ['--keep-last', '--keep-hourly', '--keep-daily', '--keep-weekly', '--keep-monthly', '--keep-yearly', '--keep-label'].map((o) => [`${command} ${o}`, `${command} --keep-within`]),
+    ),
+  ),
+  'forget --dry-run': 'forget --keep-within',
+  'forget --json': 'forget --keep-within',
+  'forget --grace': 'forget --prune',
+  'prune --json': 'prune --grace',
+  'forget --s3-endpoint': 'salvo --s3-endpoint',
+  'prune --s3-endpoint': 'salvo --s3-endpoint',
+  'policy --s3-endpoint': 'salvo --s3-endpoint',
+  'forget --encrypt-key-file': 'salvo --encrypt-key-file',
+  'prune --encrypt-key-file': 'salvo --encrypt-key-file',
+  'policy --encrypt-key-file': 'salvo --encrypt-key-file',
 };
 
 /** Every option the program declares, as `<command> --flag` (`salvo --flag` for the program's own). */

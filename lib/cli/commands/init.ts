@@ -1,13 +1,18 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { VolumeError } from '../../errors.js';
+import { VolumeError, isVolumeError } from '../../errors.js';
+import type { ArchiveStore } from '../../archive/archive-store.js';
+import type { ObjectCipher } from '../../format/object-cipher.js';
+import type { VolumeConfig } from '../../format/volume-config.js';
 import { formatBytes } from '../../format/units.js';
 import { parseSize } from '../units.js';
 import { checkApart, checkNewLocation } from '../locations.js';
 import { print, printJson } from '../output.js';
 import { parseRpo, s3Settings, wholeNumber } from './options.js';
+import { addKeepOptions, policyFromOptions, type KeepOptions } from './retention.js';
+import { describePolicy, type RetentionPolicy } from '../../format/retention-policy.js';
 
-interface InitOptions {
+interface InitOptions extends KeepOptions {
   size: string;
   blockSize: string;
   segmentSize?: string;
@@ -22,8 +27,7 @@ interface InitOptions {
 }
 
 export function registerInit(program: Command): void {
-  program
-    .command('init')
+  addKeepOptions(program.command('init'))
     .description('create a volume: its segment slots on primary storage and its archive')
     .argument('<dir>', 'volume directory to create (new or empty)')
     .requiredOption('--size <size>', 'volume size, e.g. 20G')
@@ -45,7 +49,8 @@ Examples:
   salvo init /var/lib/salvo/db --size 20G --archive s3://backups/db --rpo 30s
   AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… salvo init /srv/v --size 1G --archive s3://b/v --s3-endpoint http://10.0.0.5:7480
   salvo init /srv/v --size 20G --archive /backup/v --encrypt-key-file /root/v.key
-  salvo init /tmp/v --size 64M --segment-size 1M --segments 128`,
+  salvo init /tmp/v --size 64M --segment-size 1M --segments 128
+  salvo init /var/lib/salvo/db --size 20G --keep-within 24h --keep-daily 7 --keep-monthly 12   # with a retention policy (see salvo policy)`,
     )
     .action(async (dir: string, options: InitOptions) => {
       // Every option is checked before anything is created.
@@ -55,6 +60,7 @@ Examples:
       const workingSetSegments = options.segments === undefined ? undefined : wholeNumber(options.segments, '--segments');
       const spareSegments = wholeNumber(options.spare, '--spare');
       const rpoSeconds = parseRpo(options.rpo);
+      const policy = policyFromOptions(options);
       const volumeDir = checkNewLocation(dir, 'volume directory');
       const archiveArg = options.archive ?? `${volumeDir.replace(/\/+$/, '')}-archive`;
       let archive: string;
@@ -95,6 +101,7 @@ Examples:
           encryption,
           signal: interrupted.signal,
         });
+        if (policy) await savePolicyAtInit(volumeDir, config, store, encryption?.cipher ?? null, policy);
       } finally {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
@@ -108,6 +115,24 @@ Examples:
       print(`  primary       up to ${formatBytes(slots * config.segmentSizeBytes)} in ${slots} sparse slot files`);
       print(`  archive       ${config.archive}${config.encryption ? ` (encrypted, key ${config.encryptKeyFile})` : ''}`);
       print(`  rpo           ${config.rpoSeconds > 0 ? `ship writes at least every ${config.rpoSeconds} s` : 'ship writes at every synch point'}`);
+      print(`  retention     ${describePolicy(policy ?? {})}`);
       print(`next: salvo mount ${dir} <mountpoint>`);
     });
+}
+
+/** The policy given to init, as the archive's first retention record and the volume directory's copy of it. */
+async function savePolicyAtInit(dir: string, config: VolumeConfig, store: ArchiveStore, cipher: ObjectCipher | null, policy: RetentionPolicy): Promise<void> {
+  const [{ changeRetention }, { saveLocalRetention }, { FsVolumeFiles }] = await Promise.all([
+    import('../../archive/retention-records.js'),
+    import('../../retention/local-record.js'),
+    import('../../volume/files.js'),
+  ]);
+  try {
+    const state = await changeRetention({ store, volumeId: config.volumeId, cipher }, (current) => ({ ...current, policy }), Date.now());
+    saveLocalRetention(new FsVolumeFiles(dir), state);
+  } catch (err) {
+    throw new VolumeError(isVolumeError(err) ? err.code : 'COMMAND_FAILED', `the volume ${dir} was created, and its retention policy was not saved: ${(err as Error).message.replace(/^[A-Z_]+: /, '')}`, {
+      hint: `save it with \`salvo policy ${dir} --keep-…\``,
+    });
+  }
 }

@@ -19,11 +19,13 @@ export interface ListedPoint {
  */
 export async function listPoints(target: string, access: ArchiveAccess = {}): Promise<ListedPoint[]> {
   // heavy: loaded only when list runs (see main.ts)
-  const [{ SegmentSlot }, { FsVolumeFiles }, { readConfig }, { classifyTarget, openArchive }] = await Promise.all([
+  const [{ SegmentSlot }, { FsVolumeFiles }, { readConfig }, { classifyTarget, openArchive }, { loadLocalRetention }, { showKept }] = await Promise.all([
     import('../../volume/segment-slot.js'),
     import('../../volume/files.js'),
     import('../../volume/config-file.js'),
     import('../target.js'),
+    import('../../retention/local-record.js'),
+    import('../../history/retention.js'),
   ]);
   if (classifyTarget(target, access) === 'volume') {
     const files = new FsVolumeFiles(target);
@@ -50,7 +52,9 @@ export async function listPoints(target: string, access: ArchiveAccess = {}): Pr
       for (let s = Math.max(1, p.sequence - config.workingSetSegments); s <= p.sequence; s++) if (!onPrimary.has(s)) return false;
       return true;
     };
-    return Catalog.load(files).all.map((p) => listed(p, !windowOnPrimary(p)));
+    const catalog = Catalog.load(files);
+    showKept(catalog, loadLocalRetention(files), config.workingSetSegments);
+    return catalog.all.map((p) => listed(p, !windowOnPrimary(p)));
   }
   const view = await openArchive(target, access);
   try {

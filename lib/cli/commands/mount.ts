@@ -12,6 +12,7 @@ import { isSalvoMount, mountAtPath } from '../../fuse/mount-table.js';
 import { parseCpu, pinServingThreads } from '../../fuse/serving-cpu.js';
 import type { VolumeMount } from '../../fuse/mount.js';
 import { VolumeLock } from '../../volume/volume-lock.js';
+import { systemClock } from '../../util/clock.js';
 import { print } from '../output.js';
 import type { TargetKind } from '../target.js';
 import { parseRpo, type ArchiveAccess } from './options.js';
@@ -145,12 +146,14 @@ export async function serveMount(dir: string, mountpoint: string, settings: Moun
   checkVolume(dir);
   await checkMountpoint(mountpoint);
   // heavy (volume engine, fuse-native): loaded only when a mount is served, not by `--daemon`'s parent (see main.ts)
-  const [{ openVolume }, { VolumeHistory }, { VolumeMount }, { drainArchive }, { synchFrozen }] = await Promise.all([
+  const [{ openVolume }, { VolumeHistory }, { VolumeMount }, { drainArchive }, { synchFrozen }, { RetentionKeeper }, { FsVolumeFiles }] = await Promise.all([
     import('../volume-access.js'),
     import('../../history/history.js'),
     import('../../fuse/mount.js'),
     import('../../volume/drain.js'),
     import('../../agent/freeze.js'),
+    import('../../retention/keeper.js'),
+    import('../../volume/files.js'),
   ]);
   const socket = controlSocketPath(dir);
   await serveUntilStopped(
@@ -160,7 +163,9 @@ export async function serveMount(dir: string, mountpoint: string, settings: Moun
       const opened = await openVolume(dir, settings.rpoSeconds === null ? {} : { rpoSeconds: settings.rpoSeconds });
       const { volume } = opened;
       const history = new VolumeHistory(volume, settings.cacheBytes);
+      const retention = new RetentionKeeper(volume, new FsVolumeFiles(dir), systemClock);
       const close = async () => {
+        await retention.close();
         history.close();
         await opened.close();
       };
@@ -173,9 +178,14 @@ export async function serveMount(dir: string, mountpoint: string, settings: Moun
         });
         const server = await ControlServer.listen(socket, {
           sync: (label, info, freeze) => (freeze ? synchFrozen(freeze, (check) => volume.synch({ label, info, check })) : volume.synch({ label, info })),
-          status: async () => ({ ...volume.status(), ...history.status(), mountpoint: path.resolve(mountpoint), pid: process.pid, cpu: settings.cpu }),
+          status: async () => ({ ...volume.status(), ...history.status(), retention: retention.status(), mountpoint: path.resolve(mountpoint), pid: process.pid, cpu: settings.cpu }),
           unmount: unmountRequest(() => mount!, mountpoint, shutdown, (drainSeconds) => drainArchive(volume, drainSeconds * 1000)),
+          retention: async () => {
+            await retention.refresh();
+            return retention.status();
+          },
         });
+        retention.start();
         return { mount, server, close };
       } catch (err) {
         await mount?.unmount().catch(() => undefined);
@@ -214,6 +224,10 @@ export async function serveArchive(target: string, mountpoint: string, settings:
           },
           status: async () => ({ ...archiveViewStatus(view), mountpoint: path.resolve(mountpoint), pid: process.pid }),
           unmount: unmountRequest(() => mount!, mountpoint, shutdown),
+          retention: async () => {
+            await view.refresh();
+            return archiveViewStatus(view).retention;
+          },
         });
         return { mount, server, close: () => view.close() };
       } catch (err) {

@@ -7,6 +7,7 @@ import type { HistoryStatus } from '../../history/history.js';
 import type { ArchiveView } from '../../history/archive-view.js';
 import type { VolumeStatus } from '../../volume/volume.js';
 import { synchPointTime } from '../../volume/synch-point.js';
+import { retentionSummary, type RetentionStatus } from '../../history/retention.js';
 import { print, printJson } from '../output.js';
 import type { ArchiveAccess } from './options.js';
 
@@ -70,6 +71,7 @@ export function archiveViewStatus(view: ArchiveView): ArchiveStatus {
     segmentsInTailsOnly: view.source.tailKeys.size,
     synchPoints: view.catalog.all.length,
     recoveryPoint: latest ? synchPointTime(latest) : null,
+    retention: retentionSummary(view.retention.state, view.retentionProblem),
     requests: { ...view.store.stats },
   };
 }
@@ -83,6 +85,7 @@ export interface ArchiveStatus {
   segmentsInTailsOnly: number;
   synchPoints: number;
   recoveryPoint: string | null;
+  retention: Omit<RetentionStatus, 'lastRun'>;
   requests: Record<string, number>;
   /** A mount of the archive alone: where. */
   mountpoint?: string;
