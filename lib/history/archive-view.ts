@@ -17,7 +17,7 @@ import { ArchiveKeys, type ArchiveStore } from '../archive/archive-store.js';
 import { readArchiveContents } from '../archive/archive-catalog.js';
 import { CompressionPool } from '../archive/compression-pool.js';
 import type { History } from './history.js';
-import { Retention } from './retention.js';
+import { Retention, type HeldSegments } from './retention.js';
 import { readRetention } from '../archive/retention-records.js';
 
 const debug = createDebug('salvo:archive');
@@ -97,9 +97,10 @@ export class ArchiveView implements History {
     return this.contents.segments.filter((s) => !this.retention.isPruned(s));
   }
 
-  /** Sequences of the segments the archive holds, whole or in tail pieces, not pruned. */
-  get archivedSegments(): number[] {
-    return [...this.contents.segments, ...this.contents.tails.keys()].filter((s) => !this.retention.isPruned(s));
+  /** The segments the archive holds, whole or in tail pieces, as a prune sees them. */
+  get held(): HeldSegments {
+    const retention = this.retention;
+    return { whole: new Set(this.contents.segments), pieces: this.contents.tails.keys(), isPruned: (s) => retention.isPruned(s) };
   }
 
   /**

@@ -56,18 +56,31 @@ export class Retention {
   }
 }
 
+/** What the archive holds, as a prune sees it. */
+export interface HeldSegments {
+  /** Segments archived whole. */
+  whole: ReadonlySet<number>;
+  /** Segments the archive holds tail pieces of only. */
+  pieces: Iterable<number>;
+  isPruned(segment: number): boolean;
+}
+
 /**
- * The segments among `archived` that no point of `kept` needs and no point to come will: below
- * the newest kept point's window, and in no kept point's window. `kept` must hold the newest point.
+ * The segments the archive holds that no point of `kept` needs and no point to come will: in no
+ * kept point's window, and below the window of the newest kept point and of the first segment the
+ * archive lacks whole. That segment bounds what the archive knows: points past it may be on primary
+ * storage only (uploads finish out of order), and their windows reach back W segments from it.
  */
-export function unneededSegments(kept: readonly PointPlace[], archived: Iterable<number>, window: number): number[] {
+export function unneededSegments(kept: readonly PointPlace[], held: HeldSegments, window: number): number[] {
   if (kept.length === 0) return [];
-  const windows = kept.map((p) => [Math.max(1, p.sequence - window), p.sequence] as const).sort((a, b) => a[0] - b[0]);
-  const floor = Math.max(...kept.map((p) => p.sequence)) - window;
+  const windows = kept.map((p) => [Math.max(1, p.sequence - window), p.sequence] as const);
+  let firstLacking = 1;
+  while (held.whole.has(firstLacking) || held.isPruned(firstLacking)) firstLacking++;
+  const floor = Math.min(Math.max(...kept.map((p) => p.sequence)), firstLacking) - window;
   const out: number[] = [];
-  for (const s of [...new Set(archived)].sort((a, b) => a - b)) {
+  for (const s of [...new Set([...held.whole, ...held.pieces])].sort((a, b) => a - b)) {
     if (s >= floor) break;
-    if (!windows.some(([a, b]) => a <= s && s <= b)) out.push(s);
+    if (!held.isPruned(s) && !windows.some(([a, b]) => a <= s && s <= b)) out.push(s);
   }
   return out;
 }

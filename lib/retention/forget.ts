@@ -32,7 +32,7 @@ export async function planForget(view: ArchiveView, policy: RetentionPolicy, opt
   const decisions = selectPoints(view.catalog.all, policy, options);
   const kept = decisions.filter((d) => d.keep).map((d) => d.point);
   const pending = view.retention.state.pending.flatMap((p) => Array.from({ length: p.last - p.first + 1 }, (_, i) => p.first + i));
-  const segments = [...new Set([...unneededSegments(kept, view.archivedSegments, view.config.workingSetSegments), ...pending])].sort((a, b) => a - b);
+  const segments = [...new Set([...unneededSegments(kept, view.held, view.config.workingSetSegments), ...pending])].sort((a, b) => a - b);
   return { policy, decisions, segments, bytes: await objectBytes(view, segments) };
 }
 

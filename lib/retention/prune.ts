@@ -52,7 +52,7 @@ export async function prune(view: ArchiveView, options: PruneOptions): Promise<P
       // Points forgotten less than undoMs ago count as kept: they can still come back.
       const undoFrom = options.now() - options.undoMs;
       const kept = view.catalog.everything.filter((p) => !retention.lostWindow(p) && (retention.forgottenAt(p) ?? Infinity) > undoFrom);
-      const fresh = unneededSegments(kept, view.archivedSegments.filter((s) => !retention.isPruned(s)), window);
+      const fresh = unneededSegments(kept, { ...view.held, isPruned: (s) => retention.isPruned(s) }, window);
       if (fresh.length === 0) return null;
       const pruned = addToRanges(current.pruned, fresh);
       const pending = [...current.pending, ...addToRanges([], fresh).map(([first, last]) => ({ first, last, sinceMs: options.now() }))];

@@ -17,6 +17,7 @@ import { ArchiveView } from '../../lib/history/archive-view.js';
 import { verifyArchive } from '../../lib/history/verify.js';
 import { applyForget, planForget, undoForget } from '../../lib/retention/forget.js';
 import { prune } from '../../lib/retention/prune.js';
+import { unneededSegments } from '../../lib/history/retention.js';
 import { emptyCounts } from '../../lib/volume/slot-check.js';
 import { prng } from '../helpers/temp-volume.js';
 import { WINDOW, buildHistory, copyStore, readBack, type ModelPoint } from './history-model.js';
@@ -172,4 +173,14 @@ t.test('retention: forget and prune cut at every request leave every kept point 
     if (keys.join() !== finalKeys.join()) t.same(keys, finalKeys, `cut at request ${cutAt}: a re-run ends where a clean run does`);
   }
   t.same(await readBack(clean, kept), [], 'after the clean run, every kept point reads back');
+});
+
+t.test('retention: a prune keeps the window of the first segment the archive lacks whole (uploads finish out of order)', async (t) => {
+  const whole = new Set(Array.from({ length: 20 }, (_, i) => i + 1).filter((s) => s !== 15));
+  const held = { whole, pieces: [21], isPruned: (s: number) => s <= 2 };
+  const newest = { recordSequence: 100, sequence: 21 };
+  // Segment 15 is still on its way: a point in it, on primary only, needs 12..15 (W = 3).
+  t.same(unneededSegments([newest], held, 3), [3, 4, 5, 6, 7, 8, 9, 10, 11], 'nothing from 15 − W on, nor what is already pruned');
+  t.same(unneededSegments([newest, { recordSequence: 50, sequence: 8 }], held, 3), [3, 4, 9, 10, 11], 'nor a kept point’s window');
+  t.same(unneededSegments([], held, 3), [], 'without a kept point, nothing');
 });
