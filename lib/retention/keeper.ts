@@ -1,7 +1,7 @@
 /**
  * Retention in a volume's mount: the catalog shows only the points the retention record in force
- * keeps (from the volume directory's copy at once, then from the archive), and the saved policy is
- * applied as the archive grows — forget, then prune what was forgotten at least a day ago, so an
+ * keeps (from the volume directory's copy at once, then from the archive every 30 s, so that a prune
+ * elsewhere is seen within its grace), and the saved policy is applied as the archive grows — forget, then prune what was forgotten at least a day ago, so an
  * undo (`salvo forget --undo`) has that day. Every run is a few requests; a failed one is retried
  * at the next and never touches the volume's writes.
  */
@@ -25,6 +25,11 @@ import { retentionSummary, showKept, type RetentionStatus } from '../history/ret
 const debug = createDebug('salvo:retention');
 /** How often the mount applies the saved policy. */
 export const RETENTION_EVERY_MS = 10 * 60_000;
+/**
+ * How often the mount reads the record in force between runs: a prune elsewhere (on the archive
+ * alone) deletes after a grace of twice this, so the mount has stopped showing its points by then.
+ */
+export const REFRESH_EVERY_MS = 30_000;
 /** How long the mount leaves forgotten points for an undo before it prunes them. */
 export const UNDO_MS = 24 * 3_600_000;
 
@@ -43,6 +48,8 @@ export class RetentionKeeper {
   private readonly stopping = new AbortController();
   private lastRun: RetentionStatus['lastRun'] = null;
   private problem: string | null = null;
+  /** When the policy last ran (monotonic ms), or null before its first run. */
+  private policyRanAt: number | null = null;
 
   constructor(
     private readonly volume: KeptVolume,
@@ -53,7 +60,7 @@ export class RetentionKeeper {
     this.adopt(this.state);
   }
 
-  /** Runs the policy now and then every RETENTION_EVERY_MS. */
+  /** Runs the policy now and then every RETENTION_EVERY_MS, and reads the record in force every REFRESH_EVERY_MS. */
   start(): void {
     this.schedule(0);
   }
@@ -86,31 +93,38 @@ export class RetentionKeeper {
     this.timer = this.clock.after(
       ms,
       () => {
-        this.running = this.run().finally(() => {
+        this.running = this.tick().finally(() => {
           this.running = null;
-          if (!this.stopping.signal.aborted) this.schedule(RETENTION_EVERY_MS);
+          if (!this.stopping.signal.aborted) this.schedule(REFRESH_EVERY_MS);
         });
       },
       { background: true },
     );
   }
 
-  private async run(): Promise<void> {
+  private async tick(): Promise<void> {
     try {
+      const due = this.policyRanAt === null || this.clock.monotonic() - this.policyRanAt >= RETENTION_EVERY_MS;
       const state = await this.refresh();
+      if (!due) {
+        this.problem = null;
+        return;
+      }
+      this.policyRanAt = this.clock.monotonic();
       if (isEmptyPolicy(state.policy)) return;
       const view = await ArchiveView.open(this.volume.store, { pool: this.volume.pool, cipher: this.volume.cipher, lentStore: true });
       try {
         const plan = await planForget(view, state.policy);
         const forgot = plan.decisions.filter((d) => !d.keep).length;
         if (forgot > 0) await applyForget(view, plan, this.clock.now());
+        if (forgot > 0) this.adopt(view.retention.state);
         const pruned = await prune(view, {
           graceMs: PRUNE_GRACE_MS,
           undoMs: UNDO_MS,
           now: () => this.clock.now(),
           sleep: (ms) => this.sleep(ms),
+          onRecord: async (record) => this.adopt(record),
         });
-        this.adopt(view.retention.state);
         this.lastRun = { at: new Date(this.clock.now()).toISOString(), forgot, prunedSegments: pruned.segments, prunedBytes: pruned.bytes };
         this.problem = null;
         debug('policy %s: forgot %d points, pruned %d segments (%d bytes)', describePolicy(state.policy), forgot, pruned.segments, pruned.bytes);

@@ -4,19 +4,19 @@
  * crash or an archive fault at any step leaves an archive where every kept point restores, and a
  * re-run finishes the job: (1) record the segments as pruned and pending — from then on no reader
  * shows a point that needs them; (2) wait out the grace period, so that a reader that opened such
- * a point before it refreshed (an archive mount refreshes every 30 s) has let go; (3) delete the
+ * a point before it refreshed (mounts refresh every 30 s) has let go; (3) delete the
  * objects, then record that nothing is pending.
  */
 import { VolumeError } from '../errors.js';
 import type { ArchiveView } from '../history/archive-view.js';
-import type { PendingDelete } from '../format/retention-record.js';
+import type { PendingDelete, RetentionState } from '../format/retention-record.js';
 import { ArchiveKeys } from '../archive/archive-store.js';
 import { archiveRef, objectBytes } from './forget.js';
 import { changeRetention } from '../archive/retention-records.js';
 import { addToRanges } from '../format/retention-record.js';
 import { Retention, unneededSegments } from '../history/retention.js';
 
-/** How long readers get before a pruned segment's objects go: twice an archive mount's refresh. */
+/** How long readers get before a pruned segment's objects go: twice the refresh of a mount (of an archive, or a volume's keeper). */
 export const PRUNE_GRACE_MS = 60_000;
 const DELETES_AT_ONCE = 8;
 
@@ -34,6 +34,11 @@ export interface PruneOptions {
   sleep: (ms: number) => Promise<void>;
   /** Told before the wait for readers, with how long it is. */
   onWait?: (ms: number) => void;
+  /**
+   * Given each record this prune writes, before it deletes anything: the volume's own mount and its
+   * directory's copy must stop showing the pruned points before their segments go.
+   */
+  onRecord?: (state: RetentionState) => Promise<void>;
 }
 
 export async function prune(view: ArchiveView, options: PruneOptions): Promise<PruneResult> {
@@ -68,6 +73,7 @@ export async function prune(view: ArchiveView, options: PruneOptions): Promise<P
   );
   view.adoptRetention(state);
   if (state.pending.length === 0) return { segments: 0, bytes: 0 };
+  await options.onRecord?.(state);
   const due = Math.max(...state.pending.map((p) => p.sinceMs + options.graceMs)) - options.now();
   if (due > 0) {
     options.onWait?.(due);
@@ -81,6 +87,7 @@ export async function prune(view: ArchiveView, options: PruneOptions): Promise<P
     options.now(),
   );
   view.adoptRetention(cleared);
+  await options.onRecord?.(cleared);
   return result;
 }
 

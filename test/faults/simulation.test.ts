@@ -5,8 +5,9 @@
  * writes, overwrites and zeroes blocks, flushes, takes synch points, idles for milliseconds or
  * days, restarts cleanly, loses power (at any I/O call of any file, or between operations,
  * losing and tearing what was not durable), changes the archive's weather or takes it down
- * until writes wait for it, lets an archived object rot, steps the wall clock, and restores
- * points from primary storage and from the archive alone. An independent model (block stamps, not the engine's reads) says what each
+ * until writes wait for it, lets an archived object rot, steps the wall clock, forgets points by
+ * a random retention policy and prunes (sim-retention.ts), and restores points from primary
+ * storage and from the archive alone. An independent model (block stamps, not the engine's reads) says what each
  * read must return:
  * - a block holds a stamp it was written with, a durable one or newer; never bytes no write put there;
  * - every acknowledged synch point stays listed and reconstructs to the model's image, from the
@@ -17,7 +18,8 @@
  * - an unmount's drain either empties the queue or names every point not yet off-site;
  * - no operation hangs.
  * Nothing in a run waits on the machine (files in memory, compression and gzip inline, timers on
- * the simulated clock), so a failing seed replays exactly with SEED=<n>; SIM_SEEDS sets how many run
+ * the simulated clock), so a failing seed replays exactly with SEED=<n> (which also prints the last 80
+ * operations, not 6); SIM_SEEDS sets how many run
  * (a longer run: `SIM_SEEDS=50000 npx tap test/faults/simulation.test.ts`).
  */
 import './sim-zlib.js'; // first: before the engine's modules take zlib's functions
@@ -39,6 +41,9 @@ import { InlinePool } from './inline-pool.js';
 import { SimClock } from './sim-clock.js';
 import { SimSlotFiles, SimulatedCrash, type CrashStats } from './sim-slot-files.js';
 import { CALM, randomWeather, SimStore } from './sim-store.js';
+import { forgetAndPrune, learnRecord, type RetentionStats } from './sim-retention.js';
+import { showKept } from '../../lib/history/retention.js';
+import { loadLocalRetention } from '../../lib/retention/local-record.js';
 
 const BS = 4096;
 const BLOCKS = 16;
@@ -118,7 +123,7 @@ class Model {
   }
 }
 
-interface Stats extends CrashStats {
+interface Stats extends CrashStats, RetentionStats {
   operations: number;
   crashes: number;
   restarts: number;
@@ -144,11 +149,18 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
   await Volume.create(dir, { ...policy, archive: store.location, store }, new Date(clock.now()));
   pinVolumeId(dir, store, seed);
   let files = new SimSlotFiles(dir, SEGMENT);
-  const open = () => Volume.open(dir, { store, pool, files, clock, onStall: () => undefined, onWarning: () => undefined });
+  // As the CLI opens a volume (cli/volume-access.ts): the points its retention record forgot stay hidden.
+  const open = async () => {
+    const opened = await Volume.open(dir, { store, pool, files, clock, onStall: () => undefined, onWarning: () => undefined });
+    showKept(opened.catalog, loadLocalRetention(files), opened.config.workingSetSegments);
+    return opened;
+  };
   let volume = await open();
   const model = new Model();
   const trail: string[] = [];
-  const fail = (what: string) => `seed ${seed}: ${what} (after ${trail.slice(-6).join(', ')})`;
+  /** A retention record rotted: readers then show every point, and those whose segments a prune deleted fail to read. */
+  let retentionRotted = false;
+  const fail = (what: string) => `seed ${seed}: ${what} (after ${trail.slice(process.env.SEED ? -80 : -6).join(', ')})`;
 
   /** Reads `point` through `history` and checks it; a failure only for a damaged answer, a rotten object or an upload cut short. */
   const checkPoint = async (history: History, point: SynchPoint, how: 'read' | 'restore', drained = false): Promise<string | null> => {
@@ -169,7 +181,9 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
     } catch (err) {
       // Or an upload cut short that the archiver has yet to replace: not once the drain says all is there.
       const cutShort = !drained && [...store.cut].some((key) => (err as Error).message.includes(key));
-      const excused = (store.readFaults > faultsBefore || store.rotten || cutShort) && (isVolumeError(err, 'CORRUPT_ARCHIVE') || isVolumeError(err, 'ARCHIVE_UNAVAILABLE'));
+      const excused =
+        ((store.readFaults > faultsBefore || store.rotten || cutShort) && (isVolumeError(err, 'CORRUPT_ARCHIVE') || isVolumeError(err, 'ARCHIVE_UNAVAILABLE'))) ||
+        (retentionRotted && isVolumeError(err, 'NOT_FOUND'));
       if (!excused) return `point ${point.recordSequence}: ${(err as Error).message}`;
       stats.readsRefusedClearly++;
       return null;
@@ -302,6 +316,8 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
       const found = stampOf(volume.read(block * BS, BS), block);
       const expected = model.possible[block]![model.possible[block]!.length - 1];
       if (found !== expected) return `live block ${block} reads stamp ${found}, expected ${expected}`;
+    } else if (r < 0.905) {
+      return forgetAndPrune({ random, store, pool, clock, volume, files, points: model.points, trail }, stats);
     } else if (r < 0.92) {
       const point = volume.catalog.all[Math.floor(random() * volume.catalog.all.length)];
       if (!point) return null;
@@ -314,7 +330,9 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
       trail.push(`drain and read the archive alone${calm ? ' (calm)' : ''}`);
       return checkArchive(calm);
     } else if (r < 0.97) {
-      trail.push(`rot ${store.rot()}`);
+      const key = store.rot();
+      trail.push(`rot ${key}`);
+      if (key?.startsWith('retention/')) retentionRotted = true;
     } else {
       const ms = Math.floor((random() - 0.6) * 7_200_000);
       trail.push(`wall clock ${ms > 0 ? '+' : ''}${ms} ms`);
@@ -348,7 +366,8 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
         clock.clear(); // the old process's timers die with it
         files = files.crash(random, stats);
         volume = await open();
-        const problem = await checkRecovered();
+        // A retention run the cut stopped may have hidden points in the archive's record.
+        const problem = (await learnRecord({ store, volume, files, points: model.points })) ?? (await checkRecovered());
         if (problem) return fail(`after a power cut: ${problem}`);
       } finally {
         clearTimeout(hung);
@@ -375,6 +394,7 @@ t.test('simulation: no acknowledged write or synch point is lost, and no read is
   const stats: Stats = {
     pendingWrites: 0, kept: 0, torn: 0, operations: 0, crashes: 0, restarts: 0, pointsAcknowledged: 0, synchsRefused: 0, pointsReadFromVolume: 0,
     pointsRestoredFromArchive: 0, archiveOnlyPoints: 0, readsRefusedClearly: 0, drainsIncomplete: 0, wallSteps: 0, copiedAhead: 0, writeStalls: 0, faults: new Map(),
+    retentionRuns: 0, retentionFailed: 0, pointsForgotten: 0, segmentsPruned: 0,
   };
   const { failures, seeds, first } = await runSeeds('SIM_SEEDS', 2000, (seed) => runSeed(seed, root, pool, stats));
   t.same(failures, [], `${seeds} seeds from ${first}`);
@@ -384,6 +404,7 @@ t.test('simulation: no acknowledged write or synch point is lost, and no read is
     t.ok(stats.copiedAhead > 0, 'copy-forward ran ahead of retirement in idle time, crashes included');
     t.ok(stats.writeStalls > 0, 'outages filled the spare slots: writes waited for the archive');
     t.ok(stats.readsRefusedClearly > 0 && stats.pointsRestoredFromArchive > 0, 'reads from the archive alone were checked, damaged answers among them');
+    t.ok(stats.pointsForgotten > 0 && stats.segmentsPruned > 0 && stats.retentionFailed > 0, 'retention forgot points and pruned segments, and failed under faults');
   }
   figures(t, 'simulation', {
     'cases tried': seeds,
@@ -401,6 +422,10 @@ t.test('simulation: no acknowledged write or synch point is lost, and no read is
     'reads refused for a damaged answer': stats.readsRefusedClearly,
     'drains that named what stayed on primary': stats.drainsIncomplete,
     'wall clock steps': stats.wallSteps,
+    'forget and prune runs': stats.retentionRuns,
+    'of them failed under faults': stats.retentionFailed,
+    'points forgotten': stats.pointsForgotten,
+    'segments pruned': stats.segmentsPruned,
     'blocks copied ahead in idle time': stats.copiedAhead / BS,
     'writes that waited for the archive': stats.writeStalls,
     ...Object.fromEntries([...stats.faults].map(([kind, n]) => [`archive faults: ${kind}`, n])),

@@ -127,8 +127,8 @@ async function runPrune(opened: Opened, graceMs: number, json: boolean | undefin
     onWait: (ms) => {
       if (!json) print(`waiting ${Math.ceil(ms / 1000)} s for readers of the pruned points to let go (--grace)`);
     },
+    onRecord: (state) => tellVolume(opened.dir, state),
   });
-  await tellVolume(opened.dir, opened.view.retention.state);
   if (json) return printJsonLine({ prunedSegments: result.segments, freedBytes: result.bytes });
   print(result.segments === 0 ? 'nothing to prune: every archived segment is needed by a point that shows' : `pruned ${result.segments} segments, freed ${formatBytes(result.bytes)}`);
 }
