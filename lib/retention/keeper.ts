@@ -24,7 +24,7 @@ import { retentionSummary, showKept, type RetentionStatus } from '../history/ret
 
 const debug = createDebug('salvo:retention');
 /** How often the mount applies the saved policy. */
-export const RETENTION_EVERY_MS = 10 * 60_000;
+const RETENTION_EVERY_MS = 10 * 60_000;
 /**
  * How often the mount reads the record in force between runs: a prune elsewhere (on the archive
  * alone) deletes after a grace of twice this, so the mount has stopped showing its points by then.

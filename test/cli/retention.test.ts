@@ -95,6 +95,7 @@ t.test('retention: forget, undo, prune and policy through the CLI and the real m
   t.match((await salvo(['policy', archive])).stdout, /policy: keep-within 36h, keep-daily 7/, 'which the archive holds');
   const status = JSON.parse((await salvo(['status', mnt, '--json'])).stdout) as { retention: { policy: string; record: number } };
   t.equal(status.retention.policy, 'keep-within 36h, keep-daily 7', 'and the mount applies it (status)');
+  t.match((await salvo(['status', mnt])).stdout, /\nretention +keep-within 36h, keep-daily 7; \d+ points forgotten/, 'status says so');
 
   for (const [args, pattern, code] of [
     [['forget', volume, '--undo', '--keep-last', '1'], /--undo brings forgotten points back; it takes no --keep-\*, --dry-run or --prune/, 2],

@@ -12,7 +12,7 @@ import { print, printJson } from '../output.js';
 import type { ArchiveAccess } from './options.js';
 
 /** What a running mount adds to the volume's status: where, the CPU of `--cpu` (null without), and how often it ships writes (`--rpo`). */
-type MountedStatus = VolumeStatus & HistoryStatus & { mountpoint?: string; cpu?: number | null };
+type MountedStatus = VolumeStatus & HistoryStatus & { mountpoint?: string; cpu?: number | null; retention?: RetentionStatus };
 
 type Status = { kind: 'volume'; status: MountedStatus } | { kind: 'archive'; status: ArchiveStatus };
 
@@ -110,7 +110,13 @@ function printVolumeStatus(s: MountedStatus): void {
   if (s.writesStalledSince) print(`STALLED       writes wait for a free slot since ${s.writesStalledSince}`);
   if (s.writeStalls.count > 0) print(`stalls        writes waited for a free slot ${s.writeStalls.count} times since opened, ${(s.writeStalls.totalMs / 1000).toFixed(1)} s in all`);
   print(`synch points  ${s.synchPoints}${s.latest ? `, latest ${s.latest}` : ''}`);
+  if (s.retention) print(`retention     ${retentionLine(s.retention)}`);
   print(`snapshot I/O  ${s.snapshotReads.summariesFetched} summaries and ${s.snapshotReads.chunksFetched} chunks (${formatBytes(s.snapshotReads.bytesFetched)}) fetched from the archive; cache ${formatBytes(s.cacheBytes)} of ${formatBytes(s.cacheBytesMax)}`);
+}
+
+function retentionLine(r: Omit<RetentionStatus, 'lastRun'> & Partial<Pick<RetentionStatus, 'lastRun'>>): string {
+  const run = r.lastRun ? `; last applied ${r.lastRun.at}: forgot ${r.lastRun.forgot}, pruned ${r.lastRun.prunedSegments} segments (${formatBytes(r.lastRun.prunedBytes)})` : '';
+  return `${r.policy}; ${r.forgotten} points forgotten${run}${r.problem ? `; FAILING: ${r.problem}` : ''}`;
 }
 
 export function registerStatus(program: Command): void {
@@ -130,5 +136,6 @@ export function registerStatus(program: Command): void {
       print(`archive       ${s.archive} (volume ${s.volumeId}, ${formatBytes(s.sizeBytes)}), ${s.encrypted ? 'encrypted (AES-256-GCM)' : 'not encrypted'}${s.mountpoint ? `, mounted on ${s.mountpoint}` : ''}`);
       print(`segments      ${s.segments} whole, ${s.segmentsInTailsOnly} in tail pieces only`);
       print(`synch points  ${s.synchPoints}; recovery point ${s.recoveryPoint ?? 'none'}`);
+      print(`retention     ${retentionLine(s.retention)}`);
     });
 }
