@@ -33,7 +33,7 @@ import { fetchArchiveIndex } from './archive-reader.js';
 import { SEGMENT_HEADER_SIZE } from '../format/segment-header.js';
 import { ArchiveKeys, tailChain, type ArchiveStore } from './archive-store.js';
 import { readRetention } from './retention-records.js';
-import { rangesHold } from '../format/retention-record.js';
+import { compactedKeys, parseCompactedKey, rangesHold } from '../format/retention-record.js';
 
 const debug = createDebug('salvo:catalog');
 const gzip = promisify(zlib.gzip);
@@ -110,11 +110,11 @@ export async function readArchiveContents(
   store: ArchiveStore,
   volumeId: string,
   cipher: ObjectCipher | null,
-  options: { known?: CatalogContent; onProgress?: Progress } = {},
+  options: { known?: CatalogContent; onProgress?: Progress; compacted?: ReadonlyMap<number, string> } = {},
 ): Promise<ArchiveContents> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await readContents(store, volumeId, cipher, options.known, options.onProgress ?? (() => undefined));
+      return await readContents(store, volumeId, cipher, options.known, options.onProgress ?? (() => undefined), options.compacted ?? new Map());
     } catch (err) {
       // A catalog object deleted by a merge since the listing is the writer's progress: list again.
       if (!isVolumeError(err, 'NOT_FOUND') || attempt === 3) throw err;
@@ -124,7 +124,14 @@ export async function readArchiveContents(
 
 type Progress = (done: number, total: number) => void;
 
-async function readContents(store: ArchiveStore, volumeId: string, cipher: ObjectCipher | null, known: CatalogContent | undefined, onProgress: Progress): Promise<ArchiveContents> {
+async function readContents(
+  store: ArchiveStore,
+  volumeId: string,
+  cipher: ObjectCipher | null,
+  known: CatalogContent | undefined,
+  onProgress: Progress,
+  compacted: ReadonlyMap<number, string>,
+): Promise<ArchiveContents> {
   let catalogued = known ?? emptyCatalog(LOG_ORIGIN);
   let chain: ChainLink[] = [];
   let stale: string[] = [];
@@ -148,7 +155,7 @@ async function readContents(store: ArchiveStore, volumeId: string, cipher: Objec
     stale = keys.filter((k) => !used.has(k));
   }
   const damaged: ArchiveContents['damaged'] = [];
-  const { after, presentTails } = await archivedAfter(store, catalogued, volumeId, cipher, damaged, onProgress);
+  const { after, presentTails } = await archivedAfter(store, catalogued, volumeId, cipher, damaged, onProgress, compacted);
   const content = mergeCatalogs([catalogued, after]);
   keepPresentTails(content, presentTails);
   debug('%s: catalog of %d objects to %o, %d segments, %d synch points', store.location, chain.length, catalogued.to, content.segments.length, content.points.length);
@@ -167,6 +174,7 @@ async function archivedAfter(
   cipher: ObjectCipher | null,
   damaged: ArchiveContents['damaged'],
   onProgress: Progress,
+  compacted: ReadonlyMap<number, string>,
 ): Promise<{ after: CatalogContent; presentTails: Set<string> }> {
   const end = content.to;
   const whole = new Set(content.segments);
@@ -176,7 +184,9 @@ async function archivedAfter(
     const s = ArchiveKeys.parseSegment(k);
     return s !== null && !whole.has(s);
   });
-  const newWhole = new Set(segmentKeys.map((k) => ArchiveKeys.parseSegment(k)!));
+  // A compacted segment's object replaced its segment object (FORMAT.md §3.15): the retention record names it.
+  for (const [s, key] of compacted) if (s >= from && !whole.has(s) && !segmentKeys.includes(ArchiveKeys.segment(s))) segmentKeys.push(key);
+  const newWhole = new Set(segmentKeys.map((k) => ArchiveKeys.parseSegment(k) ?? parseCompactedKey(k)!.sequence));
   const listedTails = await store.list('tails/', ArchiveKeys.tailPrefix(from));
   const known = new Set([...content.tails.values()].flat());
   const tailKeys = listedTails.filter((k) => {
@@ -187,7 +197,7 @@ async function archivedAfter(
   const keys = [...segmentKeys, ...tailKeys];
   let done = 0;
   await inBatches(keys, async (key) => {
-    const sequence = ArchiveKeys.parseSegment(key) ?? ArchiveKeys.parseTail(key)!.sequence;
+    const sequence = ArchiveKeys.parseSegment(key) ?? parseCompactedKey(key)?.sequence ?? ArchiveKeys.parseTail(key)!.sequence;
     try {
       const index = await fetchArchiveIndex(store, key, cipher);
       if (index.header.volumeId !== volumeId || index.header.sequence !== sequence) {
@@ -223,7 +233,7 @@ function keepPresentTails(content: CatalogContent, present: Set<string>): void {
 
 /** Adds an archived object (a segment whole, or a tail piece) to `content`. */
 function noteObject(content: CatalogContent, key: string, sequence: number, rawEnd: number, synchs: readonly SynchEntry[]): void {
-  if (ArchiveKeys.parseSegment(key) !== null) {
+  if (ArchiveKeys.parseTail(key) === null) {
     if (!content.segments.includes(sequence)) content.segments.push(sequence);
     content.tails.delete(sequence);
   } else if (!content.segments.includes(sequence)) {
@@ -301,14 +311,15 @@ export class CatalogWriter {
 
   private async bringUpToDate(): Promise<void> {
     if (!this.pending) {
-      const read = await readArchiveContents(this.store, this.volumeId, this.cipher);
+      const retention = await readRetention({ store: this.store, volumeId: this.volumeId, cipher: this.cipher });
+      this.pruned = retention.pruned;
+      const read = await readArchiveContents(this.store, this.volumeId, this.cipher, { compacted: compactedKeys(retention) });
       if (read.problem) debug('rewriting the catalog past a damaged object: %s', read.problem);
       // A catalog written past an object whose summary did not read (a damaged answer, or rot)
       // would hide its points from every reader for good: the summaries past the chain stay the truth.
       const [damaged] = read.damaged;
       if (damaged) throw new VolumeError('CORRUPT_ARCHIVE', `the catalog is not extended past segment ${damaged.sequence}: ${damaged.message}`);
       this.chain = read.chain;
-      this.pruned = (await readRetention({ store: this.store, volumeId: this.volumeId, cipher: this.cipher })).pruned;
       // What the chain does not cover is this flush's object (all of it, for an archive without one).
       this.pending = read.after;
       for (const key of read.stale) await this.deleteQuietly(key);

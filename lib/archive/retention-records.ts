@@ -86,13 +86,15 @@ export async function changeRetention(archive: ArchiveRef, change: (current: Ret
     const bytes = encodeRetentionObject(archive.volumeId, record.n, await gzip(encodeRetentionBody(record)), archive.cipher);
     try {
       await archive.store.put(key, [bytes]);
+      // Read back: nothing acts on a record (deletes least of all) that the archive does not hold whole.
+      if (!(await archive.store.get(key)).equals(bytes)) throw VolumeError.archiveUnavailable(`${key} reads back other than it was written`);
     } catch (err) {
       if (isVolumeError(err, 'ARCHIVE_CONFLICT') && attempt < ATTEMPTS) continue;
+      // A record cut short, or stored but not confirmed, was never acted on: it must not become the
+      // one in force (a damaged newest record stops every writer). Best effort: the store is failing.
+      if (!isVolumeError(err, 'ARCHIVE_CONFLICT')) await archive.store.delete(key).catch(() => undefined);
       throw err;
     }
-    // Read back: nothing acts on a record (deletes least of all) that the archive does not hold whole.
-    const stored = await archive.store.get(key);
-    if (!stored.equals(bytes)) throw VolumeError.corruptArchive(key, 'retention record reads back other than it was written');
     debug('wrote %s: %d forgotten, pruned %o, %d pending', key, record.forgotten.length, record.pruned, record.pending.length);
     for (const n of (await recordNumbers(archive)).filter((n) => n < record.n - KEEP_BEHIND)) {
       await archive.store.delete(retentionKey(n)).catch((err) => debug('deleting %s failed: %s', retentionKey(n), (err as Error).message));

@@ -15,7 +15,9 @@ import type { Volume } from '../volume/volume.js';
 import { openVolume, type OpenedVolume } from './volume-access.js';
 import { readKeyFile } from '../archive/key-file.js';
 import { readVolumeConfig } from '../volume/config-file.js';
-import { CONFIG_FILE, slotsDirectory } from '../volume/files.js';
+import { CONFIG_FILE, FsVolumeFiles, slotsDirectory } from '../volume/files.js';
+import { compactedKeys } from '../format/retention-record.js';
+import { loadLocalRetention } from '../retention/local-record.js';
 import { s3Settings, type ArchiveAccess } from './commands/options.js';
 
 export type TargetKind = 'volume' | 'archive';
@@ -112,6 +114,8 @@ export async function openHistory(target: string, access: ArchiveAccess, onProgr
       throw err;
     }
     const history = new VolumeHistory(opened.volume);
+    // Compacted segments are read from the objects the volume's copy of the retention record names.
+    history.source.useCompacted(compactedKeys(loadLocalRetention(new FsVolumeFiles(target))));
     const close = async () => {
       history.close();
       await opened.close();

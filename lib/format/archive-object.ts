@@ -27,6 +27,12 @@ import type { ObjectCipher, PartContext } from './object-cipher.js';
 export const ARCHIVE_MAGIC = Buffer.from('SALVOARC', 'latin1');
 /** An object whose summary and chunks are sealed with the volume's key (object-cipher.ts). */
 export const ARCHIVE_MAGIC_ENCRYPTED = Buffer.from('SALVOAEN', 'latin1');
+/**
+ * A compacted object (FORMAT.md §3.15): a segment object rewritten with only the records the kept
+ * points need; its summary lists those, and the raw bytes of the others are zeros.
+ */
+export const ARCHIVE_MAGIC_COMPACTED = Buffer.from('SALVOACP', 'latin1');
+export const ARCHIVE_MAGIC_COMPACTED_ENCRYPTED = Buffer.from('SALVOACE', 'latin1');
 export const ARCHIVE_HEADER_SIZE = 64;
 const CHUNK_ENTRY_SIZE = 16;
 /** Bytes fetched by the first range request of an object: usually header, summary and table. */
@@ -37,6 +43,8 @@ export interface ArchiveObjectHeader {
   version: number;
   /** The summary and every chunk are sealed (AES-256-GCM); chunk CRCs cover the sealed bytes. */
   encrypted: boolean;
+  /** A compacted object: the summary lists the live records only, and the rest of the raw range may be zeros. */
+  compacted: boolean;
   blockSizeBytes: number;
   volumeId: string;
   sequence: number;
@@ -65,18 +73,19 @@ export interface ArchiveObjectIndex {
 
 /** Builds the object's parts in order; their concatenation is the object. */
 export function encodeArchiveObject(
-  header: Omit<ArchiveObjectHeader, 'summaryLength' | 'chunkCount' | 'encrypted'>,
+  header: Omit<ArchiveObjectHeader, 'summaryLength' | 'chunkCount' | 'encrypted' | 'compacted'> & { compacted?: boolean },
   summary: SegmentSummary,
   compressedChunks: { bytes: Buffer; rawLength: number; crc?: number }[],
   cipher: ObjectCipher | null = null,
 ): Buffer[] {
-  const context = (part: PartContext['part']): PartContext => ({ ...header, part });
+  const { compacted = false, ...placed } = header;
+  const context = (part: PartContext['part']): PartContext => ({ ...placed, part });
   const summaryBytes = cipher ? cipher.seal(summary.encode(), context('summary')) : summary.encode();
   // A chunk's CRC covers the bytes stored: sealed ones get their own.
   if (cipher) compressedChunks = compressedChunks.map((c, i) => ({ bytes: cipher.seal(c.bytes, context(i)), rawLength: c.rawLength }));
   assert(unsupportedVersion(header.version) === null);
   const head = Buffer.alloc(ARCHIVE_HEADER_SIZE);
-  (cipher ? ARCHIVE_MAGIC_ENCRYPTED : ARCHIVE_MAGIC).copy(head, 0);
+  (compacted ? (cipher ? ARCHIVE_MAGIC_COMPACTED_ENCRYPTED : ARCHIVE_MAGIC_COMPACTED) : cipher ? ARCHIVE_MAGIC_ENCRYPTED : ARCHIVE_MAGIC).copy(head, 0);
   head.writeUInt16LE(header.version, 8);
   head.writeUInt16LE(ARCHIVE_HEADER_SIZE, 10);
   head.writeUInt32LE(header.blockSizeBytes, 12);
@@ -107,8 +116,9 @@ export function encodeArchiveObject(
 export function decodeArchiveHeader(bytes: Buffer, key: string): ArchiveObjectHeader {
   if (bytes.length < ARCHIVE_HEADER_SIZE) throw VolumeError.corruptArchive(key, 'shorter than its header');
   const magic = bytes.subarray(0, 8);
-  const encrypted = magic.equals(ARCHIVE_MAGIC_ENCRYPTED);
-  if (!encrypted && !magic.equals(ARCHIVE_MAGIC)) throw VolumeError.corruptArchive(key, 'not a salvo archive object (bad magic)');
+  const encrypted = magic.equals(ARCHIVE_MAGIC_ENCRYPTED) || magic.equals(ARCHIVE_MAGIC_COMPACTED_ENCRYPTED);
+  const compacted = magic.equals(ARCHIVE_MAGIC_COMPACTED) || magic.equals(ARCHIVE_MAGIC_COMPACTED_ENCRYPTED);
+  if (!encrypted && !compacted && !magic.equals(ARCHIVE_MAGIC)) throw VolumeError.corruptArchive(key, 'not a salvo archive object (bad magic)');
   if (bytes.readUInt32LE(60) !== crc32c(bytes.subarray(0, 60))) throw VolumeError.corruptArchive(key, 'header checksum mismatch');
   const version = bytes.readUInt16LE(8);
   const unsupported = unsupportedVersion(version);
@@ -117,6 +127,7 @@ export function decodeArchiveHeader(bytes: Buffer, key: string): ArchiveObjectHe
   const header: ArchiveObjectHeader = {
     version,
     encrypted,
+    compacted,
     blockSizeBytes: bytes.readUInt32LE(12),
     volumeId: bytes.toString('hex', 16, 32),
     sequence: readU64(bytes, 32),

@@ -13,11 +13,16 @@ import { decodeFramed, encodeFramed, type FrameKind, type FrameSeal } from './fr
 
 const RETENTION_FRAME: FrameKind = { magic: Buffer.from('SALVORET', 'latin1'), version: 1, noun: 'retention record' };
 
-/** Segments `[first, last]` whose objects a prune deletes, and since when: readers get a grace period before the deletes. */
+/**
+ * Segments `[first, last]` whose objects are to go, and since when: readers get a grace period
+ * before the deletes. `pruned`: every object of them; `replaced`: all but the compacted object
+ * the record names.
+ */
 export interface PendingDelete {
   first: number;
   last: number;
   sinceMs: number;
+  kind: 'pruned' | 'replaced';
 }
 
 /** Points forgotten together, and when: a prune may leave recent ones for an undo (the mount's waits a day). */
@@ -36,16 +41,35 @@ export interface RetentionState {
   forgotten: ForgetBatch[];
   /** Segments pruned, as inclusive ranges, ascending and apart. */
   pruned: [number, number][];
-  /** Pruned segments whose objects may still be in the archive. */
+  /** Segments compacted, and the generation of the compacted object that now holds each: `[sequence, gen]`, ascending. */
+  compacted: [number, number][];
+  /** Record sequences of forgotten points a compaction cut the data of: gone for good, ascending. */
+  lost: number[];
+  /** Segments whose old objects may still be in the archive. */
   pending: PendingDelete[];
 }
 
 export function initialRetention(): RetentionState {
-  return { n: 0, timeMs: 0, policy: {}, forgotten: [], pruned: [], pending: [] };
+  return { n: 0, timeMs: 0, policy: {}, forgotten: [], pruned: [], compacted: [], lost: [], pending: [] };
 }
 
 export function retentionKey(n: number): string {
   return `retention/${n.toString(16).padStart(16, '0')}.ret`;
+}
+
+/** The key of segment `sequence`'s compacted object of generation `gen`. */
+export function compactedKey(sequence: number, gen: number): string {
+  return `compacted/${sequence.toString(16).padStart(16, '0')}-${gen.toString(16).padStart(8, '0')}.seg`;
+}
+
+/** The objects of the compacted segments `state` names, by sequence. */
+export function compactedKeys(state: Pick<RetentionState, 'compacted'>): Map<number, string> {
+  return new Map(state.compacted.map(([s, gen]) => [s, compactedKey(s, gen)]));
+}
+
+export function parseCompactedKey(key: string): { sequence: number; gen: number } | null {
+  const m = /^compacted\/([0-9a-f]{16})-([0-9a-f]{8})\.seg$/.exec(key);
+  return m ? { sequence: parseInt(m[1]!, 16), gen: parseInt(m[2]!, 16) } : null;
 }
 
 export function parseRetentionKey(key: string): number | null {
@@ -61,8 +85,8 @@ function seal(n: number): FrameSeal {
 /** The body's plain bytes: UTF-8 JSON. */
 export function encodeRetentionBody(state: RetentionState): Buffer {
   const forgotten = state.forgotten.map((b) => [b.sinceMs, b.points]);
-  const pending = state.pending.map((p) => [p.first, p.last, p.sinceMs]);
-  return Buffer.from(JSON.stringify({ n: state.n, timeMs: state.timeMs, policy: state.policy, forgotten, pruned: state.pruned, pending }));
+  const pending = state.pending.map((p) => [p.first, p.last, p.sinceMs, p.kind === 'replaced' ? 1 : 0]);
+  return Buffer.from(JSON.stringify({ n: state.n, timeMs: state.timeMs, policy: state.policy, forgotten, pruned: state.pruned, compacted: state.compacted, lost: state.lost, pending }));
 }
 
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0 && !Object.is(v, -0);
@@ -91,17 +115,25 @@ export function decodeRetentionBody(bytes: Buffer, key: string, n: number): Rete
   const ascending = (r: unknown, i: number, all: unknown[]) =>
     Array.isArray(r) && isCount(r[0]) && isCount(r[1]) && r[0] <= r[1] && (i === 0 || r[0] > (all[i - 1] as number[])[1]! + 1);
   if (!Array.isArray(pruned) || !pruned.every((r, i) => ascending(r, i, pruned) && r.length === 2)) throw bad('has a malformed pruned list');
-  const pending = body.pending;
-  if (!Array.isArray(pending) || !pending.every((r) => Array.isArray(r) && r.length === 3 && isCount(r[0]) && isCount(r[1]) && r[0] <= r[1] && isCount(r[2]))) {
-    throw bad('has a malformed pending list');
+  // compacted, lost and a pending entry's kind came after the first records: absent means none (and pruned).
+  const compacted = body.compacted ?? [];
+  if (!Array.isArray(compacted) || !compacted.every((c, i) => Array.isArray(c) && c.length === 2 && isCount(c[0]) && isCount(c[1]) && c[1] > 0 && (i === 0 || c[0] > (compacted[i - 1] as number[])[0]!))) {
+    throw bad('has a malformed compacted list');
   }
+  const lost = body.lost ?? [];
+  if (!ascendingCounts(lost)) throw bad('has a malformed lost list');
+  const pending = body.pending;
+  const pendingOk = (r: unknown) => Array.isArray(r) && (r.length === 3 || (r.length === 4 && (r[3] === 0 || r[3] === 1))) && isCount(r[0]) && isCount(r[1]) && r[0] <= r[1] && isCount(r[2]);
+  if (!Array.isArray(pending) || !pending.every(pendingOk)) throw bad('has a malformed pending list');
   return {
     n,
     timeMs: body.timeMs,
     policy,
     forgotten: (forgotten as [number, number[]][]).map(([sinceMs, points]) => ({ sinceMs, points })),
     pruned: pruned as [number, number][],
-    pending: (pending as number[][]).map(([first, last, sinceMs]) => ({ first: first!, last: last!, sinceMs: sinceMs! })),
+    compacted: compacted as [number, number][],
+    lost: lost as number[],
+    pending: (pending as number[][]).map(([first, last, sinceMs, kind]) => ({ first: first!, last: last!, sinceMs: sinceMs!, kind: kind === 1 ? ('replaced' as const) : ('pruned' as const) })),
   };
 }
 

@@ -8,7 +8,7 @@ import createDebug from 'debug';
 import { VolumeError, isVolumeError } from '../errors.js';
 import { decodeVolumeConfig, type VolumeConfig } from '../format/volume-config.js';
 import type { CatalogContent } from '../format/archive-catalog.js';
-import { initialRetention, type RetentionState } from '../format/retention-record.js';
+import { compactedKeys, initialRetention, type RetentionState } from '../format/retention-record.js';
 import { Catalog, synchPointFromEntry } from '../volume/synch-point.js';
 import { SegmentSource } from './segment-source.js';
 import { SnapshotCache } from './snapshot.js';
@@ -78,10 +78,11 @@ export class ArchiveView implements History {
     const cacheBytesMax = options.cacheBytesMax ?? 256 * 1024 * 1024;
     const source = new SegmentSource(store, pool, null, cacheBytesMax / 2, config.volumeId, cipher);
     try {
-      const read = await readArchiveContents(store, config.volumeId, cipher, { onProgress: options.onProgress });
+      const record = await recordInForce(store, config.volumeId, cipher);
+      const read = await readArchiveContents(store, config.volumeId, cipher, { onProgress: options.onProgress, compacted: compactedKeys(record.state) });
       const view = new ArchiveView(config, store, pool, source, Catalog.inMemory([]), read.content, cacheBytesMax, cipher, !options.pool);
       view.ownsStore = !options.lentStore;
-      await view.readRetention();
+      view.adoptRecord(record);
       view.damaged.push(...read.damaged);
       view.catalogProblem = read.problem;
       for (const d of read.damaged) debug('%s', d.message);
@@ -103,19 +104,9 @@ export class ArchiveView implements History {
     return { whole: new Set(this.contents.segments), pieces: this.contents.tails.keys(), isPruned: (s) => retention.isPruned(s) };
   }
 
-  /**
-   * Reads the retention record in force. A damaged one is reported (retentionProblem) and every
-   * point shows: better a forgotten point listed than the history unreadable.
-   */
-  private async readRetention(): Promise<void> {
-    try {
-      this.adoptRetention(await readRetention({ store: this.store, volumeId: this.config.volumeId, cipher: this.cipher }));
-      this.retentionProblem = null;
-    } catch (err) {
-      if (!isVolumeError(err, 'CORRUPT_ARCHIVE')) throw err;
-      this.retentionProblem = err.message;
-      this.adoptRetention(initialRetention());
-    }
+  private adoptRecord(record: { state: RetentionState; problem: string | null }): void {
+    this.retentionProblem = record.problem;
+    this.adoptRetention(record.state);
   }
 
   /** Takes a retention record in: the catalog shows only the points it keeps. */
@@ -123,6 +114,7 @@ export class ArchiveView implements History {
     this.retention = new Retention(state, this.config.workingSetSegments);
     const retention = this.retention;
     this.catalog.showOnly((p) => retention.shows(p));
+    this.source.useCompacted(compactedKeys(state));
   }
 
   /**
@@ -130,8 +122,9 @@ export class ArchiveView implements History {
    * tail pieces and synch points. A few requests: listings that start past what is known.
    */
   async refresh(): Promise<void> {
-    const read = await readArchiveContents(this.store, this.config.volumeId, this.cipher, { known: this.contents });
-    await this.readRetention();
+    const record = await recordInForce(this.store, this.config.volumeId, this.cipher);
+    const read = await readArchiveContents(this.store, this.config.volumeId, this.cipher, { known: this.contents, compacted: compactedKeys(record.state) });
+    this.adoptRecord(record);
     this.damaged.push(...read.damaged);
     // A segment that gained pieces or became whole must be read afresh.
     for (const s of [...read.after.segments, ...read.after.tails.keys()]) this.source.forget(s);
@@ -150,5 +143,18 @@ export class ArchiveView implements History {
     this.source.close();
     if (this.ownsPool) await this.pool.close();
     if (this.ownsStore) await this.store.close();
+  }
+}
+
+/**
+ * The retention record in force. A damaged one is reported (the problem) and every point shows:
+ * better a forgotten point listed than the history unreadable.
+ */
+async function recordInForce(store: ArchiveStore, volumeId: string, cipher: ObjectCipher | null): Promise<{ state: RetentionState; problem: string | null }> {
+  try {
+    return { state: await readRetention({ store, volumeId, cipher }), problem: null };
+  } catch (err) {
+    if (!isVolumeError(err, 'CORRUPT_ARCHIVE')) throw err;
+    return { state: initialRetention(), problem: err.message };
   }
 }

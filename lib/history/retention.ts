@@ -5,8 +5,9 @@
  * segment is needed exactly by the kept points whose window holds it, and by every point to
  * come: nothing from the newest point's window on is ever pruned.
  */
-import { initialRetention, rangesHold, type RetentionState } from '../format/retention-record.js';
+import { compactedKeys, initialRetention, rangesHold, type RetentionState } from '../format/retention-record.js';
 import type { Catalog } from '../volume/synch-point.js';
+import type { SegmentSource } from './segment-source.js';
 import { describePolicy } from '../format/retention-policy.js';
 
 export interface PointPlace {
@@ -18,6 +19,9 @@ export interface PointPlace {
 export class Retention {
   /** When each forgotten point was forgotten, by record sequence. */
   private readonly forgotten: Map<number, number>;
+  private readonly lost: Set<number>;
+  /** The generation of each compacted segment's object. */
+  readonly compacted: Map<number, number>;
 
   constructor(
     readonly state: RetentionState,
@@ -25,6 +29,8 @@ export class Retention {
     readonly window: number,
   ) {
     this.forgotten = new Map(state.forgotten.flatMap((b) => b.points.map((r) => [r, b.sinceMs] as const)));
+    this.lost = new Set(state.lost);
+    this.compacted = new Map(state.compacted);
   }
 
   static none(window: number): Retention {
@@ -44,8 +50,9 @@ export class Retention {
     return rangesHold(this.state.pruned, segment);
   }
 
-  /** Whether a point of the window lost its segments to a prune (such a point is gone for good). */
+  /** Whether the point is gone for good: a prune deleted a segment of its window, or a compaction cut its data. */
   lostWindow(point: PointPlace): boolean {
+    if (this.lost.has(point.recordSequence)) return true;
     const first = Math.max(1, point.sequence - this.window);
     return this.state.pruned.some(([a, b]) => a <= point.sequence && b >= first);
   }
@@ -54,6 +61,14 @@ export class Retention {
   shows(point: PointPlace): boolean {
     return !this.isForgotten(point) && !this.lostWindow(point);
   }
+
+  /** Whether a compaction rewrote a segment of the point's window. */
+  windowCompacted(point: PointPlace): boolean {
+    for (let s = Math.max(1, point.sequence - this.window); s <= point.sequence; s++) if (this.compacted.has(s)) return true;
+    return false;
+  }
+
+
 }
 
 /** What the archive holds, as a prune sees it. */
@@ -66,6 +81,17 @@ export interface HeldSegments {
 }
 
 /**
+ * Where the segments every point to come may need begin: the window of the newest kept point, or
+ * of the first segment the archive lacks whole (pruned ones aside), whichever is older. Neither a
+ * prune nor a compaction touches anything from there on.
+ */
+export function retentionFloor(kept: readonly PointPlace[], held: HeldSegments, window: number): number {
+  let firstLacking = 1;
+  while (held.whole.has(firstLacking) || held.isPruned(firstLacking)) firstLacking++;
+  return Math.min(Math.max(...kept.map((p) => p.sequence)), firstLacking) - window;
+}
+
+/**
  * The segments the archive holds that no point of `kept` needs and no point to come will: in no
  * kept point's window, and below the window of the newest kept point and of the first segment the
  * archive lacks whole. That segment bounds what the archive knows: points past it may be on primary
@@ -74,9 +100,7 @@ export interface HeldSegments {
 export function unneededSegments(kept: readonly PointPlace[], held: HeldSegments, window: number): number[] {
   if (kept.length === 0) return [];
   const windows = kept.map((p) => [Math.max(1, p.sequence - window), p.sequence] as const);
-  let firstLacking = 1;
-  while (held.whole.has(firstLacking) || held.isPruned(firstLacking)) firstLacking++;
-  const floor = Math.min(Math.max(...kept.map((p) => p.sequence)), firstLacking) - window;
+  const floor = retentionFloor(kept, held, window);
   const out: number[] = [];
   for (const s of [...new Set([...held.whole, ...held.pieces])].sort((a, b) => a - b)) {
     if (s >= floor) break;
@@ -90,7 +114,7 @@ export interface RetentionStatus {
   policy: string;
   forgotten: number;
   /** The last run of the policy: when, what it forgot and pruned, or why it failed. */
-  lastRun: { at: string; forgot: number; prunedSegments: number; prunedBytes: number } | null;
+  lastRun: { at: string; forgot: number; prunedSegments: number; compactedSegments: number; freedBytes: number } | null;
   problem: string | null;
 }
 
@@ -100,8 +124,9 @@ export function retentionSummary(state: RetentionState, problem: string | null):
   return { record: state.n, policy: describePolicy(state.policy), forgotten, problem };
 }
 
-/** Makes `catalog` show only the points `state` keeps. */
-export function showKept(catalog: Catalog, state: RetentionState, window: number): void {
+/** Makes `catalog` show only the points `state` keeps, and `source` read compacted segments from their objects. */
+export function showKept(catalog: Catalog, state: RetentionState, window: number, source?: SegmentSource): void {
   const retention = new Retention(state, window);
   catalog.showOnly(state.n === 0 ? null : (p) => retention.shows(p));
+  source?.useCompacted(compactedKeys(state));
 }

@@ -96,6 +96,8 @@ export class SegmentSource {
   private prologueGuess = ARCHIVE_PROLOGUE_GUESS;
   /** Tail pieces known for segments not archived whole, by sequence (from a listing of the archive). */
   readonly tailKeys = new Map<number, string[]>();
+  /** The objects of compacted segments, by sequence (from the retention record in force). */
+  private compactedKeys = new Map<number, string>();
 
   constructor(
     private readonly store: ArchiveStore | null,
@@ -199,6 +201,12 @@ export class SegmentSource {
     return { name, fetch: async () => (this.chunks.has(name) ? undefined : this.chunk(piece, chunk, 'restore')) };
   }
 
+  /** Reads compacted segments from these objects from now on (a retention record's, FORMAT.md §3.15). */
+  useCompacted(keys: Map<number, string>): void {
+    for (const [s, key] of keys) if (this.compactedKeys.get(s) !== key) this.forget(s);
+    this.compactedKeys = keys;
+  }
+
   /** Drops what is cached of an archived segment that has grown (new tail pieces, or archived whole since). */
   forget(sequence: number): void {
     this.archived.delete(sequence);
@@ -225,7 +233,7 @@ export class SegmentSource {
     return this.once(`segment:${sequence}`, async () => {
       let pieces: Piece[];
       try {
-        const key = ArchiveKeys.segment(sequence);
+        const key = this.compactedKeys.get(sequence) ?? ArchiveKeys.segment(sequence);
         pieces = [{ key, index: await this.fetchIndex(store, key) }];
       } catch (err) {
         const tails = this.tailKeys.get(sequence);

@@ -14,7 +14,10 @@ import type { SnapshotCache } from './snapshot.js';
 import { fetchArchiveIndex, fetchChunk } from '../archive/archive-reader.js';
 import { readArchiveContents } from '../archive/archive-catalog.js';
 import { readRetention } from '../archive/retention-records.js';
-import { rangesHold } from '../format/retention-record.js';
+import { compactedKey, compactedKeys, initialRetention, parseCompactedKey, rangesHold } from '../format/retention-record.js';
+import type { ArchiveObjectIndex } from '../format/archive-object.js';
+import { BLOCK_CRC_SIZE, RECORD_HEADER_SIZE, RecordType, decodeRecordHeader, decodeSynchBody } from '../format/record.js';
+import { firstBadEntry } from '../format/checksum.js';
 import { ArchiveKeys, type ArchiveStore } from '../archive/archive-store.js';
 import type { CompressionPool } from '../archive/compression-pool.js';
 import type { ObjectCipher } from '../format/object-cipher.js';
@@ -29,13 +32,22 @@ export async function verifyArchive(
   onProgress: (done: number, total: number) => void = () => undefined,
 ): Promise<Problem[]> {
   const problems: Problem[] = [];
-  const keys = [...(await store.list('segments/')), ...(await store.list('tails/'))];
+  let retention = initialRetention();
+  try {
+    retention = await readRetention({ store, volumeId, cipher });
+  } catch (err) {
+    if (!isVolumeError(err, 'CORRUPT_ARCHIVE')) throw err;
+    problems.push({ where: 'retention/', segment: null, offset: null, message: err.message });
+  }
+  // The compacted objects the record names (FORMAT.md §3.15); one a cut run left unnamed is no reader's.
+  const compacted = retention.compacted.map(([s, gen]) => compactedKey(s, gen));
+  const keys = [...(await store.list('segments/')), ...(await store.list('tails/')), ...compacted];
   /** What the summaries hold: segments archived whole, and synch points by record sequence. */
   const whole = new Set<number>();
   const points = new Map<number, number>();
   for (const [n, key] of keys.entries()) {
     onProgress(n, keys.length);
-    const sequence = ArchiveKeys.parseSegment(key) ?? ArchiveKeys.parseTail(key)?.sequence ?? null;
+    const sequence = ArchiveKeys.parseSegment(key) ?? ArchiveKeys.parseTail(key)?.sequence ?? parseCompactedKey(key)?.sequence ?? null;
     if (sequence === null) continue;
     counts.archiveObjects++;
     const problem = (offset: number | null, message: string) => problems.push({ where: key, segment: sequence, offset, message });
@@ -47,7 +59,7 @@ export async function verifyArchive(
       problem(null, err.message);
       continue;
     }
-    if (ArchiveKeys.parseSegment(key) !== null) whole.add(sequence);
+    if (ArchiveKeys.parseTail(key) === null) whole.add(sequence);
     for (const synch of index.summary.synchs) points.set(synch.recordSequence, sequence);
     const { rawStart, chunkSizeBytes, blockSizeBytes } = index.header;
     const raw = Buffer.alloc(index.header.rawEnd - rawStart);
@@ -60,6 +72,11 @@ export async function verifyArchive(
         problem(rawStart + c * chunkSizeBytes, err.message);
         damaged = true;
       }
+    }
+    if (index.header.compacted) {
+      if (!damaged) for (const bad of checkCompacted(raw, index, key)) problem(bad.offset, bad.message);
+      counts.blocks += countBlocks(index.summary);
+      continue;
     }
     const scan = scanSegment(raw, {
       sequence,
@@ -79,8 +96,50 @@ export async function verifyArchive(
     counts.blocks += countBlocks(scan.summary);
   }
   onProgress(keys.length, keys.length);
-  problems.push(...(await verifyCatalog(store, cipher, volumeId, whole, points)));
+  problems.push(...(await verifyCatalog(store, cipher, volumeId, whole, points, { pruned: retention.pruned, compacted: compactedKeys(retention) })));
   return problems;
+}
+
+/**
+ * The records a compacted object's summary names, each checked where it lies (the bytes between
+ * them are zeros, not records: a scan from the start would stop at the first).
+ */
+function checkCompacted(raw: Buffer, index: ArchiveObjectIndex, key: string): { offset: number; message: string }[] {
+  const { rawStart, blockSizeBytes, version, sequence } = index.header;
+  const seed = entrySeed(version, sequence);
+  const entrySize = BLOCK_CRC_SIZE + blockSizeBytes;
+  const { summary } = index;
+  const bad: { offset: number; message: string }[] = [];
+  const record = (offset: number, type: number, what: string) => {
+    try {
+      const header = decodeRecordHeader(raw, offset - rawStart, `${key} at offset ${offset}`, blockSizeBytes);
+      if (header?.type === type) return header;
+      bad.push({ offset, message: `the summary names a ${what} record at offset ${offset}, which holds none` });
+    } catch (err) {
+      bad.push({ offset, message: (err as Error).message });
+    }
+    return null;
+  };
+  for (let e = 0; e < summary.extentCount; e++) {
+    const zero = summary.extentIsZero(e);
+    const offset = summary.extentOffset(e);
+    const header = zero ? record(offset, RecordType.Zero, 'ZERO') : record(offset - RECORD_HEADER_SIZE, RecordType.Write, 'WRITE');
+    if (!header || zero) continue;
+    const body = raw.subarray(offset - rawStart, offset - rawStart + header.count * entrySize);
+    const first = firstBadEntry(body, blockSizeBytes, seed);
+    if (first >= 0) bad.push({ offset: offset + first * entrySize, message: `block ${header.block + first} failed its checksum` });
+  }
+  for (const synch of summary.synchs) {
+    const header = record(synch.offset, RecordType.Synch, 'SYNCH');
+    if (!header) continue;
+    try {
+      const at = synch.offset - rawStart + RECORD_HEADER_SIZE;
+      decodeSynchBody(raw.subarray(at, at + header.bodyLength), `${key} at offset ${synch.offset}`, seed);
+    } catch (err) {
+      bad.push({ offset: synch.offset, message: (err as Error).message });
+    }
+  }
+  return bad;
 }
 
 /**
@@ -88,16 +147,16 @@ export async function verifyArchive(
  * a synch point it lists that no archived object holds, a point the summaries hold that it omits.
  * (A catalog that is missing is no problem: readers then take the summaries.)
  */
-async function verifyCatalog(store: ArchiveStore, cipher: ObjectCipher | null, volumeId: string, whole: Set<number>, points: Map<number, number>): Promise<Problem[]> {
+async function verifyCatalog(
+  store: ArchiveStore,
+  cipher: ObjectCipher | null,
+  volumeId: string,
+  whole: Set<number>,
+  points: Map<number, number>,
+  { pruned, compacted }: { pruned: [number, number][]; compacted: Map<number, string> },
+): Promise<Problem[]> {
   const problems: Problem[] = [];
-  const read = await readArchiveContents(store, volumeId, cipher);
-  let pruned: [number, number][] = [];
-  try {
-    pruned = (await readRetention({ store, volumeId, cipher })).pruned;
-  } catch (err) {
-    if (!isVolumeError(err, 'CORRUPT_ARCHIVE')) throw err;
-    problems.push({ where: 'retention/', segment: null, offset: null, message: err.message });
-  }
+  const read = await readArchiveContents(store, volumeId, cipher, { compacted });
   const where = read.chain.length > 0 ? 'catalog/' : null;
   if (read.problem) problems.push({ where: 'catalog/', segment: null, offset: null, message: `${read.problem} (readers read the summaries past it; the volume's next mount rewrites it)` });
   if (where === null) return problems;

@@ -15,6 +15,7 @@ import { ArchiveView } from '../history/archive-view.js';
 import type { Clock, Timer } from '../util/clock.js';
 import type { VolumeFiles } from '../volume/files.js';
 import type { Catalog } from '../volume/synch-point.js';
+import type { SegmentSource } from '../history/segment-source.js';
 import { applyForget, planForget } from './forget.js';
 import { loadLocalRetention, saveLocalRetention } from './local-record.js';
 import { describePolicy, isEmptyPolicy } from '../format/retention-policy.js';
@@ -36,6 +37,8 @@ export const UNDO_MS = 24 * 3_600_000;
 export interface KeptVolume {
   config: VolumeConfig;
   catalog: Catalog;
+  /** The segment source of the mount's history: it reads compacted segments from their objects. */
+  source?: SegmentSource;
   store: ArchiveStore;
   pool: CompressionPool;
   cipher: ObjectCipher | null;
@@ -86,7 +89,7 @@ export class RetentionKeeper {
     if (state.n < this.state.n) return;
     this.state = state;
     if (state.n > 0) saveLocalRetention(this.files, state);
-    showKept(this.volume.catalog, state, this.volume.config.workingSetSegments);
+    showKept(this.volume.catalog, state, this.volume.config.workingSetSegments, this.volume.source);
   }
 
   private schedule(ms: number): void {
@@ -121,13 +124,15 @@ export class RetentionKeeper {
         const pruned = await prune(view, {
           graceMs: PRUNE_GRACE_MS,
           undoMs: UNDO_MS,
+          compact: true,
           now: () => this.clock.now(),
           sleep: (ms) => this.sleep(ms),
           onRecord: async (record) => this.adopt(record),
         });
-        this.lastRun = { at: new Date(this.clock.now()).toISOString(), forgot, prunedSegments: pruned.segments, prunedBytes: pruned.bytes };
+        const freed = pruned.bytes - pruned.compacted.bytesAfter;
+        this.lastRun = { at: new Date(this.clock.now()).toISOString(), forgot, prunedSegments: pruned.segments, compactedSegments: pruned.compacted.segments, freedBytes: freed };
         this.problem = null;
-        debug('policy %s: forgot %d points, pruned %d segments (%d bytes)', describePolicy(state.policy), forgot, pruned.segments, pruned.bytes);
+        debug('policy %s: forgot %d points, pruned %d segments, compacted %d, freed %d bytes', describePolicy(state.policy), forgot, pruned.segments, pruned.compacted.segments, freed);
       } finally {
         await view.close();
       }

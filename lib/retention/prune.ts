@@ -9,9 +9,10 @@
  */
 import { VolumeError } from '../errors.js';
 import type { ArchiveView } from '../history/archive-view.js';
-import type { PendingDelete, RetentionState } from '../format/retention-record.js';
+import { parseCompactedKey, type PendingDelete, type RetentionState } from '../format/retention-record.js';
 import { ArchiveKeys } from '../archive/archive-store.js';
-import { archiveRef, objectBytes } from './forget.js';
+import { archiveRef } from './forget.js';
+import { compact, type CompactResult } from './compact.js';
 import { changeRetention } from '../archive/retention-records.js';
 import { addToRanges } from '../format/retention-record.js';
 import { Retention, unneededSegments } from '../history/retention.js';
@@ -21,15 +22,19 @@ export const PRUNE_GRACE_MS = 60_000;
 const DELETES_AT_ONCE = 8;
 
 export interface PruneResult {
-  /** Segments whose objects this run deleted, and those objects' bytes. */
+  /** Segments whose objects this run deleted, and the bytes of every object it deleted (replaced ones too). */
   segments: number;
   bytes: number;
+  /** Segments compacted, and their stored bytes before and after. */
+  compacted: CompactResult;
 }
 
 export interface PruneOptions {
   graceMs: number;
   /** Points forgotten less than this long ago are left for an undo (0: prune everything forgotten). */
   undoMs: number;
+  /** Whether to compact the segments kept points still need (FORMAT.md §3.15) after pruning. */
+  compact: boolean;
   now: () => number;
   sleep: (ms: number) => Promise<void>;
   /** Told before the wait for readers, with how long it is. */
@@ -50,17 +55,19 @@ export async function prune(view: ArchiveView, options: PruneOptions): Promise<P
     });
   }
   const window = view.config.workingSetSegments;
-  const state = await changeRetention(
+  // Points forgotten less than undoMs ago count as kept: they can still come back.
+  const keptBy = (retention: Retention) => {
+    const undoFrom = options.now() - options.undoMs;
+    return view.catalog.everything.filter((p) => !retention.lostWindow(p) && (retention.forgottenAt(p) ?? Infinity) > undoFrom);
+  };
+  let state = await changeRetention(
     archiveRef(view),
     (current) => {
       const retention = new Retention(current, window);
-      // Points forgotten less than undoMs ago count as kept: they can still come back.
-      const undoFrom = options.now() - options.undoMs;
-      const kept = view.catalog.everything.filter((p) => !retention.lostWindow(p) && (retention.forgottenAt(p) ?? Infinity) > undoFrom);
-      const fresh = unneededSegments(kept, { ...view.held, isPruned: (s) => retention.isPruned(s) }, window);
+      const fresh = unneededSegments(keptBy(retention), { ...view.held, isPruned: (s) => retention.isPruned(s) }, window);
       if (fresh.length === 0) return null;
       const pruned = addToRanges(current.pruned, fresh);
-      const pending = [...current.pending, ...addToRanges([], fresh).map(([first, last]) => ({ first, last, sinceMs: options.now() }))];
+      const pending = [...current.pending, ...addToRanges([], fresh).map(([first, last]) => ({ first, last, sinceMs: options.now(), kind: 'pruned' as const }))];
       // A forgotten point whose window lost a segment is gone for good: the record need not name it.
       const after = new Retention({ ...current, pruned }, window);
       const places = new Map(view.catalog.everything.map((p) => [p.recordSequence, p]));
@@ -72,14 +79,16 @@ export async function prune(view: ArchiveView, options: PruneOptions): Promise<P
     options.now(),
   );
   view.adoptRetention(state);
-  if (state.pending.length === 0) return { segments: 0, bytes: 0 };
+  let compacted: CompactResult = { segments: 0, bytesBefore: 0, bytesAfter: 0 };
+  if (options.compact) ({ state, result: compacted } = await compact(view, keptBy(view.retention), options.now()));
+  if (state.pending.length === 0) return { segments: 0, bytes: 0, compacted };
   await options.onRecord?.(state);
   const due = Math.max(...state.pending.map((p) => p.sinceMs + options.graceMs)) - options.now();
   if (due > 0) {
     options.onWait?.(due);
     await options.sleep(due);
   }
-  const result = await deletePending(view, state.pending);
+  const { segments, bytes } = await deletePending(view, state);
   const done = new Set(state.pending.map(pendingName));
   const cleared = await changeRetention(
     archiveRef(view),
@@ -88,21 +97,33 @@ export async function prune(view: ArchiveView, options: PruneOptions): Promise<P
   );
   view.adoptRetention(cleared);
   await options.onRecord?.(cleared);
-  return result;
+  return { segments, bytes, compacted };
 }
 
 function pendingName(p: PendingDelete): string {
-  return `${p.first}-${p.last}-${p.sinceMs}`;
+  return `${p.kind}-${p.first}-${p.last}-${p.sinceMs}`;
 }
 
-/** Deletes every object of the pending segments: segment objects and tail pieces (found by one listing of `tails/`). */
-async function deletePending(view: ArchiveView, pending: readonly PendingDelete[]): Promise<PruneResult> {
-  const segments = pending.flatMap((p) => Array.from({ length: p.last - p.first + 1 }, (_, i) => p.first + i));
-  const bytes = await objectBytes(view, segments);
-  const doomed = new Set(segments);
-  const tails = (await view.store.list('tails/')).filter((k) => doomed.has(ArchiveKeys.parseTail(k)?.sequence ?? -1));
-  const keys = [...segments.map((s) => ArchiveKeys.segment(s)), ...tails];
-  for (let i = 0; i < keys.length; i += DELETES_AT_ONCE) await Promise.all(keys.slice(i, i + DELETES_AT_ONCE).map((k) => view.store.delete(k)));
-  for (const s of segments) view.source.forget(s);
-  return { segments: segments.length, bytes };
+/**
+ * Deletes the objects of the pending segments, found by listings of `tails/` and `compacted/`: of
+ * a pruned segment every object; of a replaced one all but the compacted object the record names.
+ */
+async function deletePending(view: ArchiveView, state: RetentionState): Promise<{ segments: number; bytes: number }> {
+  const kinds = new Map<number, PendingDelete['kind']>();
+  for (const p of state.pending) for (let s = p.first; s <= p.last; s++) if (kinds.get(s) !== 'pruned') kinds.set(s, p.kind);
+  const current = new Map(state.compacted);
+  const keys = [...kinds.keys()].map((s) => ArchiveKeys.segment(s));
+  for (const key of await view.store.list('tails/')) if (kinds.has(ArchiveKeys.parseTail(key)?.sequence ?? -1)) keys.push(key);
+  for (const key of await view.store.list('compacted/')) {
+    const c = parseCompactedKey(key);
+    if (c && kinds.has(c.sequence) && (kinds.get(c.sequence) === 'pruned' || c.gen !== current.get(c.sequence))) keys.push(key);
+  }
+  let bytes = 0;
+  for (let i = 0; i < keys.length; i += DELETES_AT_ONCE) {
+    const batch = keys.slice(i, i + DELETES_AT_ONCE);
+    for (const size of await Promise.all(batch.map((k) => view.store.head(k)))) bytes += size ?? 0;
+    await Promise.all(batch.map((k) => view.store.delete(k)));
+  }
+  for (const s of kinds.keys()) view.source.forget(s);
+  return { segments: [...kinds.values()].filter((k) => k === 'pruned').length, bytes };
 }

@@ -371,7 +371,7 @@ const CHECKS: Record<string, Check> = {
   async 'forget --prune'(t, ctx) {
     const { volume, archive } = await unlabelledPoints(t, ctx, 'prune');
     const out = await ok(t, ['forget', volume, '--keep-last', '1', '--prune', '--grace', '0'], 'forget --prune --grace 0');
-    t.match(out, /pruned \d+ segments, freed /, 'forget --prune prunes');
+    t.match(out, /pruned \d+ segments(, compacted \d+ \(.*\))?, freed /, 'forget --prune prunes');
     t.notMatch(out, /waiting/, 'without waiting');
     t.equal(await listedCount(archive), 1);
   },
@@ -382,7 +382,7 @@ const CHECKS: Record<string, Check> = {
     const started = Date.now();
     const out = await ok(t, ['prune', volume, '--grace', '2s', '--json'], 'prune --grace 2s --json');
     t.ok(Date.now() - started >= 2000, 'prune waited the grace');
-    t.match(JSON.parse(out), { prunedSegments: Number, freedBytes: Number }, 'and printed what it freed as JSON');
+    t.match(JSON.parse(out), { prunedSegments: Number, compactedSegments: Number, freedBytes: Number }, 'and printed what it freed as JSON');
   },
   async 'demo --keep'(t) {
     const out = await ok(t, ['demo', '--keep'], 'demo --keep');

@@ -1,5 +1,5 @@
 /**
- * Retention in the simulation: forget by a random policy and prune, on the archive the live
+ * Retention in the simulation: forget by a random policy, prune and (mostly) compact, on the archive the live
  * engine keeps writing to, under the archive's weather, with power cuts at any file I/O. The
  * volume's catalog and its directory's copy of the record learn of each record as the CLI and
  * the mount's keeper give it to them (before anything is deleted). Afterwards: no point the
@@ -11,7 +11,7 @@ import type { CompressionPool } from '../../lib/archive/compression-pool.js';
 import { ArchiveKeys } from '../../lib/archive/archive-store.js';
 import { isVolumeError } from '../../lib/errors.js';
 import type { RetentionPolicy } from '../../lib/format/retention-policy.js';
-import type { RetentionState } from '../../lib/format/retention-record.js';
+import { parseCompactedKey, type RetentionState } from '../../lib/format/retention-record.js';
 import { ArchiveView } from '../../lib/history/archive-view.js';
 import { Retention, showKept } from '../../lib/history/retention.js';
 import { applyForget, planForget } from '../../lib/retention/forget.js';
@@ -22,6 +22,7 @@ import type { SynchPoint } from '../../lib/volume/synch-point.js';
 import type { Volume } from '../../lib/volume/volume.js';
 import type { SimClock } from './sim-clock.js';
 import { CALM, type SimStore } from './sim-store.js';
+import { historyOf } from '../helpers/temp-volume.js';
 
 export interface RetentionRun {
   random: () => number;
@@ -40,6 +41,7 @@ export interface RetentionStats {
   retentionFailed: number;
   pointsForgotten: number;
   segmentsPruned: number;
+  segmentsCompacted: number;
 }
 
 function randomPolicy(random: () => number): RetentionPolicy {
@@ -51,7 +53,7 @@ function randomPolicy(random: () => number): RetentionPolicy {
 
 /** The archived segments `point` needs that the store no longer holds (and primary storage does not either). */
 function goneSegments(run: RetentionRun, point: SynchPoint, window: number): number[] {
-  const held = new Set([...run.store.inner.objects.keys()].map((k) => ArchiveKeys.parseSegment(k) ?? ArchiveKeys.parseTail(k)?.sequence ?? -1));
+  const held = new Set([...run.store.inner.objects.keys()].map((k) => ArchiveKeys.parseSegment(k) ?? parseCompactedKey(k)?.sequence ?? ArchiveKeys.parseTail(k)?.sequence ?? -1));
   const gone: number[] = [];
   for (let s = Math.max(1, point.sequence - window); s <= point.sequence; s++) if (!held.has(s) && !run.volume.slotHolding(s)) gone.push(s);
   return gone;
@@ -62,7 +64,7 @@ export async function forgetAndPrune(run: RetentionRun, stats: RetentionStats): 
   const window = volume.config.workingSetSegments;
   const tell = async (state: RetentionState) => {
     saveLocalRetention(files, state);
-    showKept(volume.catalog, state, window);
+    showKept(volume.catalog, state, window, historyOf(volume).source);
   };
   // A power cut (SimulatedCrash, from the files) goes on up: the simulation learns the record after it restarts.
   const policy = randomPolicy(random);
@@ -78,8 +80,9 @@ export async function forgetAndPrune(run: RetentionRun, stats: RetentionStats): 
       keptByPlan = plan.decisions.filter((d) => d.keep).map((d) => d.point.recordSequence);
       stats.pointsForgotten += plan.decisions.length - keptByPlan.length;
       await tell(await applyForget(view, plan, clock.now()));
-      const result = await prune(view, { graceMs: random() < 0.5 ? 0 : 60_000, undoMs: 0, now: () => clock.now(), sleep: (ms) => clock.sleep(ms), onRecord: tell });
+      const result = await prune(view, { graceMs: random() < 0.5 ? 0 : 60_000, undoMs: 0, compact: random() < 0.7, now: () => clock.now(), sleep: (ms) => clock.sleep(ms), onRecord: tell });
       stats.segmentsPruned += result.segments;
+      stats.segmentsCompacted += result.compacted.segments;
     } finally {
       await view.close();
     }
@@ -100,7 +103,7 @@ export async function forgetAndPrune(run: RetentionRun, stats: RetentionStats): 
 /**
  * The model learns the record in force, read as the mount's keeper reads it within 30 s (also
  * after a power cut cut a run short): the points it hides are dropped from the model, and none of
- * those `mustShow` names may be among them. A rotten record hides nothing: every point shows.
+ * those `mustShow` names may be among them.
  */
 export async function learnRecord(run: Omit<RetentionRun, 'random' | 'pool' | 'clock' | 'trail'>, mustShow: (record: number) => boolean = () => false): Promise<string | null> {
   const { store, volume, files } = run;
@@ -113,15 +116,17 @@ export async function learnRecord(run: Omit<RetentionRun, 'random' | 'pool' | 'c
   try {
     state = await readRetention({ store, volumeId: volume.config.volumeId, cipher: null });
   } catch (err) {
+    // A damaged newest record (rot, or a cut-short one whose delete failed too): the volume's copy
+    // holds the last record it was given, written and read back whole before that.
     if (!isVolumeError(err, 'CORRUPT_ARCHIVE')) throw err;
-    return null;
+    state = loadLocalRetention(files);
   } finally {
     store.weather = weather;
     store.outage = outage;
   }
   if (state.n > loadLocalRetention(files).n) {
     saveLocalRetention(files, state);
-    showKept(volume.catalog, state, window);
+    showKept(volume.catalog, state, window, historyOf(volume).source);
   }
   const retention = new Retention(state, window);
   for (const [record, { point }] of run.points) {

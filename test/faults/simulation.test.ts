@@ -6,7 +6,7 @@
  * days, restarts cleanly, loses power (at any I/O call of any file, or between operations,
  * losing and tearing what was not durable), changes the archive's weather or takes it down
  * until writes wait for it, lets an archived object rot, steps the wall clock, forgets points by
- * a random retention policy and prunes (sim-retention.ts), and restores points from primary
+ * a random retention policy, prunes and compacts (sim-retention.ts), and restores points from primary
  * storage and from the archive alone. An independent model (block stamps, not the engine's reads) says what each
  * read must return:
  * - a block holds a stamp it was written with, a durable one or newer; never bytes no write put there;
@@ -149,10 +149,10 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
   await Volume.create(dir, { ...policy, archive: store.location, store }, new Date(clock.now()));
   pinVolumeId(dir, store, seed);
   let files = new SimSlotFiles(dir, SEGMENT);
-  // As the CLI opens a volume (cli/volume-access.ts): the points its retention record forgot stay hidden.
+  // As the CLI opens a volume and its history (cli/volume-access.ts, target.ts): forgotten points stay hidden, compacted segments are read from their objects.
   const open = async () => {
     const opened = await Volume.open(dir, { store, pool, files, clock, onStall: () => undefined, onWarning: () => undefined });
-    showKept(opened.catalog, loadLocalRetention(files), opened.config.workingSetSegments);
+    showKept(opened.catalog, loadLocalRetention(files), opened.config.workingSetSegments, historyOf(opened).source);
     return opened;
   };
   let volume = await open();
@@ -394,7 +394,7 @@ t.test('simulation: no acknowledged write or synch point is lost, and no read is
   const stats: Stats = {
     pendingWrites: 0, kept: 0, torn: 0, operations: 0, crashes: 0, restarts: 0, pointsAcknowledged: 0, synchsRefused: 0, pointsReadFromVolume: 0,
     pointsRestoredFromArchive: 0, archiveOnlyPoints: 0, readsRefusedClearly: 0, drainsIncomplete: 0, wallSteps: 0, copiedAhead: 0, writeStalls: 0, faults: new Map(),
-    retentionRuns: 0, retentionFailed: 0, pointsForgotten: 0, segmentsPruned: 0,
+    retentionRuns: 0, retentionFailed: 0, pointsForgotten: 0, segmentsPruned: 0, segmentsCompacted: 0,
   };
   const { failures, seeds, first } = await runSeeds('SIM_SEEDS', 2000, (seed) => runSeed(seed, root, pool, stats));
   t.same(failures, [], `${seeds} seeds from ${first}`);
@@ -404,7 +404,7 @@ t.test('simulation: no acknowledged write or synch point is lost, and no read is
     t.ok(stats.copiedAhead > 0, 'copy-forward ran ahead of retirement in idle time, crashes included');
     t.ok(stats.writeStalls > 0, 'outages filled the spare slots: writes waited for the archive');
     t.ok(stats.readsRefusedClearly > 0 && stats.pointsRestoredFromArchive > 0, 'reads from the archive alone were checked, damaged answers among them');
-    t.ok(stats.pointsForgotten > 0 && stats.segmentsPruned > 0 && stats.retentionFailed > 0, 'retention forgot points and pruned segments, and failed under faults');
+    t.ok(stats.pointsForgotten > 0 && stats.segmentsPruned > 0 && stats.segmentsCompacted > 0 && stats.retentionFailed > 0, 'retention forgot points, pruned and compacted segments, and failed under faults');
   }
   figures(t, 'simulation', {
     'cases tried': seeds,
@@ -426,6 +426,7 @@ t.test('simulation: no acknowledged write or synch point is lost, and no read is
     'of them failed under faults': stats.retentionFailed,
     'points forgotten': stats.pointsForgotten,
     'segments pruned': stats.segmentsPruned,
+    'segments compacted': stats.segmentsCompacted,
     'blocks copied ahead in idle time': stats.copiedAhead / BS,
     'writes that waited for the archive': stats.writeStalls,
     ...Object.fromEntries([...stats.faults].map(([kind, n]) => [`archive faults: ${kind}`, n])),

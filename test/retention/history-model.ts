@@ -27,8 +27,11 @@ export interface History {
   points: ModelPoint[];
 }
 
-/** `count` points, 1 to 30 hours apart from 2026-01-01, some labelled, 2 to 40 block writes before each. */
-export async function buildHistory(t: TestTap, seed: number, count: number): Promise<History> {
+/**
+ * `count` points, 1 to 30 hours apart from 2026-01-01, some labelled, 2 to 40 block writes before
+ * each; blocks of one repeated byte and a counter, or with `incompressible`, random bytes.
+ */
+export async function buildHistory(t: TestTap, seed: number, count: number, options: { incompressible?: boolean } = {}): Promise<History> {
   const random = prng(seed);
   let nowMs = Date.parse('2026-01-01T00:00:00Z');
   const clock: Clock = { ...systemClock, now: () => nowMs };
@@ -41,7 +44,7 @@ export async function buildHistory(t: TestTap, seed: number, count: number): Pro
     const writes = 2 + Math.floor(random() * 39);
     for (let w = 0; w < writes; w++) {
       const block = Math.floor(random() * BLOCKS);
-      const data = Buffer.alloc(BS, 1 + (stamp % 250));
+      const data = options.incompressible ? Buffer.from(Uint32Array.from({ length: BS / 4 }, () => Math.floor(random() * 2 ** 32)).buffer) : Buffer.alloc(BS, 1 + (stamp % 250));
       data.writeUInt32LE(++stamp, 0);
       await volume.write(data, block * BS);
       data.copy(model, block * BS);

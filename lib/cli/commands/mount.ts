@@ -163,7 +163,7 @@ export async function serveMount(dir: string, mountpoint: string, settings: Moun
       const opened = await openVolume(dir, settings.rpoSeconds === null ? {} : { rpoSeconds: settings.rpoSeconds });
       const { volume } = opened;
       const history = new VolumeHistory(volume, settings.cacheBytes);
-      const retention = new RetentionKeeper(volume, new FsVolumeFiles(dir), systemClock);
+      const retention = new RetentionKeeper({ config: volume.config, catalog: volume.catalog, store: volume.store, pool: volume.pool, cipher: volume.cipher, source: history.source }, new FsVolumeFiles(dir), systemClock);
       const close = async () => {
         await retention.close();
         history.close();

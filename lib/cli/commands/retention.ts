@@ -122,6 +122,7 @@ async function runPrune(opened: Opened, graceMs: number, json: boolean | undefin
   const result = await prune(opened.view, {
     graceMs,
     undoMs: 0,
+    compact: true,
     now: () => Date.now(),
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     onWait: (ms) => {
@@ -129,8 +130,11 @@ async function runPrune(opened: Opened, graceMs: number, json: boolean | undefin
     },
     onRecord: (state) => tellVolume(opened.dir, state),
   });
-  if (json) return printJsonLine({ prunedSegments: result.segments, freedBytes: result.bytes });
-  print(result.segments === 0 ? 'nothing to prune: every archived segment is needed by a point that shows' : `pruned ${result.segments} segments, freed ${formatBytes(result.bytes)}`);
+  const { compacted } = result;
+  if (json) return printJsonLine({ prunedSegments: result.segments, compactedSegments: compacted.segments, freedBytes: result.bytes - compacted.bytesAfter });
+  if (result.segments === 0 && compacted.segments === 0) return print('nothing to prune: every archived segment is needed by a point that shows, and none is mostly dead');
+  const rewritten = compacted.segments > 0 ? `, compacted ${compacted.segments} (${formatBytes(compacted.bytesBefore)} → ${formatBytes(compacted.bytesAfter)})` : '';
+  print(`pruned ${result.segments} segments${rewritten}, freed ${formatBytes(result.bytes - compacted.bytesAfter)}`);
 }
 
 interface ForgetOptions extends KeepOptions, ArchiveAccess {

@@ -115,7 +115,7 @@ function printVolumeStatus(s: MountedStatus): void {
 }
 
 function retentionLine(r: Omit<RetentionStatus, 'lastRun'> & Partial<Pick<RetentionStatus, 'lastRun'>>): string {
-  const run = r.lastRun ? `; last applied ${r.lastRun.at}: forgot ${r.lastRun.forgot}, pruned ${r.lastRun.prunedSegments} segments (${formatBytes(r.lastRun.prunedBytes)})` : '';
+  const run = r.lastRun ? `; last applied ${r.lastRun.at}: forgot ${r.lastRun.forgot}, pruned ${r.lastRun.prunedSegments} segments, compacted ${r.lastRun.compactedSegments}, freed ${formatBytes(r.lastRun.freedBytes)}` : '';
   return `${r.policy}; ${r.forgotten} points forgotten${run}${r.problem ? `; FAILING: ${r.problem}` : ''}`;
 }
 
