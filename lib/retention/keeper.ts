@@ -119,8 +119,7 @@ export class RetentionKeeper {
       try {
         const plan = await planForget(view, state.policy);
         const forgot = plan.decisions.filter((d) => !d.keep).length;
-        if (forgot > 0) await applyForget(view, plan, this.clock.now());
-        if (forgot > 0) this.adopt(view.retention.state);
+        if (forgot > 0) this.adopt(await applyForget(view, plan, this.clock.now()));
         const pruned = await prune(view, {
           graceMs: PRUNE_GRACE_MS,
           undoMs: UNDO_MS,

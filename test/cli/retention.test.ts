@@ -58,7 +58,7 @@ t.test('retention: forget, undo, prune and policy through the CLI and the real m
   t.same([decisions[7]!.reason, decisions[6]!.reason, decisions[2]!.reason, decisions[0]!.reason], ['newest, last 1/2', 'last 2/2', 'labelled pinned', 'no rule keeps it'], 'with the rule that decided each');
   t.same(await listed(volume), points.map((p) => p.time), 'a dry run changes nothing');
   const human = await salvo(['forget', volume, '--dry-run']);
-  t.match(human.stdout, /3 kept, would forget 5; a prune would then free .* in \d+ segments/, 'the table ends with what a prune would free');
+  t.match(human.stdout, /3 kept, would forget 5; a prune would then delete \d+ segments \(.*\) and compact/, 'the table ends with what a prune would delete');
 
   t.equal((await salvo(['forget', volume])).code, 0, 'forget by the saved policy');
   const kept = [points[2]!.time, points[6]!.time, points[7]!.time];

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { ObjectCipher } from '../../lib/format/object-cipher.js';
 import {
   ARCHIVE_HEADER_SIZE,
   ARCHIVE_MAGIC,
@@ -73,7 +74,7 @@ t.test('archive-object: header, summary, chunk table and chunks round-trip', asy
     const index = decodeWhole(bytes);
     t.same(
       index.header,
-      { version: 2, encrypted: false, blockSizeBytes: 512, volumeId: VOLUME_ID, sequence, rawStart: from, rawEnd: summary.rawEnd, summaryLength: summary.encode().length, chunkCount: Math.ceil((summary.rawEnd - from) / chunkSizeBytes), chunkSizeBytes },
+      { version: 2, encrypted: false, compacted: false, blockSizeBytes: 512, volumeId: VOLUME_ID, sequence, rawStart: from, rawEnd: summary.rawEnd, summaryLength: summary.encode().length, chunkCount: Math.ceil((summary.rawEnd - from) / chunkSizeBytes), chunkSizeBytes },
       `chunks of ${chunkSizeBytes} from ${from}, sequence ${sequence}`,
     );
     t.same(index.summary.encode(), summary.encode());
@@ -85,6 +86,21 @@ t.test('archive-object: header, summary, chunk table and chunks round-trip', asy
     const again = Buffer.concat(encodeArchiveObject(header, index.summary, index.chunks.map((c, i) => ({ bytes: chunkOf(bytes, index, i), rawLength: c.rawLength }))));
     t.same(again, bytes, 'and re-encodes to the same bytes');
   }
+});
+
+t.test('archive-object: a compacted object has its own magic, plain or encrypted, and round-trips', async (t) => {
+  const { bytes } = object();
+  const index = decodeWhole(bytes);
+  const { summaryLength: _s, chunkCount: _c, encrypted: _e, ...header } = index.header;
+  const chunks = index.chunks.map((c, i) => ({ bytes: chunkOf(bytes, index, i), rawLength: c.rawLength }));
+  const compacted = Buffer.concat(encodeArchiveObject({ ...header, compacted: true }, index.summary, chunks));
+  t.equal(compacted.toString('latin1', 0, 8), 'SALVOACP', 'magic SALVOACP');
+  t.match(decodeWhole(compacted).header, { compacted: true, encrypted: false }, 'decoded as compacted');
+  t.same(compacted.subarray(8, 60), bytes.subarray(8, 60), 'every other header field as the segment object’s');
+  const cipher = ObjectCipher.fromKey(Buffer.alloc(32, 5), 'test key');
+  const sealed = Buffer.concat(encodeArchiveObject({ ...header, compacted: true }, index.summary, chunks, cipher));
+  t.equal(sealed.toString('latin1', 0, 8), 'SALVOACE', 'magic SALVOACE when encrypted');
+  t.match(decodeArchiveIndex(sealed, KEY, cipher).header, { compacted: true, encrypted: true }, 'decoded as compacted and encrypted');
 });
 
 t.test('archive-object: an object with no records has no chunks', async (t) => {

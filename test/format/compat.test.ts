@@ -328,6 +328,7 @@ function formatChecks(fx: Fixtures): void {
     t.same(index.header, {
       version,
       encrypted: false,
+      compacted: false,
       blockSizeBytes: BS,
       volumeId: VOLUME_ID,
       sequence: 1,

@@ -175,7 +175,7 @@ async function forget(target: string, options: ForgetOptions): Promise<void> {
         plan.decisions.map((d) => [synchPointTime(d.point), d.point.label ?? '-', d.keep ? 'keep' : 'drop', d.keep ? d.reasons.join(', ') : 'no rule keeps it']),
       );
       const verb = options.dryRun ? 'would forget' : 'forgetting';
-      print(`${plan.decisions.length - dropped} kept, ${verb} ${dropped}; a prune would then free ${formatBytes(plan.bytes)} in ${plan.segments.length} segments`);
+      print(`${plan.decisions.length - dropped} kept, ${verb} ${dropped}; a prune would then delete ${plan.segments.length} segments (${formatBytes(plan.bytes)}) and compact the mostly dead ones kept points still need`);
     }
     if (options.dryRun) return;
     if (dropped > 0) await tellVolume(opened.dir, await applyForget(opened.view, plan, Date.now()));
@@ -190,7 +190,7 @@ export function registerRetention(program: Command): void {
       .description('apply a retention policy: record the points it drops as forgotten (undo with --undo until a prune)')
       .argument('<path>', 'volume directory, archive directory, or s3://bucket/prefix'),
   )
-    .option('--dry-run', 'list every point with keep or drop and why, and what a prune would free; change nothing')
+    .option('--dry-run', 'list every point with keep or drop and why, and the segments a prune would delete; change nothing')
     .option('--json', 'print one JSON object a line: {time, label, keep, reason} for each point (then {prunedSegments, freedBytes} with --prune)')
     .option('--prune', 'prune afterwards (as `salvo prune`)')
     .option('--undo', 'bring back every forgotten point whose segments are still there')
