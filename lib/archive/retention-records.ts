@@ -72,6 +72,25 @@ export async function readRetention(archive: ArchiveRef): Promise<RetentionState
 }
 
 /**
+ * The record a reader goes by: the newest, or when it cannot be read (damaged at rest, or a damaged
+ * answer), the newest older one that can, with the problem said. Safe: records only add, and every
+ * object an older record names was whole when it was written and is never written over, so a reader
+ * of an older record meets at worst an object deleted since (a typed error), never other data.
+ */
+export async function readRecordForReading(archive: ArchiveRef): Promise<{ state: RetentionState; problem: string | null }> {
+  let problem: string | null = null;
+  for (const n of await recordNumbers(archive)) {
+    try {
+      return { state: await readRecord(archive, n), problem };
+    } catch (err) {
+      if (!isVolumeError(err, 'CORRUPT_ARCHIVE') && !isVolumeError(err, 'NOT_FOUND')) throw err;
+      problem ??= err.message;
+    }
+  }
+  return { state: initialRetention(), problem };
+}
+
+/**
  * Applies `change` to the record in force and writes the result as the next record, read back
  * whole before this returns; `change` returns null when nothing is to change. Returns the record
  * now in force.

@@ -79,7 +79,7 @@ export async function openArchive(
   try {
     const view = await ArchiveView.open(store, { onProgress, cipher, cacheBytesMax });
     if (view.catalogProblem) process.stderr.write(`salvo: warning: ${view.catalogProblem}; every summary past it was read instead (the volume's next mount rewrites the catalog)\n`);
-    if (view.retentionProblem) process.stderr.write(`salvo: warning: ${view.retentionProblem}; every synch point is listed, and those whose segments a prune deleted cannot be read\n`);
+    if (view.retentionProblem) process.stderr.write(`salvo: warning: ${view.retentionProblem}; the record before it is used: points forgotten since may be listed, and those whose segments were deleted since cannot be read\n`);
     for (const d of view.damaged) process.stderr.write(`salvo: warning: ${d.message}; synch points in segment ${d.sequence} are not listed (run \`salvo verify\`)\n`);
     return view;
   } catch (err) {

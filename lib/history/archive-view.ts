@@ -8,7 +8,7 @@ import createDebug from 'debug';
 import { VolumeError, isVolumeError } from '../errors.js';
 import { decodeVolumeConfig, type VolumeConfig } from '../format/volume-config.js';
 import type { CatalogContent } from '../format/archive-catalog.js';
-import { compactedKeys, initialRetention, type RetentionState } from '../format/retention-record.js';
+import { compactedKeys, type RetentionState } from '../format/retention-record.js';
 import { Catalog, synchPointFromEntry } from '../volume/synch-point.js';
 import { SegmentSource } from './segment-source.js';
 import { SnapshotCache } from './snapshot.js';
@@ -18,7 +18,7 @@ import { readArchiveContents } from '../archive/archive-catalog.js';
 import { CompressionPool } from '../archive/compression-pool.js';
 import type { History } from './history.js';
 import { Retention, type HeldSegments } from './retention.js';
-import { readRetention } from '../archive/retention-records.js';
+import { readRecordForReading } from '../archive/retention-records.js';
 
 const debug = createDebug('salvo:archive');
 
@@ -32,7 +32,7 @@ export class ArchiveView implements History {
   retention: Retention;
   /** False when the caller lent the store (and closes it). */
   private ownsStore = true;
-  /** Why the retention record in force could not be read (then every point shows), or null. */
+  /** Why the retention record in force could not be read (then the newest before it that reads is used), or null. */
   retentionProblem: string | null = null;
 
   private constructor(
@@ -146,15 +146,7 @@ export class ArchiveView implements History {
   }
 }
 
-/**
- * The retention record in force. A damaged one is reported (the problem) and every point shows:
- * better a forgotten point listed than the history unreadable.
- */
-async function recordInForce(store: ArchiveStore, volumeId: string, cipher: ObjectCipher | null): Promise<{ state: RetentionState; problem: string | null }> {
-  try {
-    return { state: await readRetention({ store, volumeId, cipher }), problem: null };
-  } catch (err) {
-    if (!isVolumeError(err, 'CORRUPT_ARCHIVE')) throw err;
-    return { state: initialRetention(), problem: err.message };
-  }
+/** The retention record in force (or, damaged, the newest before it that reads: readRecordForReading). */
+function recordInForce(store: ArchiveStore, volumeId: string, cipher: ObjectCipher | null): Promise<{ state: RetentionState; problem: string | null }> {
+  return readRecordForReading({ store, volumeId, cipher });
 }

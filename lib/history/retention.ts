@@ -81,26 +81,26 @@ export interface HeldSegments {
 }
 
 /**
- * Where the segments every point to come may need begin: the window of the newest kept point, or
- * of the first segment the archive lacks whole (pruned ones aside), whichever is older. Neither a
- * prune nor a compaction touches anything from there on.
+ * Where the segments a point to come may need begin: W before the first segment the archive lacks
+ * whole (pruned ones aside). Points past it may be on primary storage only (uploads finish out of
+ * order), and a point taken later reads a window that starts there at the earliest: older segments'
+ * live blocks were copied forward (FORMAT.md §4, rule 4). Neither a prune nor a compaction touches
+ * anything from there on; below it, the kept points' own scans say what is needed.
  */
-export function retentionFloor(kept: readonly PointPlace[], held: HeldSegments, window: number): number {
+export function retentionFloor(held: HeldSegments, window: number): number {
   let firstLacking = 1;
   while (held.whole.has(firstLacking) || held.isPruned(firstLacking)) firstLacking++;
-  return Math.min(Math.max(...kept.map((p) => p.sequence)), firstLacking) - window;
+  return firstLacking - window;
 }
 
 /**
  * The segments the archive holds that no point of `kept` needs and no point to come will: in no
- * kept point's window, and below the window of the newest kept point and of the first segment the
- * archive lacks whole. That segment bounds what the archive knows: points past it may be on primary
- * storage only (uploads finish out of order), and their windows reach back W segments from it.
+ * kept point's window, and below the floor (retentionFloor).
  */
 export function unneededSegments(kept: readonly PointPlace[], held: HeldSegments, window: number): number[] {
   if (kept.length === 0) return [];
   const windows = kept.map((p) => [Math.max(1, p.sequence - window), p.sequence] as const);
-  const floor = retentionFloor(kept, held, window);
+  const floor = retentionFloor(held, window);
   const out: number[] = [];
   for (const s of [...new Set([...held.whole, ...held.pieces])].sort((a, b) => a - b)) {
     if (s >= floor) break;

@@ -26,8 +26,12 @@ import { changeRetention } from '../archive/retention-records.js';
 import { archiveRef } from './forget.js';
 
 const debug = createDebug('salvo:retention');
-/** A segment is rewritten once at least this share of its WRITE records' bytes is dead: less frees too little for the work. */
-export const COMPACT_DEAD_SHARE = 0.5;
+/**
+ * A segment is rewritten once at least this share of its WRITE records' bytes is dead: what any
+ * segment then holds is at most 1.2 times what is live in it (issue #28's bound), and a segment
+ * is not rewritten for less.
+ */
+export const COMPACT_DEAD_SHARE = 1 / 6;
 /** Generations tried past a taken key before a run gives up (each taken one is another run's). */
 const GENERATIONS_TRIED = 8;
 
@@ -113,7 +117,7 @@ async function rewrite(view: ArchiveView, s: number, gen: number, summary: Segme
 }
 
 /**
- * Compacts the segments below the newest window that kept points need and whose dead share is at
+ * Compacts the segments below the floor (retentionFloor) that kept points need and whose dead share is at
  * least COMPACT_DEAD_SHARE, then commits them in the next record (with the forgotten points whose
  * data they cut as lost, and their old objects pending deletion). `kept` are the points counted as
  * kept (prune's: shown, or forgotten within the undo time).
@@ -123,7 +127,7 @@ export async function compact(view: ArchiveView, kept: readonly SynchPoint[], no
   const retention = view.retention;
   const held = view.held;
   // Below the floor, the segments a prune leaves are those some kept window holds: the candidates.
-  const floor = retentionFloor(kept, held, W);
+  const floor = retentionFloor(held, W);
   const inKeptWindow = (s: number) => kept.some((p) => s >= p.sequence - W && s <= p.sequence);
   const candidates = new Set([...held.whole].filter((s) => s < floor && !retention.isPruned(s) && inKeptWindow(s)));
   const result: CompactResult = { segments: 0, bytesBefore: 0, bytesAfter: 0 };

@@ -54,6 +54,8 @@ export async function prune(view: ArchiveView, options: PruneOptions): Promise<P
       hint: 'run `salvo verify` on the archive',
     });
   }
+  // Nor while the view goes by an older record than the one in force.
+  if (view.retentionProblem) throw new VolumeError('CORRUPT_ARCHIVE', `prune refuses to run while the retention record in force cannot be read: ${view.retentionProblem}`);
   const window = view.config.workingSetSegments;
   // Points forgotten less than undoMs ago count as kept: they can still come back.
   const keptBy = (retention: Retention) => {

@@ -158,7 +158,7 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
   let volume = await open();
   const model = new Model();
   const trail: string[] = [];
-  /** A retention record rotted: readers then show every point, and those whose segments a prune deleted fail to read. */
+  /** A retention record rotted: readers then go by the one before it, and points whose objects went since fail to read. */
   let retentionRotted = false;
   const fail = (what: string) => `seed ${seed}: ${what} (after ${trail.slice(process.env.SEED ? -80 : -6).join(', ')})`;
 
@@ -181,9 +181,11 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
     } catch (err) {
       // Or an upload cut short that the archiver has yet to replace: not once the drain says all is there.
       const cutShort = !drained && [...store.cut].some((key) => (err as Error).message.includes(key));
+      // Or the retention record in force read damaged (rotten, or a damaged answer), and the one before it shows points whose objects went since.
+      const olderRecord = retentionRotted || (history instanceof ArchiveView && history.retentionProblem !== null);
       const excused =
         ((store.readFaults > faultsBefore || store.rotten || cutShort) && (isVolumeError(err, 'CORRUPT_ARCHIVE') || isVolumeError(err, 'ARCHIVE_UNAVAILABLE'))) ||
-        (retentionRotted && isVolumeError(err, 'NOT_FOUND'));
+        (olderRecord && isVolumeError(err, 'NOT_FOUND'));
       if (!excused) return `point ${point.recordSequence}: ${(err as Error).message}`;
       stats.readsRefusedClearly++;
       return null;

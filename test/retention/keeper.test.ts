@@ -59,26 +59,31 @@ t.test('keeper: forgets by the saved policy at once, prunes a day later after th
   const keeper = new RetentionKeeper({ config, catalog, store, pool, cipher: null }, files, clock);
   t.teardown(() => keeper.close());
   const segments = () => store.list('segments/').then((k) => k.length);
-  const before = await segments();
 
   keeper.start();
   clock.advance(0);
-  await until('the first run', () => keeper.status().lastRun !== null);
+  // The first run may compact what no point reads, and waits the readers' grace before its deletes.
+  await until('the first run', async () => {
+    if (keeper.status().lastRun !== null) return true;
+    if ((await readRetention(archive)).pending.length > 0) clock.advance(PRUNE_GRACE_MS);
+    return false;
+  });
   const kept = points.filter((m, i) => i >= points.length - 2 || m.point.label !== null);
   t.same(catalog.all.map((p) => p.recordSequence), kept.map((m) => m.point.recordSequence), 'the volume’s catalog shows only the kept points at once');
   t.equal(keeper.status().lastRun!.forgot, points.length - kept.length, 'the run forgot the others');
   t.equal(keeper.status().lastRun!.prunedSegments, 0, 'and pruned nothing: the undo has a day');
   t.equal(loadLocalRetention(files).forgotten.flatMap((b) => b.points).length, points.length - kept.length, 'the volume directory’s copy records them');
-  t.equal(await segments(), before, 'no object is deleted');
+  t.same(loadLocalRetention(files).lost, [], 'and no forgotten point lost its data to a compaction');
 
   const first = keeper.status().lastRun;
+  const beforePrune = await segments();
   clock.advance(UNDO_MS); // a day of runs every 10 minutes, in one step: the next fires now
   await until('the prune to record what it deletes', async () => (await readRetention(archive)).pending.length > 0);
   t.equal(keeper.status().lastRun, first, 'the prune waits out the readers’ grace before it deletes');
   clock.advance(PRUNE_GRACE_MS);
   await until('the prune', () => keeper.status().lastRun !== first);
   t.ok(keeper.status().lastRun!.prunedSegments > 0, `a day later the run pruned ${keeper.status().lastRun!.prunedSegments} segments`);
-  t.ok((await segments()) < before, 'their objects are gone');
+  t.ok((await segments()) < beforePrune, 'their objects are gone');
   t.same(await readBack(store, kept), [], 'the kept points read back as they were');
   t.equal(keeper.status().problem, null, 'no run failed');
 });
