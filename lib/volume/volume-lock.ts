@@ -7,13 +7,28 @@
 import { VolumeError } from '../errors.js';
 import { FsVolumeFiles, LOCK_FILE, type HeldLock, type VolumeFiles } from './files.js';
 
+const OWNER_WAIT_MS = 500;
+const OWNER_POLL_MS = 10;
+
 export class VolumeLock {
   private constructor(private readonly held: HeldLock) {}
 
   static acquire(files: VolumeFiles): VolumeLock {
     const held = files.lock(LOCK_FILE, Buffer.from(`${process.pid}\n`));
-    if (!held) throw inUse(files.dir, VolumeLock.owner(files));
+    if (!held) throw inUse(files.dir, VolumeLock.ownerOfHeld(files));
     return new VolumeLock(held);
+  }
+
+  /**
+   * The pid of a lock just found held: its holder writes it right after taking the lock, so a
+   * process that lost a race by a moment waits that moment (at most OWNER_WAIT_MS) to name it.
+   */
+  private static ownerOfHeld(files: VolumeFiles): number | null {
+    for (let waited = 0; ; waited += OWNER_POLL_MS) {
+      const owner = VolumeLock.owner(files);
+      if (owner !== null || waited >= OWNER_WAIT_MS) return owner;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, OWNER_POLL_MS);
+    }
   }
 
   /** LOCKED, naming the process, when another process holds the volume in `dir`: the check before a mount. */
