@@ -61,14 +61,6 @@ export class Retention {
   shows(point: PointPlace): boolean {
     return !this.isForgotten(point) && !this.lostWindow(point);
   }
-
-  /** Whether a compaction rewrote a segment of the point's window. */
-  windowCompacted(point: PointPlace): boolean {
-    for (let s = Math.max(1, point.sequence - this.window); s <= point.sequence; s++) if (this.compacted.has(s)) return true;
-    return false;
-  }
-
-
 }
 
 /** What the archive holds, as a prune sees it. */
