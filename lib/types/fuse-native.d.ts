@@ -40,6 +40,11 @@ declare module 'fuse-native' {
     release?(path: string, fd: number, cb: Done): void;
     truncate?(path: string, size: number, cb: Done): void;
     ftruncate?(path: string, fd: number, size: number, cb: Done): void;
+    /**
+     * FUSE's fallocate (mode: FALLOC_FL_* bits, e.g. 3 = KEEP_SIZE|PUNCH_HOLE); bound only by the
+     * binary scripts/build-fuse-native builds (native/fuse-native-fallocate.patch): see Fuse.FALLOCATE.
+     */
+    fallocate?(path: string, mode: number, offset: number, length: number, fd: number, cb: Done): void;
     statfs?(path: string, cb: (err: number, statfs?: Statfs) => void): void;
     utimens?(path: string, atime: Date, mtime: Date, cb: Done): void;
     chmod?(path: string, mode: number, cb: Done): void;
@@ -71,6 +76,8 @@ declare module 'fuse-native' {
     mount(cb: (err: Error | null) => void): void;
     unmount(cb: (err: Error | null) => void): void;
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
+    /** True when the loaded binary binds fallocate (built from source with salvo's patch), so that ops.fallocate is called. */
+    static FALLOCATE: boolean;
     static EPERM: number;
     static ENOENT: number;
     static EIO: number;
@@ -86,5 +93,6 @@ declare module 'fuse-native' {
     static EROFS: number;
     static EFBIG: number;
     static ENOTDIR: number;
+    static EOPNOTSUPP: number;
   }
 }
