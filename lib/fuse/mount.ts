@@ -29,6 +29,8 @@ import { ReadAhead } from './read-ahead.js';
 import { MountTree, type Node } from './tree.js';
 
 const debug = createDebug('salvo:fuse');
+/** fallocate modes that are discards: PUNCH_HOLE|KEEP_SIZE, and ZERO_RANGE with or without KEEP_SIZE (linux/falloc.h). */
+const DISCARD_MODES = new Set([0x02 | 0x01, 0x10, 0x10 | 0x01]);
 const REQUEST_BYTES_MAX = 128 * 1024;
 const O_ACCMODE = 3;
 /** How often a mount looks for its own unmount from outside (watchForUnmount). */
@@ -318,6 +320,29 @@ export class VolumeMount {
     this.op_truncate(path, size, cb);
   }
 
+  /**
+   * Discards (the loop driver's PUNCH_HOLE|KEEP_SIZE for fstrim, blkdiscard and `mount -o
+   * discard`; ZERO_RANGE for write-zeroes) make the range read as zeros from now on. The
+   * image's size is fixed, so the range is cut at its end and nothing else (preallocation,
+   * collapse, insert) is offered.
+   */
+  op_fallocate(path: string, mode: number, offset: number, length: number, _fd: number, cb: (err: number) => void): void {
+    const node = this.tree.lookup(path);
+    if (!node) return cb(Fuse.ENOENT);
+    if (node.kind !== 'live' || !this.volume) return cb(Fuse.EROFS);
+    if (!DISCARD_MODES.has(mode)) return cb(Fuse.EOPNOTSUPP);
+    if (offset < 0 || length <= 0) return cb(Fuse.EINVAL);
+    const end = Math.min(offset + length, this.sizeBytes);
+    if (end <= offset) return cb(0);
+    this.volume.discard(offset, end - offset).then(
+      () => {
+        this.liveMtimeMs = Date.now();
+        cb(0);
+      },
+      (err) => cb(toErrno(err, `discarding ${end - offset} bytes at ${offset} of the live volume`, this.report)),
+    );
+  }
+
   op_utimens(path: string, _atime: Date, _mtime: Date, cb: (err: number) => void): void {
     const node = this.tree.lookup(path);
     if (!node) return cb(Fuse.ENOENT);
@@ -375,11 +400,21 @@ export class VolumeMount {
 
 const OPERATIONS = [
   'getattr', 'readdir', 'readlink', 'open', 'read', 'write', 'flush', 'fsync', 'release', 'truncate', 'ftruncate',
-  'utimens', 'chmod', 'chown', 'create', 'unlink', 'mkdir', 'rmdir', 'rename', 'symlink', 'statfs',
+  'utimens', 'chmod', 'chown', 'create', 'unlink', 'mkdir', 'rmdir', 'rename', 'symlink', 'statfs', 'fallocate',
 ] as const;
 
 /** The fuse-native operations table: each entry calls the mount's `op_<name>` method. */
 function operations(mount: VolumeMount): import('fuse-native').Operations {
   const methods = mount as unknown as Record<string, (...args: unknown[]) => void>;
   return Object.fromEntries(OPERATIONS.map((name) => [name, (...args: unknown[]) => methods[`op_${name}`]!.apply(mount, args)]));
+}
+
+/**
+ * Whether the loaded fuse-native binds fallocate, so that discards reach the volume: only the
+ * build from source that scripts/build-fuse-native patches does; its prebuilt binary does not.
+ */
+export function discardSupport(): { supported: boolean; why: string } {
+  return Fuse.FALLOCATE === true
+    ? { supported: true, why: 'fuse-native built with the fallocate op: fstrim, blkdiscard and mount -o discard free blocks' }
+    : { supported: false, why: 'the loaded fuse-native has no fallocate op (its prebuilt binary): discards are refused; run `npm ci` or scripts/build-fuse-native to build it' };
 }

@@ -20,6 +20,17 @@ export class BlockIndex extends BlockMap {
     this.delete(block);
   }
 
+  /** The runs of blocks in [from, end) that hold data, as [first, count], in block order: what a discard of the range frees. */
+  dataRuns(from: number, end: number): [number, number][] {
+    const runs: [number, number][] = [];
+    this.forEach((block) => {
+      const last = runs[runs.length - 1];
+      if (last && last[0] + last[1] === block) last[1]++;
+      else runs.push([block, 1]);
+    }, from, end);
+    return runs;
+  }
+
   /** True when the block's newest entry is exactly (slot, offset): that entry is live. */
   points(block: number, slot: number, offset: number): boolean {
     return this.is(block, slot, offset);

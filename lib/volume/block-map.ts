@@ -204,15 +204,18 @@ export class BlockMap {
     for (const block of doomed) this.delete(block);
   }
 
-  /** Calls `visit` for every block set, in block order. */
-  forEach(visit: (block: number, holder: number, offset: number) => void): void {
-    for (let page = 0; page < this.pageKind.length; page++) {
+  /** Calls `visit` for every block set in [from, end), in block order; empty pages cost nothing but a look at the directory. */
+  forEach(visit: (block: number, holder: number, offset: number) => void, from = 0, end = this.blocks): void {
+    if (end <= from) return;
+    for (let page = from >>> PAGE_BITS; page <= (end - 1) >>> PAGE_BITS; page++) {
       const kind = this.pageKind[page]!;
       if (kind === EMPTY) continue;
       const first = page * PAGE_BLOCKS;
+      const lowFrom = Math.max(0, from - first);
+      const lowEnd = Math.min(PAGE_BLOCKS, end - first);
       if (kind === DENSE) {
         const words = this.dense[this.pageSlot[page]!]!;
-        for (let low = 0; low < PAGE_BLOCKS; low++) if (words[low * 2] !== 0) visit(first + low, words[low * 2]! - 1, words[low * 2 + 1]!);
+        for (let low = lowFrom; low < lowEnd; low++) if (words[low * 2] !== 0) visit(first + low, words[low * 2]! - 1, words[low * 2 + 1]!);
         continue;
       }
       const slab = this.slabs[kind - 1]!;
@@ -221,7 +224,8 @@ export class BlockMap {
       const words = slab.located;
       for (let i = 0; i < this.pageCount[page]!; i++) {
         const key = words[base + i * 2]!;
-        visit(first + (key >>> HOLDER_BITS), key & HOLDER_MASK, words[base + i * 2 + 1]!);
+        const low = key >>> HOLDER_BITS;
+        if (low >= lowFrom && low < lowEnd) visit(first + low, key & HOLDER_MASK, words[base + i * 2 + 1]!);
       }
     }
   }

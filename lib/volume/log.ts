@@ -39,7 +39,8 @@ const debug = createDebug('salvo:volume');
 
 /** Largest WRITE record: 128 KiB requests from FUSE fit in one. */
 const MAX_RECORD_BLOCKS = 256;
-
+/** Largest ZERO record: its count shares a summary extent's u32 with the ZERO bit (FORMAT.md §3.6). */
+const MAX_ZERO_BLOCKS = 2 ** 31 - 1;
 
 export interface LogEvents {
   /** Writes are waiting for a free slot (the archive is behind); called once per stall. */
@@ -66,7 +67,7 @@ export class Log {
   /** When the oldest write not yet queued for the archive was made, or null. */
   unshippedSinceMs: number | null = null;
   /** Bytes appended by the application and by copy-forward, for status. */
-  readonly counters = { bytesWritten: 0, bytesCopiedForward: 0, bytesCopiedAhead: 0, segmentsSealed: 0, segmentsRetired: 0, segmentsRecycled: 0, writeStalls: 0, writeStalledMs: 0 };
+  readonly counters = { bytesWritten: 0, blocksDiscarded: 0, bytesCopiedForward: 0, bytesCopiedAhead: 0, segmentsSealed: 0, segmentsRetired: 0, segmentsRecycled: 0, writeStalls: 0, writeStalledMs: 0 };
 
   constructor(
     readonly config: VolumeConfig,
@@ -157,6 +158,32 @@ export class Log {
       i += fit;
     }
     return i;
+  }
+
+  /**
+   * A discard of blocks [block, block + count): each run of them that holds data becomes a
+   * ZERO record, in log order with writes and synch points, and leaves the live index, so
+   * copy-forward and the archive never carry those blocks again. Blocks that read as zeros
+   * already get nothing: a repeated fstrim writes nothing. Returns the blocks freed; the
+   * caller makes the records durable.
+   */
+  async discardBlocks(block: number, count: number): Promise<number> {
+    const runs = this.index.dataRuns(block, block + count);
+    if (runs.length === 0) return 0;
+    if (this.roster.workingSetLength() > this.config.workingSetSegments) await this.retirement.retireExcess();
+    let freed = 0;
+    for (const [first, blocks] of runs) {
+      for (let done = 0; done < blocks; ) {
+        if (this.free() < RECORD_HEADER_SIZE) await this.roll();
+        const piece = Math.min(blocks - done, MAX_ZERO_BLOCKS);
+        this.writeZeroRecord(first + done, piece);
+        done += piece;
+      }
+      freed += blocks;
+    }
+    this.appended(0);
+    this.counters.blocksDiscarded += freed;
+    return freed;
   }
 
   private appended(bytes: number): void {

@@ -18,6 +18,8 @@ export interface VolumeStatus extends Pick<VolumeConfig, 'volumeId' | 'sizeBytes
   /** Storage the slot files take now (sparse until used), and what they may take once every slot has held a segment. */
   primary: { allocatedBytes: number; slotBytes: number };
   bytesWritten: number;
+  /** Bytes of blocks with data that discards freed (ZERO records written for them). */
+  bytesDiscarded: number;
   bytesCopiedForward: number;
   indexBytes: number;
   /** Blocks with data in the live index: what its memory follows. */
@@ -80,6 +82,7 @@ export function volumeStatus(v: { dir: string; config: VolumeConfig; log: Log; c
     // A stat of every slot file, only when asked (BENCHMARKS.md, "Figures behind the code": status of a big volume).
     primary: { allocatedBytes: slots.reduce((n, s) => n + s.allocatedBytes(), 0), slotBytes: slots.length * config.segmentSizeBytes },
     bytesWritten: log.counters.bytesWritten,
+    bytesDiscarded: log.counters.blocksDiscarded * config.blockSizeBytes,
     bytesCopiedForward: log.counters.bytesCopiedForward,
     indexBytes: log.index.memoryBytes,
     indexedBlocks: log.index.size,

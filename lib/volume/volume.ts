@@ -289,6 +289,35 @@ export class Volume {
     return this.log.appendBlocks(first, merged);
   }
 
+  /**
+   * Makes [position, position + length) read as zeros from this point of the history on (a
+   * discard: fstrim, blkdiscard, `mount -o discard`); durable when it resolves. Whole blocks
+   * that hold data become ZERO records (Log.discardBlocks); partial blocks at the ends that
+   * hold data are written with zeros. Points taken before keep the old data.
+   */
+  discard(position: number, length: number): Promise<void> {
+    return this.mutex.run(async () => {
+      this.checkOpen();
+      this.checkRange(position, length);
+      const bs = this.config.blockSizeBytes;
+      const end = position + length;
+      const [first, last] = [Math.ceil(position / bs), Math.floor(end / bs)];
+      const partials = first > last ? [[position, end]] : [[position, first * bs], [last * bs, end]].filter(([from, to]) => to! > from!);
+      let wrote = false;
+      try {
+        for (const [from, to] of partials) {
+          if (this.index.slotOf(Math.floor(from! / bs)) === -1) continue;
+          await this.appendAt(Buffer.alloc(to! - from!), from!);
+          wrote = true;
+        }
+        if (last > first && (await this.log.discardBlocks(first, last - first)) > 0) wrote = true;
+      } finally {
+        if (wrote) this.copyAhead.wrote();
+      }
+      if (wrote) await this.log.flushAsync();
+    });
+  }
+
   /** Records a synch point: the volume's blocks are consistent now. Durable when it resolves. */
   synch(request: SynchRequest = {}): Promise<SynchPoint> {
     const label = request.label ? checkLabel(request.label) : null;

@@ -2,8 +2,8 @@
  * The simulation (issue #27, in the manner of TigerBeetle's VOPR): the real engine runs over
  * simulated files (slot files, sidecars, catalog, lock: sim-slot-files.ts), a simulated archive
  * (sim-store.ts) and a simulated clock (sim-clock.ts), all drawn from one seed. The workload
- * writes, overwrites and zeroes blocks, flushes, takes synch points, idles for milliseconds or
- * days, restarts cleanly, loses power (at any I/O call of any file, or between operations,
+ * writes, overwrites, zeroes and discards blocks, flushes, takes synch points, idles for
+ * milliseconds or days, restarts cleanly, loses power (at any I/O call of any file, or between operations,
  * losing and tearing what was not durable), changes the archive's weather or takes it down
  * until writes wait for it, lets an archived object rot, steps the wall clock, forgets points by
  * a random retention policy, prunes and compacts (sim-retention.ts), and restores points from primary
@@ -125,6 +125,7 @@ class Model {
 
 interface Stats extends CrashStats, RetentionStats {
   operations: number;
+  discards: number;
   crashes: number;
   restarts: number;
   pointsAcknowledged: number;
@@ -267,6 +268,14 @@ async function runSeed(seed: number, root: string, pool: CompressionPool, stats:
     if (r < 0.5) {
       const block = Math.floor(random() * BLOCKS);
       const count = Math.min(BLOCKS - block, 1 + Math.floor(random() * 6));
+      if (random() < 0.1) {
+        // A discard: the blocks read as zeros from here on, like a write of zeros (durable sooner, which the model does not count on).
+        trail.push(`discard ${block}+${count}`);
+        stats.discards++;
+        model.write(block, count, true);
+        await volume.discard(block * BS, count * BS);
+        return null;
+      }
       trail.push(`write ${block}+${count}`);
       await volume.write(model.write(block, count, random() < 0.1), block * BS);
     } else if (r < 0.6) {
@@ -394,7 +403,7 @@ t.test('simulation: no acknowledged write or synch point is lost, and no read is
   const root = tempDir(t, 'salvo-sim-');
   const pool = new InlinePool();
   const stats: Stats = {
-    pendingWrites: 0, kept: 0, torn: 0, operations: 0, crashes: 0, restarts: 0, pointsAcknowledged: 0, synchsRefused: 0, pointsReadFromVolume: 0,
+    pendingWrites: 0, kept: 0, torn: 0, operations: 0, discards: 0, crashes: 0, restarts: 0, pointsAcknowledged: 0, synchsRefused: 0, pointsReadFromVolume: 0,
     pointsRestoredFromArchive: 0, archiveOnlyPoints: 0, readsRefusedClearly: 0, drainsIncomplete: 0, wallSteps: 0, copiedAhead: 0, writeStalls: 0, faults: new Map(),
     retentionRuns: 0, retentionFailed: 0, pointsForgotten: 0, segmentsPruned: 0, segmentsCompacted: 0,
   };
@@ -411,6 +420,7 @@ t.test('simulation: no acknowledged write or synch point is lost, and no read is
   figures(t, 'simulation', {
     'cases tried': seeds,
     'operations': stats.operations,
+    'discards': stats.discards,
     'power cuts': stats.crashes,
     'clean restarts': stats.restarts,
     'unsynced writes at power cuts': stats.pendingWrites,

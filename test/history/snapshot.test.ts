@@ -18,7 +18,7 @@ import { createTempVolume, prng, SMALL_POLICY, tempDir, historyOf } from '../hel
 const BS = 4096;
 const BLOCKS = SMALL_POLICY.sizeBytes / BS;
 
-t.test('history: every synch point reconstructs to the image it had, live and from the archive alone', async (t) => {
+t.test('history: every synch point reconstructs to the image it had (writes and discards), live and from the archive alone', async (t) => {
   const seed = Number(process.env.SEED ?? 42);
   const random = prng(seed);
   const archiveDir = tempDir(t, 'salvo-archive-');
@@ -27,13 +27,20 @@ t.test('history: every synch point reconstructs to the image it had, live and fr
   const model = Buffer.alloc(SMALL_POLICY.sizeBytes);
   const images = new Map<string, Buffer>();
   for (let step = 0; step < 1500; step++) {
-    if (random() < 0.95) {
+    const r = random();
+    if (r < 0.92) {
       const block = Math.floor(random() * BLOCKS);
       const count = Math.min(BLOCKS - block, 1 + Math.floor(random() * 6));
       const data = Buffer.alloc(count * BS, 1 + Math.floor(random() * 250));
       data.writeUInt32LE(step, 0);
       await volume.write(data, block * BS);
       data.copy(model, block * BS);
+    } else if (r < 0.95) {
+      // A discard, its ends mostly off block boundaries (as blkdiscard of any range sends them).
+      const position = Math.floor(random() * SMALL_POLICY.sizeBytes);
+      const length = Math.min(SMALL_POLICY.sizeBytes - position, 1 + Math.floor(random() * 12 * BS));
+      await volume.discard(position, length);
+      model.fill(0, position, position + length);
     } else {
       const point = await volume.synch({ label: `step-${step}` });
       images.set(synchPointTime(point), Buffer.from(model));

@@ -146,7 +146,7 @@ export async function serveMount(dir: string, mountpoint: string, settings: Moun
   checkVolume(dir);
   await checkMountpoint(mountpoint);
   // heavy (volume engine, fuse-native): loaded only when a mount is served, not by `--daemon`'s parent (see main.ts)
-  const [{ openVolume }, { VolumeHistory }, { VolumeMount }, { drainArchive }, { synchFrozen }, { RetentionKeeper }, { FsVolumeFiles }] = await Promise.all([
+  const [{ openVolume }, { VolumeHistory }, { VolumeMount, discardSupport }, { drainArchive }, { synchFrozen }, { RetentionKeeper }, { FsVolumeFiles }] = await Promise.all([
     import('../volume-access.js'),
     import('../../history/history.js'),
     import('../../fuse/mount.js'),
@@ -176,9 +176,11 @@ export async function serveMount(dir: string, mountpoint: string, settings: Moun
           allowOther: settings.allowOther,
           control: { volume: path.resolve(dir), socket, pid: process.pid },
         });
+        const discards = discardSupport();
+        if (!discards.supported) process.stderr.write(`salvo: warning: ${discards.why}\n`);
         const server = await ControlServer.listen(socket, {
           sync: (label, info, freeze) => (freeze ? synchFrozen(freeze, (check) => volume.synch({ label, info, check })) : volume.synch({ label, info })),
-          status: async () => ({ ...volume.status(), ...history.status(), retention: retention.status(), mountpoint: path.resolve(mountpoint), pid: process.pid, cpu: settings.cpu }),
+          status: async () => ({ ...volume.status(), ...history.status(), retention: retention.status(), discards, mountpoint: path.resolve(mountpoint), pid: process.pid, cpu: settings.cpu }),
           unmount: unmountRequest(() => mount!, mountpoint, shutdown, (drainSeconds) => drainArchive(volume, drainSeconds * 1000)),
           retention: async () => {
             await retention.refresh();

@@ -12,7 +12,7 @@ import { print, printJson } from '../output.js';
 import type { ArchiveAccess } from './options.js';
 
 /** What a running mount adds to the volume's status: where, the CPU of `--cpu` (null without), and how often it ships writes (`--rpo`). */
-type MountedStatus = VolumeStatus & HistoryStatus & { mountpoint?: string; cpu?: number | null; retention?: RetentionStatus };
+type MountedStatus = VolumeStatus & HistoryStatus & { mountpoint?: string; cpu?: number | null; retention?: RetentionStatus; discards?: { supported: boolean; why: string } };
 
 type Status = { kind: 'volume'; status: MountedStatus } | { kind: 'archive'; status: ArchiveStatus };
 
@@ -99,7 +99,8 @@ function printVolumeStatus(s: MountedStatus): void {
   print(`segments      current 1 (#${seg.currentSequence}), active ${seg.active}, inactive ${seg.inactive}, recycle ${seg.recycle}; ${seg.archivedOnPrimary} on primary already archived`);
   print(`              working set ${s.workingSetSegments} × ${formatBytes(s.segmentSizeBytes)}, ${s.spareSegments} spare`);
   print(`primary       ${formatBytes(s.primary.allocatedBytes)} allocated, of up to ${formatBytes(s.primary.slotBytes)} once every slot has held a segment`);
-  print(`written       ${formatBytes(s.bytesWritten)} since opened, ${formatBytes(s.bytesCopiedForward)} copied forward`);
+  print(`written       ${formatBytes(s.bytesWritten)} since opened, ${formatBytes(s.bytesCopiedForward)} copied forward, ${formatBytes(s.bytesDiscarded)} discarded`);
+  if (s.discards) print(`discards      ${s.discards.supported ? 'on' : 'OFF'}: ${s.discards.why}`);
   print(`archive       ${a.location}, ${s.encrypted ? 'encrypted (AES-256-GCM)' : 'not encrypted'}`);
   print(`  shipped     ${a.segmentsArchived} segments, ${a.tailsShipped} tails: ${formatBytes(a.rawBytesArchived)} → ${formatBytes(a.storedBytesArchived)} stored${a.compressionRatio ? ` (${a.compressionRatio.toFixed(1)}x)` : ''}`);
   print(`  waiting     ${formatBytes(a.bytesWaiting)}: ${a.pendingItems} pieces queued, ${formatBytes(a.bytesInCurrentSegment)} in the current segment${a.oldestUnarchivedWriteAgeMs !== null ? `; oldest unarchived write ${(a.oldestUnarchivedWriteAgeMs / 1000).toFixed(1)} s old` : ''}`);
