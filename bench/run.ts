@@ -27,10 +27,11 @@ import { bench as memory } from './memory.js';
 import { bench as openPast } from './open-past.js';
 import { bench as peers } from './peers.js';
 import { bench as retention } from './retention.js';
+import { bench as discard } from './discard.js';
 import { bench as synchLatency } from './synch-latency.js';
 import { bench as tails } from './tails.js';
 
-export const BENCHMARKS: Benchmark[] = [engine, openPast, archiveOpen, tails, memory, synchLatency, fuseIo, peers, retention, bigVolume];
+export const BENCHMARKS: Benchmark[] = [engine, openPast, archiveOpen, tails, memory, synchLatency, fuseIo, peers, retention, discard, bigVolume];
 
 const BENCHMARKS_FILE = path.resolve(DIST_DIR, '../../BENCHMARKS.md');
 
