@@ -2,7 +2,8 @@
  * A 16 TiB volume (2^32 blocks of 4 KiB, sparse here) with the default policy, through the real
  * CLI, mount and a loop device: writes at the start and the end of the device, a synch point
  * read back through /snapshots, restored from the archive and verified, then kill -9 of the
- * mount and recovery. What a user with a big disk does first; each step once.
+ * mount and recovery, and a discard of the whole device. What a user with a big disk does
+ * first; each step once.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -28,7 +29,7 @@ function readAt(file: string, position: number, length: number): Buffer {
   }
 }
 
-t.test('big volume: 16 TiB, default policy: write both ends, synch, read the past, restore, kill -9 and recover', async (t) => {
+t.test('big volume: 16 TiB, default policy: write both ends, synch, read the past, restore, kill -9 and recover, discard it all', async (t) => {
   if (!systemReady(t)) return;
   const root = tempDir(t, 'salvo-big-');
   const cleanup = new Cleanup(t);
@@ -108,6 +109,15 @@ t.test('big volume: 16 TiB, default policy: write both ends, synch, read the pas
   t.ok(readAt(live, SIZE - 2 * PIECE, PIECE).equals(newer), 'after kill -9 and recovery, the newest write is there');
   t.ok(readAt(live, 0, PIECE).equals(first) && readAt(live, SIZE - PIECE, PIECE).equals(last), 'and the older ones');
   t.ok(readAt(past, SIZE - PIECE, PIECE).equals(last), 'and the synch point still reads');
+
+  // A discard of the whole 16 TiB: it walks only what was written.
+  const again = await cleanup.loop(live);
+  const discard = await run('blkdiscard', [again], { timeoutMs: 60_000 });
+  t.equal(discard.code, 0, `blkdiscard of the whole device: ${discard.stderr}`);
+  await run('losetup', ['--detach', again]);
+  t.equal((await status()).indexedBlocks, 0, 'leaves the index empty');
+  t.ok([0, SIZE - 2 * PIECE, SIZE - PIECE].every((at) => readAt(live, at, PIECE).equals(Buffer.alloc(PIECE))), 'the live image reads zeros');
+  t.ok(readAt(past, SIZE - PIECE, PIECE).equals(last), 'and the synch point still has its data');
   t.equal((await salvo(['unmount', mnt])).code, 0, 'unmounted');
   const verifyVolume = await salvo(['verify', volume]);
   t.equal(verifyVolume.code, 0, `verify of the volume, unmounted: ${verifyVolume.stdout.slice(-500)}${verifyVolume.stderr}`);
