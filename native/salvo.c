@@ -8,10 +8,12 @@
 void register_file_ops(napi_env env, napi_value exports);
 void register_crc32c(napi_env env, napi_value exports);
 void register_threads(napi_env env, napi_value exports);
+void register_notify(napi_env env, napi_value exports);
 
 NAPI_MODULE_INIT() {
   register_file_ops(env, exports);
   register_crc32c(env, exports);
   register_threads(env, exports);
+  register_notify(env, exports);
   return exports;
 }

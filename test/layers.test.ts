@@ -1,6 +1,6 @@
 /**
  * The layers of lib/ import downward only (ARCHITECTURE.md): util and errors → format → archive →
- * volume → history → retention → fuse → agent → cli. Each module's imports, static and dynamic, are read from
+ * volume → history → retention → fuse → agent → metrics → cli. Each module's imports, static and dynamic, are read from
  * its source; an import of a layer above is a failure, and so is a module outside the layers.
  */
 import fs from 'node:fs';
@@ -9,7 +9,7 @@ import t from 'tap';
 import { ROOT } from './helpers/system.js';
 
 /** Layers from the bottom; a module may import its own layer and those before it. */
-const LAYERS = [['util', 'errors.ts', 'types'], ['format'], ['archive'], ['volume'], ['history'], ['retention'], ['fuse'], ['agent'], ['cli']];
+const LAYERS = [['util', 'errors.ts', 'types'], ['format'], ['archive'], ['volume'], ['history'], ['retention'], ['fuse'], ['agent'], ['metrics'], ['cli']];
 
 const LIB = path.join(ROOT, 'lib');
 

@@ -9,7 +9,7 @@ import { isVolumeError } from '../errors.js';
 export type TroubleCause = 'full' | 'denied' | 'unreachable' | 'conflict' | 'damaged' | 'failing';
 
 const WHAT_TO_DO: Record<TroubleCause, string> = {
-  full: 'the archive is full: free space there or give it a larger disk',
+  full: 'the archive is full: free space there, give it a larger disk, or keep less history (`salvo policy <volume> --keep-…`, then `salvo prune`); salvo never drops a point the policy keeps to make room',
   denied: 'the archive refuses access: check its permissions, or the AWS credentials and bucket policy',
   unreachable: 'the archive cannot be reached: check that its disk is mounted, or the network and the S3 endpoint',
   conflict: 'the archive holds another volume’s objects under this volume’s keys: give each volume its own archive',
@@ -27,7 +27,12 @@ export function troubleCause(err: unknown): TroubleCause {
   return 'failing';
 }
 
+/** What an admin does about `cause`, in a sentence (status shows it beside the failure). */
+export function whatToDo(cause: TroubleCause): string {
+  return WHAT_TO_DO[cause];
+}
+
 /** The line logged when the archive starts failing for `cause`. */
 export function troubleLine(location: string, cause: TroubleCause, message: string): string {
-  return `archive ${location}: ${message} — ${WHAT_TO_DO[cause]}; writes wait on primary storage meanwhile and ship once it takes them (retrying)`;
+  return `archive ${location}: ${message} — ${whatToDo(cause)}; writes wait on primary storage meanwhile and ship once it takes them (retrying)`;
 }

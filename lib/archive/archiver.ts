@@ -68,8 +68,8 @@ export interface ArchiverOptions {
   cipher?: ObjectCipher | null;
   /** Times of the queue and the retries' waits and jitter (default: the system's). */
   clock?: Clock;
-  /** Where the archive's trouble is told: once when a cause starts, once when shipping resumes. */
-  report?: (message: string) => void;
+  /** Where the archive's trouble is told: once when a cause starts, and once (as a notice) when shipping resumes. */
+  report?: (message: string, level?: 'notice') => void;
 }
 
 export interface ArchiverStats {
@@ -84,6 +84,8 @@ export interface ArchiverStats {
   lastError: string | null;
   failingCause: TroubleCause | null;
   failingSinceMs: number | null;
+  /** Failed attempts to ship a piece (the put and its checks), by cause, since the archiver started. */
+  failures: Record<TroubleCause, number>;
 }
 
 export class Archiver implements ArchiveQueue {
@@ -106,6 +108,7 @@ export class Archiver implements ArchiveQueue {
     lastError: null,
     failingCause: null,
     failingSinceMs: null,
+    failures: { full: 0, denied: 0, unreachable: 0, conflict: 0, damaged: 0, failing: 0 },
   };
 
   private readonly clock: Clock;
@@ -220,7 +223,7 @@ export class Archiver implements ArchiveQueue {
         this.stats.pendingItems = this.queue.length;
         this.stats.bytesWaiting -= item.summary.rawEnd - item.rawStart;
         if (this.stats.failingSinceMs !== null) {
-          this.options.report?.(`archive ${this.options.store.location}: shipping again after ${Math.round((this.clock.now() - this.stats.failingSinceMs) / 1000)} s of failures`);
+          this.options.report?.(`archive ${this.options.store.location}: shipping again after ${Math.round((this.clock.now() - this.stats.failingSinceMs) / 1000)} s of failures`, 'notice');
         }
         this.stats.lastError = null;
         this.stats.failingCause = null;
@@ -239,6 +242,7 @@ export class Archiver implements ArchiveQueue {
         this.stats.lastError = (err as Error).message;
         this.stats.failingCause = cause;
         this.stats.failingSinceMs ??= this.clock.now();
+        this.stats.failures[cause]++;
         const delayMs = Math.min(this.options.retryDelayMsMax ?? 30_000, 100 * 2 ** Math.min(failures, 12)) * (0.5 + this.clock.random() / 2);
         debug('archiving %s %d failed (%s); retry %d in %d ms', item.kind, item.sequence, (err as Error).message, failures, Math.round(delayMs));
         await this.sleep(delayMs);

@@ -12,6 +12,7 @@ import { Command, CommanderError } from 'commander';
 import { VolumeError, asResourceLimit, errnoCode, type VolumeErrorCode } from '../errors.js';
 import { registerDemo } from './commands/demo.js';
 import { registerInit } from './commands/init.js';
+import { registerInstallUnits } from './commands/install-units.js';
 import { registerList } from './commands/list.js';
 import { registerMount } from './commands/mount.js';
 import { registerRestore } from './commands/restore.js';
@@ -60,6 +61,7 @@ export function buildProgram(): Command {
   registerVerify(program);
   registerRetention(program);
   registerDemo(program);
+  registerInstallUnits(program);
   for (const command of [program, ...program.commands]) command.exitOverride();
   return program;
 }

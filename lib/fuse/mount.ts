@@ -23,6 +23,7 @@ import { VolumeError } from '../errors.js';
 import type { History } from '../history/history.js';
 import type { Volume } from '../volume/volume.js';
 import { synchPointTime, type SynchPoint } from '../volume/synch-point.js';
+import { LatencyHistogram, REQUEST_BUCKETS } from '../util/latency-histogram.js';
 import { toErrno } from './errno.js';
 import { fuseDeviceDescriptors, isFuseDeviceOpen, isMountpoint, loopDevicesUnder } from './mount-table.js';
 import { ReadAhead } from './read-ahead.js';
@@ -58,7 +59,19 @@ interface Refreshable {
   refresh(): Promise<void>;
 }
 
+/** The requests whose time to answer is recorded: those that move data or wait on the disk. */
+export type TimedRequest = 'read' | 'write' | 'fsync' | 'fallocate';
+
 export class VolumeMount {
+  /** Time to answer each kind of request, from the call to the answer (`mount --metrics`). */
+  readonly requestTimes: Readonly<Record<TimedRequest, LatencyHistogram>> = {
+    read: new LatencyHistogram(REQUEST_BUCKETS),
+    write: new LatencyHistogram(REQUEST_BUCKETS),
+    fsync: new LatencyHistogram(REQUEST_BUCKETS),
+    fallocate: new LatencyHistogram(REQUEST_BUCKETS),
+  };
+  /** Bytes served by reads of the live image and of the snapshots. */
+  readonly bytesRead = { live: 0, snapshot: 0 };
   private readonly handles = new Map<number, Handle>();
   private nextHandle = 1;
   private liveMtimeMs = Date.now();
@@ -253,11 +266,16 @@ export class VolumeMount {
     if (!handle) return cb(Fuse.EBADF);
     const n = Math.max(0, Math.min(len, this.sizeBytes - pos));
     if (n === 0) return cb(0);
+    const started = performance.now();
+    const times = this.requestTimes.read;
     if (handle.kind === 'live') {
       try {
         this.readAhead!.readInto(buf.subarray(0, n), pos);
+        this.bytesRead.live += n;
+        times.since(started);
         return cb(n);
       } catch (err) {
+        times.since(started);
         return cb(toErrno(err, `reading ${n} bytes at ${pos} of the live volume`, this.report));
       }
     }
@@ -265,8 +283,15 @@ export class VolumeMount {
       .open(handle.point)
       .then((snapshot) => snapshot.readInto(buf.subarray(0, n), pos))
       .then(
-        () => cb(n),
-        (err) => cb(toErrno(err, `reading ${n} bytes at ${pos} of snapshot ${synchPointTime(handle.point)}`, this.report)),
+        () => {
+          this.bytesRead.snapshot += n;
+          times.since(started);
+          cb(n);
+        },
+        (err) => {
+          times.since(started);
+          cb(toErrno(err, `reading ${n} bytes at ${pos} of snapshot ${synchPointTime(handle.point)}`, this.report));
+        },
       );
   }
 
@@ -277,11 +302,16 @@ export class VolumeMount {
     if (handle.kind !== 'live' || !volume) return cb(Fuse.EROFS);
     if (pos + len > this.sizeBytes) return cb(Fuse.EFBIG);
     const data = buf.subarray(0, len);
+    const started = performance.now();
     const written = () => {
       this.liveMtimeMs = Date.now();
+      this.requestTimes.write.since(started);
       cb(len);
     };
-    const failed = (err: unknown) => cb(toErrno(err, `writing ${len} bytes at ${pos} of the live volume`, this.report));
+    const failed = (err: unknown) => {
+      this.requestTimes.write.since(started);
+      cb(toErrno(err, `writing ${len} bytes at ${pos} of the live volume`, this.report));
+    };
     try {
       // Most writes complete in this turn; the rest (a roll, an unaligned write) wait their turn.
       if (volume.writeNow(data, pos)) return written();
@@ -297,9 +327,16 @@ export class VolumeMount {
 
   op_fsync(path: string, _datasync: boolean, _fd: number, cb: (err: number) => void): void {
     if (path !== '/live/volume.img' || !this.volume) return cb(0);
+    const started = performance.now();
     this.volume.flush().then(
-      () => cb(0),
-      (err) => cb(toErrno(err, 'fsync of the live volume', this.report)),
+      () => {
+        this.requestTimes.fsync.since(started);
+        cb(0);
+      },
+      (err) => {
+        this.requestTimes.fsync.since(started);
+        cb(toErrno(err, 'fsync of the live volume', this.report));
+      },
     );
   }
 
@@ -334,12 +371,17 @@ export class VolumeMount {
     if (offset < 0 || length <= 0) return cb(Fuse.EINVAL);
     const end = Math.min(offset + length, this.sizeBytes);
     if (end <= offset) return cb(0);
+    const started = performance.now();
     this.volume.discard(offset, end - offset).then(
       () => {
         this.liveMtimeMs = Date.now();
+        this.requestTimes.fallocate.since(started);
         cb(0);
       },
-      (err) => cb(toErrno(err, `discarding ${end - offset} bytes at ${offset} of the live volume`, this.report)),
+      (err) => {
+        this.requestTimes.fallocate.since(started);
+        cb(toErrno(err, `discarding ${end - offset} bytes at ${offset} of the live volume`, this.report));
+      },
     );
   }
 

@@ -207,6 +207,8 @@ export class Snapshot {
  * point share one rebuild.
  */
 export class SnapshotCache {
+  /** Opens answered by an index in memory, and those that rebuilt one (or waited for its rebuild). */
+  readonly stats = { hits: 0, misses: 0 };
   private readonly cache: LruCache<number, Snapshot>;
   private readonly building = new Map<number, Promise<Snapshot>>();
 
@@ -224,7 +226,11 @@ export class SnapshotCache {
 
   open(point: SynchPoint): Promise<Snapshot> {
     const cached = this.cache.get(point.recordSequence);
-    if (cached) return Promise.resolve(cached);
+    if (cached) {
+      this.stats.hits++;
+      return Promise.resolve(cached);
+    }
+    this.stats.misses++;
     let pending = this.building.get(point.recordSequence);
     if (!pending) {
       pending = Snapshot.open(point, this.geometry, this.source)

@@ -3,7 +3,7 @@
  * page cache (page-cache.ts; the current slot read ahead of its writes, volume/log.ts), punching
  * holes and a scatter read of block entries (volume/slot-file.ts), giving shared memory's pages
  * back (archive/compression-pool.ts), a batched CRC32C (format/checksum.ts) and pinning a thread to
- * one CPU (fuse/serving-cpu.ts). Loaded on first use.
+ * one CPU (fuse/serving-cpu.ts), and systemd's readiness notification (util/sd-notify.ts). Loaded on first use.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -24,6 +24,8 @@ export interface NativeAddon {
   releasePages(bytes: Uint8Array): Promise<void>;
   /** sched_setaffinity of the calling thread to the one CPU `cpu`; throws (code EINVAL) for a CPU this process may not run on. */
   pinThread(cpu: number): void;
+  /** sd_notify(3): one datagram to $NOTIFY_SOCKET (a path, or '@' for an abstract name); false when it is unset; throws (with the errno's code) when it cannot be sent. */
+  sdNotify(message: string): boolean;
   /** Absent where the CPU has no CRC32 instruction. */
   crc32cBlocks?(data: Uint8Array, blockSize: number, out: Uint8Array, outOffset: number, seed: number): void;
   /** Absent where the CPU has no CRC32 instruction. */

@@ -45,6 +45,8 @@ const MAX_ZERO_BLOCKS = 2 ** 31 - 1;
 export interface LogEvents {
   /** Writes are waiting for a free slot (the archive is behind); called once per stall. */
   onStall(message: string): void;
+  /** The stall ended after `ms`: writes go on. */
+  onResume?(ms: number): void;
 }
 
 export class Log {
@@ -337,6 +339,7 @@ export class Log {
         debug('writes resume after %d ms', ms);
         this.counters.writeStalls++;
         this.counters.writeStalledMs += ms;
+        this.events.onResume?.(ms);
       },
     );
     // Its first window is read while the header's fdatasync runs.

@@ -17,6 +17,8 @@ import type { ArchiveStore } from '../archive/archive-store.js';
 import { Archiver } from '../archive/archiver.js';
 import { CompressionPool } from '../archive/compression-pool.js';
 import { systemClock, type Clock, type Timer } from '../util/clock.js';
+import { LatencyHistogram, SYNCH_BUCKETS } from '../util/latency-histogram.js';
+import type { TroubleCause } from '../archive/archive-trouble.js';
 import type { BlockIndex } from './block-index.js';
 import { readConfig } from './config-file.js';
 import { COPY_AHEAD_IDLE_MS, CopyAhead } from './copy-ahead.js';
@@ -59,7 +61,11 @@ export interface OpenOptions {
   clock?: Clock;
   /** Told when writes start waiting for the archive (default: written to stderr). */
   onStall?: (message: string) => void;
-  /** Told what recovery had to drop, if anything (default: written to stderr). */
+  /** Told when such a wait ends, and how long it was. */
+  onResume?: (ms: number) => void;
+  /** Told of good news worth a line: the archive taking objects again after failures (default: as a warning). */
+  onNotice?: (message: string) => void;
+  /** Told what recovery had to drop, and of the archive's trouble (default: written to stderr). */
   onWarning?: (message: string) => void;
   /** Longest wait between retries of a failed archive upload (default 30 s). */
   retryDelayMsMax?: number;
@@ -108,6 +114,8 @@ export class Volume {
   private readonly mutex = new Mutex();
   private readonly reader: LiveReader;
   private readonly copyAhead: CopyAhead;
+  /** Time from the request of each synch point taken to its acknowledgement (`mount --metrics`). */
+  readonly synchTimes = new LatencyHistogram(SYNCH_BUCKETS);
   private rpoTimer: Timer | null = null;
   private rpoSeconds = 0;
   private lastSynchMs: number;
@@ -171,10 +179,10 @@ export class Volume {
         retryDelayMsMax: options.retryDelayMsMax,
         cipher,
         clock,
-        report: (message) => warn(message),
+        report: (message, level) => (level === 'notice' ? (options.onNotice ?? warn)(message) : warn(message)),
       });
       undo.push(() => archiver.stop());
-      log = new Log(config, recovered.slots, recovered.index, recovered.current, recovered.nextRecordSequence, archiver, { onStall }, clock);
+      log = new Log(config, recovered.slots, recovered.index, recovered.current, recovered.nextRecordSequence, archiver, { onStall, onResume: options.onResume }, clock);
       const parts: Parts = { dir, config, files, log, catalog, store: options.store, pool, ownsPool: !options.pool, archiver, lock, clock, cipher };
       const volume = new Volume(parts, options.copyAheadIdleMs ?? COPY_AHEAD_IDLE_MS);
       undo.push(() => volume.copyAhead.stop());
@@ -217,6 +225,11 @@ export class Volume {
   /** Counts since the volume was opened: bytes written and copied forward, segments sealed, retired and recycled, write stalls. */
   get counters(): Readonly<Log['counters']> {
     return this.log.counters;
+  }
+
+  /** Failed attempts to ship a piece of the log to the archive, by cause, since the volume was opened. */
+  get archiveFailures(): Readonly<Record<TroubleCause, number>> {
+    return this.archiver.stats.failures;
   }
 
   /**
@@ -330,6 +343,7 @@ export class Volume {
       if (refused) throw refused;
       request.check?.();
     };
+    const started = this.parts.clock.monotonic();
     const taking = this.mutex.run(async () => {
       this.checkOpen();
       if (refused) throw refused;
@@ -345,6 +359,7 @@ export class Volume {
       debug('synch point %s%s', new Date(timeMs).toISOString(), label ? ` (${label})` : '');
       return point;
     });
+    void taking.then(() => this.synchTimes.record((this.parts.clock.monotonic() - started) / 1000), () => undefined);
     // Behind writes that wait for a failing archive, the point would wait as long as it fails:
     // it is refused instead (and never placed later), with the archive's trouble.
     return untilStalled(this.log, this.parts.clock, taking, () => {

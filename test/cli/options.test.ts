@@ -14,6 +14,7 @@ import { Cleanup, must, run, salvo, systemReady, type Run } from '../helpers/sys
 import { tempDir } from '../helpers/temp-volume.js';
 import { s3TestLocation } from '../helpers/s3.js';
 import { initVolume, oneLine, SMALL_VOLUME, syncPoint } from '../helpers/cli.js';
+import { freePort } from '../helpers/prometheus.js';
 
 interface Context {
   root: string;
@@ -223,6 +224,15 @@ const CHECKS: Record<string, Check> = {
     await cleanup.salvoMount(volume, mnt, ['--cpu', '0']);
     t.equal((await json<{ cpu: number }>(t, ['status', mnt], 'status')).cpu, 0, 'serving on CPU 0');
   },
+  async 'mount --metrics'(t, ctx) {
+    const { volume } = await initVolume(ctx.root, 'metrics');
+    const cleanup = new Cleanup(t);
+    const mnt = path.join(ctx.root, 'metrics-mnt');
+    const port = await freePort();
+    await cleanup.salvoMount(volume, mnt, ['--metrics', `127.0.0.1:${port}`]);
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    t.match(text, new RegExp(`^salvo_written_bytes_total\\{volume="${volume}"\\} 0$`, 'm'), 'Prometheus metrics are served there');
+  },
 
   /** And the global option before the command's name. */
   async 'mount --s3-endpoint'(t, ctx) {
@@ -389,6 +399,16 @@ const CHECKS: Record<string, Check> = {
     const kept = /^kept (\/\S+)$/m.exec(out)?.[1];
     t.ok(kept && fs.existsSync(path.join(kept, 'volume/volume.json')) && fs.existsSync(path.join(kept, 'archive/volume.json')), 'the volume and archive are kept');
     if (kept) fs.rmSync(kept, { recursive: true, force: true });
+  },
+  async 'install-units --root'(t) {
+    const root = tempDir(t, 'salvo-units-');
+    await ok(t, ['install-units', '--root', root], 'install-units --root');
+    t.ok(fs.existsSync(path.join(root, 'etc/systemd/system/salvo-mount@.service')), 'the units are written under --root');
+  },
+  async 'install-units --dry-run'(t) {
+    const root = tempDir(t, 'salvo-units-');
+    t.match(await ok(t, ['install-units', '--root', root, '--dry-run'], 'install-units --dry-run'), /would write /);
+    t.same(fs.readdirSync(root), [], 'nothing written');
   },
 };
 

@@ -66,6 +66,7 @@ t.test('unmount with a full archive: ends within seconds, exits 1, names what is
     status = (await salvo(['status', mnt])).stdout;
   }
   t.match(status, /FAILING +since .* \(full\): .*ENOSPC/, 'status says the archive is failing, and why');
+  t.match(status, /\n +the archive is full: .* or keep less history \(`salvo policy .*never drops a point the policy keeps/, 'and what to do: room, or a policy that keeps less');
   const log = fs.readFileSync(path.join(volume, 'mount.log'), 'utf8');
   t.equal(log.split('\n').filter((l) => /the archive is full/.test(l)).length, 1, 'the mount log says it once, not once per retry');
 

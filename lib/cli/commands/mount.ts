@@ -13,9 +13,12 @@ import { parseCpu, pinServingThreads } from '../../fuse/serving-cpu.js';
 import type { VolumeMount } from '../../fuse/mount.js';
 import { VolumeLock } from '../../volume/volume-lock.js';
 import { systemClock } from '../../util/clock.js';
+import { EventLog } from '../event-log.js';
 import { print } from '../output.js';
 import type { TargetKind } from '../target.js';
 import { parseRpo, type ArchiveAccess } from './options.js';
+import { formatMetricsAddress, parseMetricsAddress, type MetricsAddress } from '../../metrics/address.js';
+import type { MetricsServer } from '../../metrics/server.js';
 
 const debug = createDebug('salvo:mount');
 
@@ -25,6 +28,7 @@ export interface MountCommandOptions extends ArchiveAccess {
   cache?: string;
   rpo?: string;
   cpu?: string;
+  metrics?: string;
 }
 
 /** The options, parsed: every bad value is refused before anything is mounted. */
@@ -34,6 +38,8 @@ interface MountSettings {
   /** null: the volume's own (init's --rpo). */
   rpoSeconds: number | null;
   cpu: number | null;
+  /** Where Prometheus scrapes the mount; null: no endpoint. */
+  metrics: MetricsAddress | null;
 }
 
 function parseOptions(options: MountCommandOptions): MountSettings {
@@ -42,6 +48,7 @@ function parseOptions(options: MountCommandOptions): MountSettings {
     cacheBytes: parseSize(options.cache ?? '256M', '--cache'),
     rpoSeconds: options.rpo === undefined ? null : parseRpo(options.rpo),
     cpu: options.cpu === undefined ? null : parseCpu(options.cpu),
+    metrics: options.metrics === undefined ? null : parseMetricsAddress(options.metrics),
   };
 }
 
@@ -71,6 +78,13 @@ async function checkMountpoint(mountpoint: string): Promise<void> {
   if (entries.length > 0) throw VolumeError.badInput(`mountpoint ${mountpoint} is not empty`, 'mount on an empty directory');
 }
 
+/** `--metrics`' endpoint, listening; loaded only then (node:http is not every command's). */
+async function listenForMetrics(settings: MountSettings): Promise<MetricsServer | null> {
+  if (!settings.metrics) return null;
+  const { MetricsServer } = await import('../../metrics/server.js');
+  return MetricsServer.listen(settings.metrics);
+}
+
 /** What a served mount holds: closed in this order when it stops. */
 interface Served {
   mount: VolumeMount;
@@ -89,6 +103,8 @@ async function serveUntilStopped(
   start: (shutdown: (why: string) => void) => Promise<Served>,
   onReady: () => void,
 ): Promise<void> {
+  // Under systemd (Type=notify): ready once served, stopping when it shuts down; nothing otherwise.
+  const { notifySystemd } = await import('../../util/sd-notify.js');
   let served: Served | null = null;
   let finished!: (err?: unknown) => void;
   const done = new Promise<void>((resolve, reject) => (finished = (err) => (err ? reject(err) : resolve())));
@@ -97,6 +113,7 @@ async function serveUntilStopped(
     if (stopping || !served) return;
     stopping = true;
     debug('shutting down: %s', why);
+    notifySystemd('STOPPING=1');
     try {
       await served.server.close();
       const loops = served.mount.attachedLoopDevices();
@@ -117,6 +134,7 @@ async function serveUntilStopped(
     void shutdown('unmounted from outside');
   });
   onReady();
+  notifySystemd(`READY=1\nMAINPID=${process.pid}\nSTATUS=serving ${path.resolve(mountpoint)}`);
   await done;
 }
 
@@ -156,18 +174,30 @@ export async function serveMount(dir: string, mountpoint: string, settings: Moun
     import('../../volume/files.js'),
   ]);
   const socket = controlSocketPath(dir);
+  // Bound before the volume opens: a port in use is refused in one line, with nothing mounted.
+  const metrics = await listenForMetrics(settings);
+  const events = new EventLog(path.resolve(dir));
   await serveUntilStopped(
     mountpoint,
     'volume',
     async (shutdown) => {
-      const opened = await openVolume(dir, settings.rpoSeconds === null ? {} : { rpoSeconds: settings.rpoSeconds });
+      const started = Date.now();
+      const opened = await openVolume(dir, {
+        ...(settings.rpoSeconds === null ? {} : { rpoSeconds: settings.rpoSeconds }),
+        onWarning: (message) => events.warning(message),
+        onStall: (message) => events.warning(message),
+        onResume: (ms) => events.notice(`writes resume after ${(ms / 1000).toFixed(1)} s of waiting for a free slot`),
+        onNotice: (message) => events.notice(message),
+      });
       const { volume } = opened;
       const history = new VolumeHistory(volume, settings.cacheBytes);
       const retention = new RetentionKeeper({ config: volume.config, catalog: volume.catalog, store: volume.store, pool: volume.pool, cipher: volume.cipher, source: history.source }, new FsVolumeFiles(dir), systemClock);
       const close = async () => {
+        await metrics?.close();
         await retention.close();
         history.close();
         await opened.close();
+        events.info(`closed${mount ? `, unmounted from ${mountpoint}` : ''}`);
       };
       let mount: VolumeMount | null = null;
       try {
@@ -175,11 +205,16 @@ export async function serveMount(dir: string, mountpoint: string, settings: Moun
         mount = await VolumeMount.mount(volume, history, mountpoint, {
           allowOther: settings.allowOther,
           control: { volume: path.resolve(dir), socket, pid: process.pid },
+          report: (message) => events.error(message),
         });
         const discards = discardSupport();
-        if (!discards.supported) process.stderr.write(`salvo: warning: ${discards.why}\n`);
+        if (!discards.supported) events.warning(discards.why);
         const server = await ControlServer.listen(socket, {
-          sync: (label, info, freeze) => (freeze ? synchFrozen(freeze, (check) => volume.synch({ label, info, check })) : volume.synch({ label, info })),
+          sync: async (label, info, freeze) => {
+            const point = await (freeze ? synchFrozen(freeze, (check) => volume.synch({ label, info, check })) : volume.synch({ label, info }));
+            events.info(`synch point ${new Date(point.timeMs).toISOString()}${point.label ? ` (${point.label})` : ''}${freeze ? `, ${freeze} frozen` : ''}, asked by ${point.info.agent ?? 'a client'}`);
+            return point;
+          },
           status: async () => ({ ...volume.status(), ...history.status(), retention: retention.status(), discards, mountpoint: path.resolve(mountpoint), pid: process.pid, cpu: settings.cpu }),
           unmount: unmountRequest(() => mount!, mountpoint, shutdown, (drainSeconds) => drainArchive(volume, drainSeconds * 1000)),
           retention: async () => {
@@ -188,6 +223,14 @@ export async function serveMount(dir: string, mountpoint: string, settings: Moun
           },
         });
         retention.start();
+        if (metrics) {
+          const { MountMetrics } = await import('../../metrics/mount-metrics.js');
+          metrics.serve(new MountMetrics({ label: path.resolve(dir), volume, history, mount }));
+        }
+        const status = volume.status();
+        events.info(
+          `mounted on ${mountpoint} (pid ${process.pid}), opened in ${Date.now() - started} ms: segment #${status.segments.currentSequence} current, ${status.synchPoints} synch points, recovery point ${status.archive.recoveryPoint ?? 'none yet'}`,
+        );
         return { mount, server, close };
       } catch (err) {
         await mount?.unmount().catch(() => undefined);
@@ -196,7 +239,7 @@ export async function serveMount(dir: string, mountpoint: string, settings: Moun
       }
     },
     onReady,
-  );
+  ).finally(() => metrics?.close());
 }
 
 /**
@@ -208,6 +251,7 @@ export async function serveArchive(target: string, mountpoint: string, settings:
   await checkMountpoint(mountpoint);
   const [{ openArchive }, { VolumeMount }, { archiveViewStatus }] = await Promise.all([import('../target.js'), import('../../fuse/mount.js'), import('./status.js')]);
   const socket = path.join(os.tmpdir(), `salvo-archive-${process.pid}.sock`);
+  const metrics = await listenForMetrics(settings);
   await serveUntilStopped(
     mountpoint,
     'archive',
@@ -231,7 +275,18 @@ export async function serveArchive(target: string, mountpoint: string, settings:
             return archiveViewStatus(view).retention;
           },
         });
-        return { mount, server, close: () => view.close() };
+        if (metrics) {
+          const { MountMetrics } = await import('../../metrics/mount-metrics.js');
+          metrics.serve(new MountMetrics({ label: view.store.location, volume: null, history: view, mount }));
+        }
+        return {
+          mount,
+          server,
+          close: async () => {
+            await metrics?.close();
+            await view.close();
+          },
+        };
       } catch (err) {
         await mount?.unmount().catch(() => undefined);
         await view.close();
@@ -239,7 +294,7 @@ export async function serveArchive(target: string, mountpoint: string, settings:
       }
     },
     onReady,
-  );
+  ).finally(() => metrics?.close());
 }
 
 /** The error a mount wrote as its last word (`salvo: CODE: what — hint`), as the error it was. */
@@ -263,6 +318,7 @@ async function daemonize(target: string, kind: TargetKind, mountpoint: string, o
   if (options.cache !== undefined) args.push('--cache', options.cache);
   if (options.rpo !== undefined) args.push('--rpo', options.rpo);
   if (options.cpu !== undefined) args.push('--cpu', options.cpu);
+  if (options.metrics !== undefined) args.push('--metrics', options.metrics);
   if (options.s3Endpoint !== undefined) args.push('--s3-endpoint', options.s3Endpoint);
   if (options.encryptKeyFile !== undefined) args.push('--encrypt-key-file', path.resolve(options.encryptKeyFile));
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log] });
@@ -301,6 +357,7 @@ export function registerMount(program: Command): void {
     .option('--cpu <n>', 'keep the threads that pass FUSE requests on CPU n (faster small writes where idle vCPUs halt; see README)')
     .option('--s3-endpoint <url>', 'S3-compatible server of an s3:// archive (default: AWS_ENDPOINT_URL, else AWS)')
     .option('--encrypt-key-file <file>', 'the key of an encrypted archive')
+    .option('--metrics <host:port>', 'serve Prometheus metrics on http://<host:port>/metrics, e.g. 127.0.0.1:9464 (see README, Metrics)')
     .addHelpText(
       'after',
       `
@@ -323,6 +380,7 @@ Examples:
         return serveArchive(source, target, settings, options, () => {
           print(`mounted the archive ${source} on ${target}, read-only`);
           print(`  snapshots    ${target}/snapshots/ (new points appear within 30 s, or at once on ls)`);
+          if (settings.metrics) print(`  metrics      http://${formatMetricsAddress(settings.metrics)}/metrics`);
           print('stop with Ctrl-C or `salvo unmount ' + target + '`');
         });
       }
@@ -330,6 +388,7 @@ Examples:
         print(`mounted ${source} on ${target}`);
         print(`  live image   ${target}/live/volume.img`);
         print(`  snapshots    ${target}/snapshots/`);
+        if (settings.metrics) print(`  metrics      http://${formatMetricsAddress(settings.metrics)}/metrics`);
         print('stop with Ctrl-C or `salvo unmount ' + target + '`');
       });
     });

@@ -8,6 +8,7 @@ import type { ArchiveView } from '../../history/archive-view.js';
 import type { VolumeStatus } from '../../volume/volume.js';
 import { synchPointTime } from '../../volume/synch-point.js';
 import { retentionSummary, type RetentionStatus } from '../../history/retention.js';
+import { whatToDo, type TroubleCause } from '../../archive/archive-trouble.js';
 import { print, printJson } from '../output.js';
 import type { ArchiveAccess } from './options.js';
 
@@ -107,7 +108,10 @@ function printVolumeStatus(s: MountedStatus): void {
   print(`  recovery    ${a.recoveryPoint ?? 'none yet'} (newest synch point the archive alone restores)`);
   print(`  rpo         ${s.rpoSeconds > 0 ? `writes shipped at least every ${s.rpoSeconds} s` : 'writes shipped at synch points'}`);
   print(`  requests    PUT ${a.requests.puts}, GET ${a.requests.gets}, HEAD ${a.requests.heads}, LIST ${a.requests.lists}, DELETE ${a.requests.deletes}`);
-  if (a.lastError) print(`  FAILING     since ${a.failingSince} (${a.failingCause}): ${a.lastError}; the points after the recovery point are on primary only`);
+  if (a.lastError) {
+    print(`  FAILING     since ${a.failingSince} (${a.failingCause}): ${a.lastError}; the points after the recovery point are on primary only`);
+    if (a.failingCause) print(`              ${whatToDo(a.failingCause as TroubleCause)}`);
+  }
   if (s.writesStalledSince) print(`STALLED       writes wait for a free slot since ${s.writesStalledSince}`);
   if (s.writeStalls.count > 0) print(`stalls        writes waited for a free slot ${s.writeStalls.count} times since opened, ${(s.writeStalls.totalMs / 1000).toFixed(1)} s in all`);
   print(`synch points  ${s.synchPoints}${s.latest ? `, latest ${s.latest}` : ''}`);
