@@ -8,6 +8,9 @@ import path from 'node:path';
 import t from 'tap';
 import { restoreSnapshot } from '../../lib/history/restore.js';
 import { ArchiveView } from '../../lib/history/archive-view.js';
+import { CompressionPool } from '../../lib/archive/compression-pool.js';
+import { verifyArchive } from '../../lib/history/verify.js';
+import { emptyCounts } from '../../lib/volume/slot-check.js';
 import { createTempVolume, historyOf, SMALL_POLICY, tempDir } from '../helpers/temp-volume.js';
 
 const BS = SMALL_POLICY.blockSizeBytes;
@@ -95,7 +98,7 @@ t.test('discard: a range of many runs fills segments and rolls', async (t) => {
   t.equal(volume.index.size, 0, 'the live index is empty');
 });
 
-t.test('discard: survives reopen, and the archive alone and restore agree (holes)', async (t) => {
+t.test('discard: survives reopen; verify, the archive alone and restore agree (holes)', async (t) => {
   const archive = tempDir(t, 'salvo-archive-');
   const { DirectoryStore } = await import('../../lib/archive/directory-store.js');
   const store = new DirectoryStore(archive);
@@ -115,6 +118,9 @@ t.test('discard: survives reopen, and the archive alone and restore agree (holes
   await again.close();
   fs.rmSync(dir, { recursive: true, force: true });
 
+  const pool = new CompressionPool();
+  t.same(await verifyArchive(store, pool, null, (await ArchiveView.descriptor(store)).volumeId, emptyCounts()), [], 'verify finds the archive whole');
+  await pool.close();
   const view = await ArchiveView.open(store);
   t.teardown(() => view.close());
   const out = tempDir(t, 'salvo-restore-');
