@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { EventLog } from '../../lib/cli/event-log.js';
-import { initVolume } from '../helpers/cli.js';
+import { initVolume, writeOnAndOn } from '../helpers/cli.js';
 import { CLI, Cleanup, must, salvo, systemReady } from '../helpers/system.js';
 import { tempDir } from '../helpers/temp-volume.js';
 
@@ -41,15 +41,7 @@ t.test('event log: a mount logs what happens to it, stall and trouble included',
   t.equal((await salvo(['sync', mnt, '--label', 'first'])).code, 0, 'a point is taken');
 
   // Writes until they stall on the full archive, then room: they resume, and the archive ships again.
-  const dd = spawn('bash', ['-c', `while dd if=/dev/urandom of=${live} bs=1M count=8 seek=8 conv=notrunc status=none; do :; done`], { stdio: 'ignore', detached: true });
-  const stopWriting = () => {
-    try {
-      process.kill(-dd.pid!, 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  };
-  t.teardown(stopWriting);
+  const stopWriting = writeOnAndOn(t, live);
   type Status = { writesStalledSince: string | null; writeStalls: { count: number } };
   const status = async () => JSON.parse((await salvo(['status', mnt, '--json'])).stdout) as Status;
   let now = await status();

@@ -6,13 +6,13 @@
  * With writes stalled by a full archive, sync is refused with the reason and SIGTERM still ends
  * the mount within seconds. The same with radosgw stopped under an S3 archive.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { s3TestLocation } from '../helpers/s3.js';
 import { Cleanup, must, ROOT, run, salvo, systemReady } from '../helpers/system.js';
 import { tempDir } from '../helpers/temp-volume.js';
+import { writeOnAndOn } from '../helpers/cli.js';
 
 const SERVER = path.join(ROOT, 'scripts/s3-test-server');
 const listArchive = async (archive: string) => (JSON.parse((await salvo(['list', archive, '--json'])).stdout) as { label: string | null }[]).map((p) => p.label);
@@ -95,15 +95,7 @@ t.test('writes stalled by a full archive: sync is refused with the reason, SIGTE
   const { pid } = JSON.parse((await salvo(['status', mnt, '--json'])).stdout) as { pid: number };
 
   // Writes until they stall: dd blocks in the kernel, waiting for the mount.
-  const dd = spawn('bash', ['-c', `while dd if=/dev/urandom of=${live} bs=1M count=8 seek=8 conv=notrunc status=none; do :; done`], { stdio: 'ignore', detached: true });
-  const stopWriting = () => {
-    try {
-      process.kill(-dd.pid!, 'SIGKILL');
-    } catch {
-      // gone already: its dd failed once the mount was
-    }
-  };
-  t.teardown(stopWriting);
+  const stopWriting = writeOnAndOn(t, live);
   let status = { writesStalledSince: null as string | null };
   for (let waited = 0; waited < 60_000 && !status.writesStalledSince; waited += 500) {
     await new Promise((r) => setTimeout(r, 500));

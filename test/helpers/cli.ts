@@ -1,4 +1,5 @@
 /** Driving the real CLI in tests: a small volume made by `salvo init`, and the one-line error check. */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { salvo } from './system.js';
@@ -33,4 +34,21 @@ export async function syncPoint(mountpoint: string, extra: string[] = []): Promi
   const r = await salvo(['sync', mountpoint, '--json', ...extra]);
   if (r.code !== 0) throw new Error(`salvo sync failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as { time: string; file: string; label: string | null };
+}
+
+/**
+ * Rewrites 8 MiB of `image` from 8 MiB on, over and over, until the returned function is
+ * called (the test's teardown calls it too): writes that go on until the archive makes them wait.
+ */
+export function writeOnAndOn(t: { teardown(fn: () => unknown): void }, image: string): () => void {
+  const dd = spawn('bash', ['-c', `while dd if=/dev/urandom of=${image} bs=1M count=8 seek=8 conv=notrunc status=none; do :; done`], { stdio: 'ignore', detached: true });
+  const stop = () => {
+    try {
+      process.kill(-dd.pid!, 'SIGKILL');
+    } catch {
+      // gone already: its dd failed once the mount was
+    }
+  };
+  t.teardown(stop);
+  return stop;
 }
