@@ -1,8 +1,9 @@
 /**
  * LatencyHistograms (lib/util) as Prometheus histograms in a prom-client registry. The FUSE
- * requests record into their own fixed buckets without allocating (prom-client's observe builds
- * a label key per call, ~0.4 µs on this VM's write path); this turns those counts into
- * prom-client's values at scrape time: cumulative `_bucket{le}`, `_sum` and `_count`.
+ * requests record into their own fixed buckets without allocating, where prom-client's observe
+ * builds a label key per call (BENCHMARKS.md, "Figures behind the code": timing every FUSE
+ * request); this turns those counts into prom-client's values at scrape time: cumulative
+ * `_bucket{le}`, `_sum` and `_count`.
  */
 import type { Metric, Registry } from 'prom-client';
 import type { LatencyHistogram } from '../util/latency-histogram.js';
