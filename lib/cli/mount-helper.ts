@@ -21,6 +21,7 @@ const SALVO_OPTIONS: Record<string, { flag: string; value: boolean }> = {
   cpu: { flag: '--cpu', value: true },
   s3_endpoint: { flag: '--s3-endpoint', value: true },
   encrypt_key_file: { flag: '--encrypt-key-file', value: true },
+  metrics: { flag: '--metrics', value: true },
 };
 
 /** Options for mount(8), systemd or the kernel's generic flags, which mean nothing to a salvo mount. */

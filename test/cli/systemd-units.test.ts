@@ -131,11 +131,11 @@ t.test('mount.salvo translates mount options into `salvo mount --daemon` and ref
   const helper = path.join(path.dirname(CLI), 'mount-salvo.js');
   const volume = path.join(ROOT, 'no-such-volume');
   const fake = (options: string, extra: string[] = []) => run(process.execPath, [helper, volume, '/mnt/x', '-f', '-v', ...extra, '-o', options]);
-  let r = await fake('rw,rpo=30s,cache=512M,allow_other,cpu=1,s3_endpoint=http://10.0.0.5:7480,encrypt_key_file=/root/db.key,_netdev,nofail,noauto,defaults,x-systemd.requires=a.service');
+  let r = await fake('rw,rpo=30s,cache=512M,allow_other,cpu=1,s3_endpoint=http://10.0.0.5:7480,encrypt_key_file=/root/db.key,metrics=127.0.0.1:9464,_netdev,nofail,noauto,defaults,x-systemd.requires=a.service');
   t.equal(r.code, 0, r.stderr);
   t.equal(
     r.stderr.trim(),
-    `mount.salvo: salvo mount ${volume} /mnt/x --daemon --rpo 30s --cache 512M --allow-other --cpu 1 --s3-endpoint http://10.0.0.5:7480 --encrypt-key-file /root/db.key`,
+    `mount.salvo: salvo mount ${volume} /mnt/x --daemon --rpo 30s --cache 512M --allow-other --cpu 1 --s3-endpoint http://10.0.0.5:7480 --encrypt-key-file /root/db.key --metrics 127.0.0.1:9464`,
     "salvo's options become its flags; mount's and systemd's are left to them",
   );
   r = await fake('rpo=30s,bogus=1');
