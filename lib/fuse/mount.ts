@@ -27,11 +27,10 @@ import { LatencyHistogram, REQUEST_BUCKETS } from '../util/latency-histogram.js'
 import { toErrno } from './errno.js';
 import { fuseDeviceDescriptors, isFuseDeviceOpen, isMountpoint, loopDevicesUnder } from './mount-table.js';
 import { ReadAhead } from './read-ahead.js';
+import { isDiscard } from './discard.js';
 import { MountTree, type Node } from './tree.js';
 
 const debug = createDebug('salvo:fuse');
-/** fallocate modes that are discards: PUNCH_HOLE|KEEP_SIZE, and ZERO_RANGE with or without KEEP_SIZE (linux/falloc.h). */
-const DISCARD_MODES = new Set([0x02 | 0x01, 0x10, 0x10 | 0x01]);
 const REQUEST_BYTES_MAX = 128 * 1024;
 const O_ACCMODE = 3;
 /** How often a mount looks for its own unmount from outside (watchForUnmount). */
@@ -266,17 +265,14 @@ export class VolumeMount {
     if (!handle) return cb(Fuse.EBADF);
     const n = Math.max(0, Math.min(len, this.sizeBytes - pos));
     if (n === 0) return cb(0);
-    const started = performance.now();
-    const times = this.requestTimes.read;
+    const answer = this.timed('read', cb);
     if (handle.kind === 'live') {
       try {
         this.readAhead!.readInto(buf.subarray(0, n), pos);
         this.bytesRead.live += n;
-        times.since(started);
-        return cb(n);
+        return answer(n);
       } catch (err) {
-        times.since(started);
-        return cb(toErrno(err, `reading ${n} bytes at ${pos} of the live volume`, this.report));
+        return answer(toErrno(err, `reading ${n} bytes at ${pos} of the live volume`, this.report));
       }
     }
     this.history.snapshots
@@ -285,13 +281,9 @@ export class VolumeMount {
       .then(
         () => {
           this.bytesRead.snapshot += n;
-          times.since(started);
-          cb(n);
+          answer(n);
         },
-        (err) => {
-          times.since(started);
-          cb(toErrno(err, `reading ${n} bytes at ${pos} of snapshot ${synchPointTime(handle.point)}`, this.report));
-        },
+        (err) => answer(toErrno(err, `reading ${n} bytes at ${pos} of snapshot ${synchPointTime(handle.point)}`, this.report)),
       );
   }
 
@@ -302,16 +294,12 @@ export class VolumeMount {
     if (handle.kind !== 'live' || !volume) return cb(Fuse.EROFS);
     if (pos + len > this.sizeBytes) return cb(Fuse.EFBIG);
     const data = buf.subarray(0, len);
-    const started = performance.now();
+    const answer = this.timed('write', cb);
     const written = () => {
       this.liveMtimeMs = Date.now();
-      this.requestTimes.write.since(started);
-      cb(len);
+      answer(len);
     };
-    const failed = (err: unknown) => {
-      this.requestTimes.write.since(started);
-      cb(toErrno(err, `writing ${len} bytes at ${pos} of the live volume`, this.report));
-    };
+    const failed = (err: unknown) => answer(toErrno(err, `writing ${len} bytes at ${pos} of the live volume`, this.report));
     try {
       // Most writes complete in this turn; the rest (a roll, an unaligned write) wait their turn.
       if (volume.writeNow(data, pos)) return written();
@@ -327,16 +315,10 @@ export class VolumeMount {
 
   op_fsync(path: string, _datasync: boolean, _fd: number, cb: (err: number) => void): void {
     if (path !== '/live/volume.img' || !this.volume) return cb(0);
-    const started = performance.now();
+    const answer = this.timed('fsync', cb);
     this.volume.flush().then(
-      () => {
-        this.requestTimes.fsync.since(started);
-        cb(0);
-      },
-      (err) => {
-        this.requestTimes.fsync.since(started);
-        cb(toErrno(err, 'fsync of the live volume', this.report));
-      },
+      () => answer(0),
+      (err) => answer(toErrno(err, 'fsync of the live volume', this.report)),
     );
   }
 
@@ -367,21 +349,17 @@ export class VolumeMount {
     const node = this.tree.lookup(path);
     if (!node) return cb(Fuse.ENOENT);
     if (node.kind !== 'live' || !this.volume) return cb(Fuse.EROFS);
-    if (!DISCARD_MODES.has(mode)) return cb(Fuse.EOPNOTSUPP);
+    if (!isDiscard(mode)) return cb(Fuse.EOPNOTSUPP);
     if (offset < 0 || length <= 0) return cb(Fuse.EINVAL);
     const end = Math.min(offset + length, this.sizeBytes);
     if (end <= offset) return cb(0);
-    const started = performance.now();
+    const answer = this.timed('fallocate', cb);
     this.volume.discard(offset, end - offset).then(
       () => {
         this.liveMtimeMs = Date.now();
-        this.requestTimes.fallocate.since(started);
-        cb(0);
+        answer(0);
       },
-      (err) => {
-        this.requestTimes.fallocate.since(started);
-        cb(toErrno(err, `discarding ${end - offset} bytes at ${offset} of the live volume`, this.report));
-      },
+      (err) => answer(toErrno(err, `discarding ${end - offset} bytes at ${offset} of the live volume`, this.report)),
     );
   }
 
@@ -428,6 +406,16 @@ export class VolumeMount {
     cb(0, { bsize: 4096, frsize: 4096, blocks, bfree: 0, bavail: 0, files: 3 + this.history.catalog.all.length, ffree: 0, favail: 0, namemax: 255 });
   }
 
+  /** `cb`, recording the time from now until it is called as a request of kind `op` (`mount --metrics`). */
+  private timed(op: TimedRequest, cb: (result: number) => void): (result: number) => void {
+    const started = performance.now();
+    const times = this.requestTimes[op];
+    return (result) => {
+      times.since(started);
+      cb(result);
+    };
+  }
+
   /** The layout is fixed: history cannot be changed, and nothing can be added beside it. */
   private refuse(path: string, cb: (err: number) => void): void {
     cb(path.startsWith('/snapshots') ? Fuse.EROFS : Fuse.EPERM);
@@ -449,14 +437,4 @@ const OPERATIONS = [
 function operations(mount: VolumeMount): import('fuse-native').Operations {
   const methods = mount as unknown as Record<string, (...args: unknown[]) => void>;
   return Object.fromEntries(OPERATIONS.map((name) => [name, (...args: unknown[]) => methods[`op_${name}`]!.apply(mount, args)]));
-}
-
-/**
- * Whether the loaded fuse-native binds fallocate, so that discards reach the volume: only the
- * build from source that scripts/build-fuse-native patches does; its prebuilt binary does not.
- */
-export function discardSupport(): { supported: boolean; why: string } {
-  return Fuse.FALLOCATE === true
-    ? { supported: true, why: 'fuse-native built with the fallocate op: fstrim, blkdiscard and mount -o discard free blocks' }
-    : { supported: false, why: 'the loaded fuse-native has no fallocate op (its prebuilt binary): discards are refused; run `npm ci` or scripts/build-fuse-native to build it' };
 }

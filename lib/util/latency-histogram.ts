@@ -4,10 +4,10 @@
  * Recording allocates nothing and costs a few comparisons: it runs on every FUSE request.
  */
 
-/** Upper bounds in seconds for FUSE requests: 10 µs (a write answered in its turn) to 10 s (a stalled write). */
+/** Upper bounds in seconds for FUSE requests: from a write answered in its turn to one stalled behind the archive. */
 export const REQUEST_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
 
-/** Upper bounds in seconds for synch points: a few ms (an idle volume) to a minute (behind a stalled archive). */
+/** Upper bounds in seconds for synch points: from an idle volume's to one behind a stalled archive. */
 export const SYNCH_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] as const;
 
 export class LatencyHistogram {

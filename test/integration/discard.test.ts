@@ -48,17 +48,23 @@ function readRanges(image: string, ranges: [number, number][]): Buffer {
 
 const isZero = (buf: Buffer) => buf.every((b) => b === 0);
 
-/** A mounted volume with ext4 on its live image: the parts every test here starts from. */
-async function ext4OnSalvo(t: Tap.Test, mountOptions: string[] = []) {
+/** A mounted volume with its live image on a loop device: the parts every test here starts from. */
+async function loopOnSalvo(t: Tap.Test) {
   const root = tempDir(t, 'salvo-discard-');
   const cleanup = new Cleanup(t);
   const { volume, mnt } = await initVolume(root);
   await cleanup.salvoMount(volume, mnt);
   const live = path.join(mnt, 'live/volume.img');
   const device = await cleanup.loop(live);
-  await must('mkfs.ext4', ['-q', '-b', String(FS_BLOCK), device]);
-  const fsMount = await cleanup.mount(device, path.join(root, 'fs'), mountOptions);
-  return { root, cleanup, volume, mnt, live, device, fsMount };
+  return { root, cleanup, volume, mnt, live, device };
+}
+
+/** The same with ext4 on the device, mounted. */
+async function ext4OnSalvo(t: Tap.Test, mountOptions: string[] = []) {
+  const parts = await loopOnSalvo(t);
+  await must('mkfs.ext4', ['-q', '-b', String(FS_BLOCK), parts.device]);
+  const fsMount = await parts.cleanup.mount(parts.device, path.join(parts.root, 'fs'), mountOptions);
+  return { ...parts, fsMount };
 }
 
 t.test('discard: fstrim frees deleted files in salvo; the point before keeps them, the next reads zeros', async (t) => {
@@ -147,12 +153,7 @@ t.test('discard: mount -o discard frees a deleted file at once', async (t) => {
 
 t.test('discard: blkdiscard of an unaligned range zeroes exactly that range', async (t) => {
   if (!systemReady(t)) return;
-  const root = tempDir(t, 'salvo-blkdiscard-');
-  const cleanup = new Cleanup(t);
-  const { volume, mnt } = await initVolume(root);
-  await cleanup.salvoMount(volume, mnt);
-  const live = path.join(mnt, 'live/volume.img');
-  const device = await cleanup.loop(live);
+  const { mnt, live, device } = await loopOnSalvo(t);
   await must('dd', ['if=/dev/urandom', `of=${device}`, 'bs=64K', 'count=16', 'oflag=direct', 'status=none']);
   const image = readRanges(live, [[0, 1024 * 1024]]);
   const [offset, length] = [3 * 4096 + 512, 40 * 4096 + 1024];

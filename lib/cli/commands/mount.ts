@@ -164,10 +164,11 @@ export async function serveMount(dir: string, mountpoint: string, settings: Moun
   checkVolume(dir);
   await checkMountpoint(mountpoint);
   // heavy (volume engine, fuse-native): loaded only when a mount is served, not by `--daemon`'s parent (see main.ts)
-  const [{ openVolume }, { VolumeHistory }, { VolumeMount, discardSupport }, { drainArchive }, { synchFrozen }, { RetentionKeeper }, { FsVolumeFiles }] = await Promise.all([
+  const [{ openVolume }, { VolumeHistory }, { VolumeMount }, { discardSupport }, { drainArchive }, { synchFrozen }, { RetentionKeeper }, { FsVolumeFiles }] = await Promise.all([
     import('../volume-access.js'),
     import('../../history/history.js'),
     import('../../fuse/mount.js'),
+    import('../../fuse/discard.js'),
     import('../../volume/drain.js'),
     import('../../agent/freeze.js'),
     import('../../retention/keeper.js'),
